@@ -1,0 +1,305 @@
+"""One strict, versioned schema per etcd value; writer and reader share it.
+
+Every value that crosses etcd is a JSON object with a ``version`` field and is
+built from (and checked against) one of the dataclasses below. ``decode`` raises
+:class:`BadValue` naming the key and what is wrong; it never returns a
+half-valid object. Unknown fields are errors: a writer newer than the reader
+must bump ``version`` instead of adding fields silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import re
+import types
+import typing
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+
+SCHEMA_VERSION = 1
+MAX_VALUE_BYTES = 1024 * 1024  # etcd's default request size limit is 1.5 MiB
+
+_MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+
+class BadValue(ValueError):
+    """An etcd value that does not match its schema."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"bad value at {key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+# --- schemas -------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class VhostUser:
+    """A vhost-user attachment: VPP serves (or connects to) ``socket``."""
+
+    socket: str
+    mode: Literal["server", "client"] = "server"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Tap:
+    """A kernel interface (made by Nova, DHCP or L3 agents) that VPP attaches to."""
+
+    ifname: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FixedIp:
+    """One of the port's addresses."""
+
+    ip_address: str
+    subnet_id: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AddressPair:
+    """An allowed address pair: an IP or CIDR, optionally with its own MAC."""
+
+    ip_address: str
+    mac_address: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PortBinding:
+    """``/nodes/<host>/ports/<port_id>``: what the host must program for a port."""
+
+    port_id: str
+    binding_id: str  # changes on every (re)bind; the agent echoes it in PortState
+    network_id: str
+    mac_address: str
+    mtu: int
+    network_type: Literal["flat", "vlan"]
+    physnet: str
+    segmentation_id: int | None
+    binding_type: Literal["vhostuser", "tap"]
+    vhostuser: VhostUser | None = None
+    tap: Tap | None = None
+    fixed_ips: tuple[FixedIp, ...] = ()
+    security_groups: tuple[str, ...] = ()
+    allowed_address_pairs: tuple[AddressPair, ...] = ()
+    port_security_enabled: bool = True
+    device_owner: str = ""
+    device_id: str = ""
+    admin_state_up: bool = True
+    version: int = SCHEMA_VERSION
+
+    def check(self) -> str | None:
+        """Cross-field rules; returns what is wrong, or None."""
+        if not 68 <= self.mtu <= 65535:
+            return f"mtu {self.mtu} out of range 68..65535"
+        if self.network_type == "vlan":
+            if self.segmentation_id is None or not 1 <= self.segmentation_id <= 4094:
+                return f"vlan network needs segmentation_id 1..4094, got {self.segmentation_id}"
+        elif self.segmentation_id is not None:
+            return f"{self.network_type} network must not have a segmentation_id"
+        if not self.physnet:
+            return f"{self.network_type} network needs a physnet"
+        if self.binding_type == "vhostuser" and (self.vhostuser is None or self.tap is not None):
+            return "binding_type vhostuser needs 'vhostuser' and no 'tap'"
+        if self.binding_type == "tap" and (self.tap is None or self.vhostuser is not None):
+            return "binding_type tap needs 'tap' and no 'vhostuser'"
+        return _check_mac(self.mac_address) or _check_ips(self)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HostAlive:
+    """``/state/<host>/alive`` (leased): the host's agent is running."""
+
+    host: str
+    agent_version: str
+    started_at: float
+    version: int = SCHEMA_VERSION
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HostPhysnet:
+    """``/state/<host>/physnets/<name>``: the host can reach physnet ``name``."""
+
+    name: str
+    interface: str
+    version: int = SCHEMA_VERSION
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Programmed:
+    """What the agent programmed in VPP for a port (for operators and drift checks)."""
+
+    interface: str
+    sw_if_index: int
+    bridge_domain: int
+    uplink: str
+    vlan: int | None
+    mtu: int
+    mac_address: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PortState:
+    """``/state/<host>/ports/<port_id>``: the agent's report on a port binding."""
+
+    port_id: str
+    binding_id: str
+    status: Literal["active", "error"]
+    reason: str = ""
+    programmed: Programmed | None = None
+    reported_at: float = 0.0
+    version: int = SCHEMA_VERSION
+
+
+# --- encode / decode -------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def encode(value: Any) -> str:
+    """Serialise a schema object to the compact JSON stored in etcd."""
+    return json.dumps(_to_plain(value), separators=(",", ":"), sort_keys=True)
+
+
+def decode(cls: type[T], key: str, raw: bytes | str | None) -> T:
+    """Parse and validate ``raw`` read from ``key``; raises :class:`BadValue`."""
+    if raw is None:
+        raise BadValue(key, "value is missing")
+    if len(raw) > MAX_VALUE_BYTES:
+        raise BadValue(key, f"value is {len(raw)} bytes, over {MAX_VALUE_BYTES}")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadValue(key, f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadValue(key, "not a JSON object")
+    version = data.get("version")
+    if version != SCHEMA_VERSION:
+        raise BadValue(key, f"schema version {version!r}, this code reads {SCHEMA_VERSION}")
+    try:
+        obj = _build(cls, data, "")
+    except _Invalid as exc:
+        raise BadValue(key, str(exc)) from None
+    check = getattr(obj, "check", None)
+    problem = check() if check else None
+    if problem:
+        raise BadValue(key, problem)
+    return obj
+
+
+class _Invalid(Exception):
+    pass
+
+
+Builder = typing.Callable[[Any, str], Any]
+_BUILDERS: dict[Any, Builder] = {}
+
+
+def _build(tp: Any, data: Any, path: str) -> Any:
+    return _builder(tp)(data, path)
+
+
+def _builder(tp: Any) -> Builder:
+    """Compile (once per type) a function that checks and builds ``tp`` from JSON data."""
+    fn = _BUILDERS.get(tp)
+    if fn is None:
+        fn = _BUILDERS[tp] = _compile(tp)
+    return fn
+
+
+def _compile(tp: Any) -> Builder:
+    origin = get_origin(tp)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return _compile_dataclass(tp)
+    if origin is Literal:
+        allowed = get_args(tp)
+
+        def literal(data: Any, path: str) -> Any:
+            if data not in allowed:
+                raise _Invalid(f"{path or 'value'}: {data!r} is not one of {allowed}")
+            return data
+
+        return literal
+    if origin in (typing.Union, types.UnionType):
+        (inner_tp,) = [a for a in get_args(tp) if a is not type(None)]
+        inner = _builder(inner_tp)
+        return lambda data, path: None if data is None else inner(data, path)
+    if origin is tuple:
+        item = _builder(get_args(tp)[0])
+
+        def sequence(data: Any, path: str) -> Any:
+            if not isinstance(data, list):
+                raise _Invalid(f"{path}: expected a list, got {type(data).__name__}")
+            return tuple(item(v, f"{path}[{i}]") for i, v in enumerate(data))
+
+        return sequence
+    checks: dict[Any, tuple[type | tuple[type, ...], str]] = {
+        bool: (bool, "true/false"),
+        int: (int, "an integer"),
+        float: ((int, float), "a number"),
+        str: (str, "a string"),
+    }
+    if tp not in checks:
+        raise TypeError(f"schema type {tp!r} not supported")
+    want, what = checks[tp]
+    exclude_bool = tp is not bool
+
+    def scalar(data: Any, path: str) -> Any:
+        if not isinstance(data, want) or (exclude_bool and isinstance(data, bool)):
+            raise _Invalid(f"{path}: expected {what}, got {data!r}")
+        return data
+
+    return scalar
+
+
+def _compile_dataclass(cls: type) -> Builder:
+    hints = get_type_hints(cls)
+    fields = [
+        (f.name, f.default is dataclasses.MISSING, _builder(hints[f.name]))
+        for f in dataclasses.fields(cls)
+    ]
+    names = frozenset(name for name, _, _ in fields)
+
+    def build(data: Any, path: str) -> Any:
+        if not isinstance(data, dict):
+            raise _Invalid(f"{path or 'value'}: expected an object")
+        if not names.issuperset(data):
+            unknown = sorted(set(data) - names)
+            raise _Invalid(f"{path or 'value'}: unknown field(s) {unknown}")
+        kwargs = {}
+        for name, required, sub in fields:
+            if name in data:
+                kwargs[name] = sub(data[name], f"{path}.{name}" if path else name)
+            elif required:
+                where = f"{path}.{name}" if path else name
+                raise _Invalid(f"{where}: required field missing")
+        return cls(**kwargs)
+
+    return build
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def _check_mac(mac: str) -> str | None:
+    return None if _MAC.match(mac) else f"mac_address {mac!r} is not a lower-case MAC"
+
+
+def _check_ips(port: PortBinding) -> str | None:
+    try:
+        for ip in port.fixed_ips:
+            ipaddress.ip_address(ip.ip_address)
+        for pair in port.allowed_address_pairs:
+            ipaddress.ip_network(pair.ip_address, strict=False)
+            if pair.mac_address is not None and _check_mac(pair.mac_address):
+                return _check_mac(pair.mac_address)
+    except ValueError as exc:
+        return str(exc)
+    return None
