@@ -1,0 +1,315 @@
+"""Typed VPP operations for the agent: the only code that speaks VPP's API.
+
+The adapter wraps a vpp_papi ``VPPApiClient`` (or anything with the same
+``client.api.<message>(**fields)`` surface, such as the emulator in
+``networking_vpp.testing.vpp``). Every call checks ``retval`` and raises
+:class:`VppApiError` with VPP's error code; a broken connection raises
+:class:`VppConnectionError`, after which the agent reconnects and resyncs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from networking_vpp.agent.vpp import types as t
+
+LOG = logging.getLogger(__name__)
+
+# vl_api_if_status_flags_t
+IF_STATUS_API_FLAG_ADMIN_UP = 1
+IF_STATUS_API_FLAG_LINK_UP = 2
+# l2_interface_vlan_tag_rewrite vtr_op (VPP's L2_VTR_* values)
+L2_VTR_DISABLED = 0
+L2_VTR_POP_1 = 3
+# vl_api_l2_port_type_t
+L2_API_PORT_TYPE_NORMAL = 0
+# vl_api_af_packet_mode_t
+AF_PACKET_API_ETHERNET_MODE = 1
+
+
+class VppError(Exception):
+    """Base of the adapter's errors."""
+
+
+class VppConnectionError(VppError):
+    """The API connection is gone (VPP stopped, restarted or the socket broke)."""
+
+
+class VppApiError(VppError):
+    """VPP answered a request with a non-zero ``retval``."""
+
+    def __init__(self, message: str, retval: int) -> None:
+        super().__init__(f"{message} failed: retval {retval}")
+        self.message = message
+        self.retval = retval
+
+
+ClientFactory = Callable[[], Any]
+EventCallback = Callable[[t.InterfaceEvent], None]
+
+
+def _str(value: Any) -> str:
+    # vpp_papi returns MACAddress objects and NUL-padded strings.
+    return str(value).rstrip("\x00")
+
+
+class VppAdapter:
+    """Connection to one VPP and the operations the agent needs."""
+
+    def __init__(self, client_factory: ClientFactory, name: str = "vpp-agent") -> None:
+        self._factory = client_factory
+        self._name = name
+        self._client: Any = None
+        self._lock = threading.RLock()  # vpp_papi clients are not thread-safe
+        self._event_cb: EventCallback | None = None
+        #: mutating calls made since connect: lets tests prove "nothing to do"
+        self.mutations = 0
+
+    # --- connection ----------------------------------------------------------
+    def connect(self) -> None:
+        """(Re)connect and subscribe to interface events."""
+        with self._lock:
+            self.disconnect()
+            client = self._factory()
+            try:
+                client.connect(self._name)
+            except (OSError, ConnectionError) as exc:
+                raise VppConnectionError(f"cannot connect to VPP: {exc}") from exc
+            client.register_event_callback(self._on_message)
+            self._client = client
+            self._call("want_interface_events", enable_disable=1, pid=0)
+
+    def disconnect(self) -> None:
+        """Drop the connection, ignoring errors from a VPP that is already gone."""
+        with self._lock:
+            client, self._client = self._client, None
+            if client is not None:
+                try:
+                    client.disconnect()
+                except Exception:  # noqa: BLE001 - it is gone either way
+                    LOG.debug("disconnect from VPP failed", exc_info=True)
+
+    @property
+    def connected(self) -> bool:
+        """Whether a connection is up (as far as we know)."""
+        return self._client is not None
+
+    def on_interface_event(self, callback: EventCallback) -> None:
+        """Call ``callback`` (from VPP's event thread) on interface state changes."""
+        self._event_cb = callback
+
+    def ping(self) -> None:
+        """A cheap round trip that fails if VPP went away."""
+        self._call("control_ping")
+
+    def _on_message(self, msg_name: str, msg: Any) -> None:
+        if msg_name != "sw_interface_event" or self._event_cb is None:
+            return
+        flags = int(msg.flags)
+        self._event_cb(
+            t.InterfaceEvent(
+                sw_if_index=int(msg.sw_if_index),
+                admin_up=bool(flags & IF_STATUS_API_FLAG_ADMIN_UP),
+                link_up=bool(flags & IF_STATUS_API_FLAG_LINK_UP),
+                deleted=bool(msg.deleted),
+            )
+        )
+
+    def _call(self, message: str, *, mutating: bool = False, **fields: Any) -> Any:
+        with self._lock:
+            if self._client is None:
+                raise VppConnectionError("not connected to VPP")
+            try:
+                reply = getattr(self._client.api, message)(**fields)
+            except (OSError, ConnectionError) as exc:
+                self._client = None
+                raise VppConnectionError(f"{message}: connection lost: {exc}") from exc
+            if mutating:
+                self.mutations += 1
+        if isinstance(reply, list):
+            return reply
+        if isinstance(reply, tuple) and len(reply) == 2 and isinstance(reply[1], list):
+            reply = reply[0]  # "modern" stream: (reply, details)
+        retval = getattr(reply, "retval", 0)
+        if retval != 0:
+            raise VppApiError(message, retval)
+        return reply
+
+    def _mutate(self, message: str, **fields: Any) -> Any:
+        return self._call(message, mutating=True, **fields)
+
+    # --- dumps ---------------------------------------------------------------
+    def dump_interfaces(self, sw_if_index: int = t.NO_INDEX) -> list[t.Interface]:
+        """Every interface, or just one."""
+        rows = self._call("sw_interface_dump", sw_if_index=sw_if_index)
+        return [self._interface(r) for r in rows]
+
+    def get_interface(self, sw_if_index: int) -> t.Interface | None:
+        """One interface, or None if VPP has no such index."""
+        rows = self.dump_interfaces(sw_if_index)
+        return rows[0] if rows else None
+
+    @staticmethod
+    def _interface(r: Any) -> t.Interface:
+        flags = int(r.flags)
+        return t.Interface(
+            sw_if_index=int(r.sw_if_index),
+            name=_str(r.interface_name),
+            tag=_str(r.tag),
+            admin_up=bool(flags & IF_STATUS_API_FLAG_ADMIN_UP),
+            link_up=bool(flags & IF_STATUS_API_FLAG_LINK_UP),
+            mtu=int(r.mtu[0]),
+            link_mtu=int(r.link_mtu),
+            mac_address=_str(r.l2_address).lower(),
+            sup_sw_if_index=int(r.sup_sw_if_index),
+            sub_id=int(r.sub_id),
+            vlan=int(r.sub_outer_vlan_id),
+            vtr_op=int(r.vtr_op),
+            dev_type=_str(r.interface_dev_type),
+        )
+
+    def dump_bridge_domains(self) -> list[t.BridgeDomain]:
+        """Every bridge domain with its members."""
+        rows = self._call("bridge_domain_dump", bd_id=t.NO_INDEX, sw_if_index=t.NO_INDEX)
+        return [
+            t.BridgeDomain(
+                bd_id=int(r.bd_id),
+                tag=_str(r.bd_tag),
+                learn=bool(r.learn),
+                forward=bool(r.forward),
+                flood=bool(r.flood),
+                uu_flood=bool(r.uu_flood),
+                arp_term=bool(r.arp_term),
+                members=frozenset(int(m.sw_if_index) for m in r.sw_if_details),
+            )
+            for r in rows
+        ]
+
+    def dump_vhost_user(self) -> list[t.VhostUser]:
+        """Every vhost-user interface."""
+        rows = self._call("sw_interface_vhost_user_dump", sw_if_index=t.NO_INDEX)
+        return [
+            t.VhostUser(
+                sw_if_index=int(r.sw_if_index),
+                interface_name=_str(r.interface_name),
+                sock_filename=_str(r.sock_filename),
+                is_server=bool(r.is_server),
+                num_regions=int(r.num_regions),
+                sock_errno=int(r.sock_errno),
+            )
+            for r in rows
+        ]
+
+    def dump_af_packet(self) -> list[t.AfPacket]:
+        """Every af_packet interface."""
+        rows = self._call("af_packet_dump")
+        return [t.AfPacket(int(r.sw_if_index), _str(r.host_if_name)) for r in rows]
+
+    # --- interfaces ------------------------------------------------------------
+    def create_vhost_user(self, socket: str, is_server: bool, mac: str, tag: str) -> int:
+        """A vhost-user interface with the port's MAC; returns its sw_if_index."""
+        reply = self._mutate(
+            "create_vhost_user_if_v2",
+            is_server=is_server,
+            sock_filename=socket,
+            use_custom_mac=True,
+            mac_address=mac,
+            tag=tag,
+        )
+        return int(reply.sw_if_index)
+
+    def delete_vhost_user(self, sw_if_index: int) -> None:
+        """Remove a vhost-user interface."""
+        self._mutate("delete_vhost_user_if", sw_if_index=sw_if_index)
+
+    def create_af_packet(self, host_if_name: str, tag: str) -> int:
+        """Attach to kernel interface ``host_if_name``; returns the new sw_if_index."""
+        reply = self._mutate(
+            "af_packet_create_v3",
+            mode=AF_PACKET_API_ETHERNET_MODE,
+            use_random_hw_addr=True,
+            host_if_name=host_if_name,
+            num_rx_queues=1,
+            num_tx_queues=1,
+        )
+        sw_if_index = int(reply.sw_if_index)
+        self.set_tag(sw_if_index, tag)
+        return sw_if_index
+
+    def delete_af_packet(self, host_if_name: str) -> None:
+        """Detach from a kernel interface."""
+        self._mutate("af_packet_delete", host_if_name=host_if_name)
+
+    def create_vlan_subif(self, parent: int, vlan: int, tag: str) -> int:
+        """A dot1q sub-interface ``<parent>.<vlan>``; returns its sw_if_index."""
+        reply = self._mutate("create_vlan_subif", sw_if_index=parent, vlan_id=vlan)
+        sw_if_index = int(reply.sw_if_index)
+        self.set_tag(sw_if_index, tag)
+        return sw_if_index
+
+    def delete_subif(self, sw_if_index: int) -> None:
+        """Remove a sub-interface."""
+        self._mutate("delete_subif", sw_if_index=sw_if_index)
+
+    def set_vlan_pop1(self, sw_if_index: int) -> None:
+        """Pop the outer tag on input, push it back on output."""
+        self._mutate(
+            "l2_interface_vlan_tag_rewrite",
+            sw_if_index=sw_if_index,
+            vtr_op=L2_VTR_POP_1,
+            push_dot1q=1,
+        )
+
+    def set_tag(self, sw_if_index: int, tag: str) -> None:
+        """Set the interface's tag (the agent's memory across restarts)."""
+        self._mutate("sw_interface_tag_add_del", is_add=True, sw_if_index=sw_if_index, tag=tag)
+
+    def set_admin_up(self, sw_if_index: int, up: bool) -> None:
+        """Set the admin state."""
+        flags = IF_STATUS_API_FLAG_ADMIN_UP if up else 0
+        self._mutate("sw_interface_set_flags", sw_if_index=sw_if_index, flags=flags)
+
+    def set_mtu(self, sw_if_index: int, mtu: int) -> None:
+        """Set the L3, IPv4, IPv6 and MPLS MTU (the port's MTU)."""
+        self._mutate("sw_interface_set_mtu", sw_if_index=sw_if_index, mtu=[mtu, mtu, mtu, mtu])
+
+    # --- bridge domains ----------------------------------------------------------
+    def create_bridge_domain(self, tag: str) -> int:
+        """A learning, flooding bridge domain; VPP picks the id, which is returned."""
+        reply = self._mutate(
+            "bridge_domain_add_del_v2",
+            bd_id=t.NO_INDEX,
+            flood=True,
+            uu_flood=True,
+            forward=True,
+            learn=True,
+            arp_term=False,
+            mac_age=0,
+            bd_tag=tag,
+            is_add=True,
+        )
+        return int(reply.bd_id)
+
+    def delete_bridge_domain(self, bd_id: int) -> None:
+        """Remove an (empty) bridge domain."""
+        self._mutate("bridge_domain_add_del_v2", bd_id=bd_id, is_add=False)
+
+    def set_bridge(self, sw_if_index: int, bd_id: int) -> None:
+        """Put the interface into the bridge domain."""
+        self._mutate(
+            "sw_interface_set_l2_bridge",
+            rx_sw_if_index=sw_if_index,
+            bd_id=bd_id,
+            port_type=L2_API_PORT_TYPE_NORMAL,
+            shg=0,
+            enable=True,
+        )
+
+    def unset_bridge(self, sw_if_index: int) -> None:
+        """Take the interface out of its bridge domain (back to L3 mode)."""
+        self._mutate(
+            "sw_interface_set_l2_bridge", rx_sw_if_index=sw_if_index, bd_id=0, enable=False
+        )

@@ -1,0 +1,82 @@
+"""Plain records of VPP's actual state, as the adapter's dumps return them.
+
+These types carry no vpp_papi objects: MACs are lower-case strings, enums are
+ints, so the rest of the agent never depends on vpp_papi's classes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+# Tag conventions: every VPP object the agent creates carries one of these
+# tags, which is how a restarted agent recognises (and adopts or removes) its
+# own objects. VPP tags are at most 63 characters.
+TAG_PREFIX = "net-vpp."
+PORT_TAG = TAG_PREFIX + "port:"  # + port id (vhost-user / af_packet interface)
+UPLINK_TAG = TAG_PREFIX + "uplink:"  # + "<physnet>.<vlan>" (VLAN sub-interface)
+NETWORK_TAG = TAG_PREFIX + "net:"  # + network id (bridge domain)
+
+NO_INDEX = 0xFFFFFFFF  # ~0: VPP's "no interface" / "allocate for me"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Interface:
+    """One row of ``sw_interface_dump``."""
+
+    sw_if_index: int
+    name: str
+    tag: str
+    admin_up: bool
+    link_up: bool
+    mtu: int  # L3 MTU (sw_interface_details.mtu[0])
+    link_mtu: int
+    mac_address: str  # l2_address, lower-case "aa:bb:cc:dd:ee:ff"
+    sup_sw_if_index: int  # parent, == sw_if_index for a main interface
+    sub_id: int
+    vlan: int  # outer VLAN id of a sub-interface (sub_outer_vlan_id), 0 otherwise
+    vtr_op: int  # VLAN tag rewrite operation (0 disabled, 3 pop-1, ...)
+    dev_type: str  # "virtio-user"? "af_packet", "VirtualEthernet" ... as VPP reports it
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BridgeDomain:
+    """One row of ``bridge_domain_dump``."""
+
+    bd_id: int
+    tag: str
+    learn: bool
+    forward: bool
+    flood: bool
+    uu_flood: bool
+    arp_term: bool
+    members: frozenset[int]  # sw_if_index of every member
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class VhostUser:
+    """One row of ``sw_interface_vhost_user_dump``."""
+
+    sw_if_index: int
+    interface_name: str
+    sock_filename: str
+    is_server: bool
+    num_regions: int  # > 0 once a VM (QEMU) has connected and shared its memory
+    sock_errno: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AfPacket:
+    """One row of ``af_packet_dump``."""
+
+    sw_if_index: int
+    host_if_name: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InterfaceEvent:
+    """A ``sw_interface_event`` (admin or link state change, or deletion)."""
+
+    sw_if_index: int
+    admin_up: bool
+    link_up: bool
+    deleted: bool

@@ -1,0 +1,64 @@
+"""oslo.config options shared by the server and the agent."""
+
+from __future__ import annotations
+
+import socket
+
+from oslo_config import cfg
+
+ETCD_GROUP = "etcd"
+AGENT_GROUP = "vpp_agent"
+ML2_VPP_GROUP = "ml2_vpp"
+
+etcd_opts = [
+    cfg.ListOpt(
+        "endpoints",
+        default=["http://127.0.0.1:2379"],
+        help="etcd client URLs (http:// or https://); the client fails over between them.",
+    ),
+    cfg.StrOpt("prefix", default="/networking-vpp", help="Root of every networking-vpp key."),
+    cfg.StrOpt("ca_cert", help="CA bundle that signs the etcd servers' certificates."),
+    cfg.StrOpt("cert_file", help="Client certificate for mutual TLS."),
+    cfg.StrOpt("key_file", help="Private key of the client certificate."),
+    cfg.StrOpt("username", help="etcd user (token auth through /v3/auth/authenticate)."),
+    cfg.StrOpt("password", secret=True, help="Password of the etcd user."),
+    cfg.FloatOpt("timeout", default=5.0, help="Seconds before one etcd request gives up."),
+]
+
+agent_opts = [
+    cfg.StrOpt("host", default=socket.gethostname(), help="This host's name, as Nova binds it."),
+    cfg.DictOpt(
+        "physnets",
+        default={},
+        help="physnet:VPP-interface pairs, e.g. physnet1:GigabitEthernet0/8/0.",
+    ),
+    cfg.StrOpt("vpp_api_socket", default="/run/vpp/api.sock", help="VPP's API socket."),
+    cfg.StrOpt(
+        "vpp_api_dir",
+        default="/usr/share/vpp/api",
+        help="Directory of the .api.json files of the installed VPP.",
+    ),
+    cfg.IntOpt("alive_ttl", default=10, help="Seconds the liveness lease survives the agent."),
+    cfg.FloatOpt("vpp_ping_interval", default=2.0, help="Seconds between VPP liveness checks."),
+    cfg.BoolOpt(
+        "report_before_vm_connects",
+        default=False,
+        help="Report a vhost-user port active before QEMU connects (for tests without VMs).",
+    ),
+]
+
+
+def register_etcd_opts(conf: cfg.ConfigOpts) -> None:
+    """Register the [etcd] options."""
+    conf.register_opts(etcd_opts, ETCD_GROUP)
+
+
+def register_agent_opts(conf: cfg.ConfigOpts) -> None:
+    """Register everything the agent reads."""
+    register_etcd_opts(conf)
+    conf.register_opts(agent_opts, AGENT_GROUP)
+
+
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
+    """For oslo-config-generator."""
+    return [(ETCD_GROUP, etcd_opts), (AGENT_GROUP, agent_opts)]
