@@ -1,0 +1,188 @@
+"""The vpp-agent of one host: etcd watch -> cache -> work queue -> reconcile.
+
+One code path for start-up, resync and steady state: every (re)connection to
+VPP rebuilds the inventory from VPP's dumps and queues every port that is
+desired, programmed or reported; the worker then reconciles each one. Events
+from etcd and VPP only queue keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import threading
+import time
+
+from networking_vpp.agent.cache import PortCache
+from networking_vpp.agent.inventory import Inventory
+from networking_vpp.agent.queue import WorkQueue
+from networking_vpp.agent.reconcile.networks import NetworkReconciler
+from networking_vpp.agent.reconcile.ports import PortReconciler
+from networking_vpp.agent.report import Reporter
+from networking_vpp.agent.vpp import types as t
+from networking_vpp.agent.vpp.adapter import VppAdapter, VppApiError, VppConnectionError
+from networking_vpp.common import keys as k
+from networking_vpp.common.etcd.client import EtcdClient
+from networking_vpp.common.etcd.watcher import Event, PrefixWatcher
+
+LOG = logging.getLogger(__name__)
+
+RESYNC = ("resync", "")  # work-queue key: rebuild the inventory from VPP
+
+
+@dataclasses.dataclass
+class AgentSettings:
+    """What the agent needs to know about its host."""
+
+    host: str
+    physnets: dict[str, str]  # physnet -> VPP interface name
+    prefix: str = k.DEFAULT_PREFIX
+    alive_ttl: int = 10
+    vpp_ping_interval: float = 2.0
+    report_before_vm_connects: bool = False
+
+
+class Agent:
+    """Makes one VPP match the desired state in etcd for one host."""
+
+    def __init__(self, settings: AgentSettings, etcd: EtcdClient, vpp: VppAdapter) -> None:
+        self.settings = settings
+        self.keys = k.KeySpace(settings.prefix)
+        self.vpp = vpp
+        self.cache = PortCache(self.keys, settings.host)
+        self.queue = WorkQueue()
+        self.reporter = Reporter(
+            etcd, self.keys, settings.host, settings.physnets, settings.alive_ttl
+        )
+        self.inventory = Inventory()
+        self.networks = NetworkReconciler(vpp, self.inventory, settings.physnets)
+        self.ports = PortReconciler(
+            vpp, self.inventory, self.networks, self.reporter, settings.report_before_vm_connects
+        )
+        self._watcher = PrefixWatcher(
+            etcd,
+            self.keys.host_ports_prefix(settings.host),
+            self._on_load,
+            self._on_events,
+            name=f"watch-ports-{settings.host}",
+        )
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        #: full resyncs done (first start included)
+        self.resyncs = 0
+        vpp.on_interface_event(self._on_vpp_event)
+
+    # --- lifecycle ---------------------------------------------------------------
+    def start(self) -> None:
+        """Register with etcd, load desired state, then reconcile for ever (threads)."""
+        self.reporter.start()
+        self._watcher.start()
+        self.queue.add(RESYNC)
+        for target, name in ((self._work, "reconcile"), (self._watch_vpp, "vpp-ping")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        """Stop threads; the liveness lease is revoked."""
+        self._stop.set()
+        self.queue.close()
+        self._watcher.stop()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self.reporter.stop()
+        self.vpp.disconnect()
+
+    def wait_converged(self, timeout: float) -> bool:
+        """Wait until the first load is done and the work queue and reports are idle."""
+        deadline = time.monotonic() + timeout
+        if not self._watcher.wait_loaded(timeout):
+            return False
+        while time.monotonic() < deadline:
+            if self.resyncs and self.queue.idle():
+                return self.reporter.wait_idle(max(0.0, deadline - time.monotonic()))
+            time.sleep(0.01)
+        return False
+
+    # --- inputs --------------------------------------------------------------------
+    def _on_load(self, snapshot: dict[str, bytes], revision: int) -> None:
+        changed = self.cache.replace(snapshot)
+        LOG.info("Loaded %d ports at revision %d", len(snapshot), revision)
+        self.queue.add_all(("port", p) for p in changed)
+
+    def _on_events(self, events: list[Event]) -> None:
+        self.queue.add_all(("port", p) for p in self.cache.apply(events))
+
+    def _on_vpp_event(self, event: t.InterfaceEvent) -> None:
+        port_id = self.ports.on_link_change(event.sw_if_index, event.link_up)
+        if port_id is not None:
+            self.queue.add(("port", port_id))
+
+    # --- the worker -------------------------------------------------------------------
+    def _work(self) -> None:
+        # Nothing may be reconciled against an empty cache: that would delete
+        # every port. Wait for the first full load from etcd.
+        while not self._stop.is_set() and not self._watcher.wait_loaded(1.0):
+            pass
+        while not self._stop.is_set():
+            key = self.queue.get()
+            if key is None:
+                return
+            ok = False
+            try:
+                self._reconcile(key)
+                ok = True
+            except VppConnectionError as exc:
+                LOG.warning("VPP connection lost (%s); reconnecting", exc)
+                if key != RESYNC:
+                    # Reconnect first, then this key again; a failing resync
+                    # itself is retried with the queue's backoff instead.
+                    self.queue.add(RESYNC)
+                    self.queue.add(key)
+                    ok = True
+            except VppApiError as exc:
+                LOG.warning("Reconcile %s failed: %s; will retry", key, exc)
+            except Exception:
+                LOG.exception("Reconcile %s failed; will retry", key)
+            finally:
+                self.queue.done(key, ok)
+
+    def _reconcile(self, key: tuple[str, str]) -> None:
+        kind, ident = key
+        if kind == "resync":
+            self._resync()
+        elif kind == "port":
+            self.ports.reconcile(ident, self.cache.get(ident))
+        elif kind == "net":
+            self.networks.collect(ident)
+
+    def _resync(self) -> None:
+        """(Re)connect to VPP, rebuild the inventory from its dumps, queue everything."""
+        if not self.vpp.connected:
+            self.vpp.connect()
+        inventory = Inventory.from_vpp(self.vpp)
+        self.inventory = self.networks.inv = self.ports.inv = inventory
+        for stray in inventory.stray_ports:
+            self.ports.remove_stray(stray)
+        self.networks.collect_strays()
+        keys = self.cache.port_ids() | set(inventory.ports) | self.reporter.reported_ports()
+        self.queue.add_all(("port", p) for p in sorted(keys))
+        self.queue.add_all(("net", n) for n in list(inventory.networks))
+        self.resyncs += 1
+        LOG.info("Resync %d: %d ports to reconcile", self.resyncs, len(keys))
+
+    # --- VPP liveness ------------------------------------------------------------------
+    def _watch_vpp(self) -> None:
+        """Ping VPP; a failure (VPP restarted or gone) triggers reconnect + resync."""
+        interval = self.settings.vpp_ping_interval
+        while not self._stop.wait(interval * random.uniform(0.8, 1.2)):
+            if not self.vpp.connected:
+                continue
+            try:
+                self.vpp.ping()
+            except VppConnectionError:
+                LOG.warning("VPP stopped answering; reconnecting")
+                self.queue.add(RESYNC)
+            except VppApiError:
+                LOG.debug("VPP ping returned an error", exc_info=True)

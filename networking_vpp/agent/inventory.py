@@ -1,0 +1,163 @@
+"""What the agent knows it has programmed in VPP: the "actual" side of reconcile.
+
+Built from VPP's dumps when the agent (re)connects, using the tags on VPP
+objects as the agent's memory across restarts; afterwards kept current by the
+reconcilers as they make changes, so steady-state work needs no dumps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from networking_vpp.agent.vpp import types as t
+from networking_vpp.agent.vpp.adapter import VppAdapter
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class PortObj:
+    """A port's interface in VPP."""
+
+    port_id: str
+    sw_if_index: int
+    name: str
+    kind: str  # "vhostuser" or "tap"
+    endpoint: str  # vhost-user socket path, or the kernel interface name
+    is_server: bool
+    mac_address: str
+    mtu: int
+    admin_up: bool
+    link_up: bool
+
+
+@dataclasses.dataclass
+class NetObj:
+    """A network's bridge domain in VPP and the uplink member that leads out."""
+
+    network_id: str
+    bd_id: int
+    uplink: int | None = None  # sw_if_index of the uplink or its VLAN sub-interface
+
+
+class Inventory:
+    """Our objects in one VPP, indexed the ways reconcile needs them."""
+
+    def __init__(self) -> None:
+        self.ports: dict[str, PortObj] = {}
+        self.networks: dict[str, NetObj] = {}
+        self.port_by_index: dict[int, str] = {}
+        self.bd_of: dict[int, int] = {}  # sw_if_index -> bd_id it is a member of
+        self.bd_members: dict[int, set[int]] = {}  # bd_id -> member sw_if_indexes
+        self.subifs: dict[tuple[int, int], int] = {}  # (parent, vlan) -> our sub-interface
+        self.interfaces_by_name: dict[str, t.Interface] = {}
+        #: our objects VPP has that nothing accounts for (to be deleted)
+        self.stray_subifs: set[int] = set()
+        self.stray_ports: list[PortObj] = []
+
+    # --- bookkeeping used by the reconcilers -------------------------------------
+    def add_port(self, port: PortObj) -> None:
+        """Record a port interface."""
+        self.ports[port.port_id] = port
+        self.port_by_index[port.sw_if_index] = port.port_id
+
+    def remove_port(self, port_id: str) -> PortObj | None:
+        """Forget a port interface."""
+        port = self.ports.pop(port_id, None)
+        if port is not None:
+            self.port_by_index.pop(port.sw_if_index, None)
+            self.leave(port.sw_if_index)
+        return port
+
+    def join(self, sw_if_index: int, bd_id: int) -> None:
+        """Record that an interface is now a member of a bridge domain."""
+        self.leave(sw_if_index)
+        self.bd_of[sw_if_index] = bd_id
+        self.bd_members.setdefault(bd_id, set()).add(sw_if_index)
+
+    def leave(self, sw_if_index: int) -> None:
+        """Record that an interface left its bridge domain."""
+        bd_id = self.bd_of.pop(sw_if_index, None)
+        if bd_id is not None:
+            self.bd_members.get(bd_id, set()).discard(sw_if_index)
+
+    def network_users(self, network_id: str) -> int:
+        """How many of our ports sit in the network's bridge domain."""
+        net = self.networks.get(network_id)
+        if net is None:
+            return 0
+        members = self.bd_members.get(net.bd_id, set())
+        return len(members) - (1 if net.uplink in members else 0)
+
+    # --- building from VPP ----------------------------------------------------------
+    @classmethod
+    def from_vpp(cls, vpp: VppAdapter) -> Inventory:
+        """Read VPP's state and adopt every object that carries one of our tags."""
+        inv = cls()
+        interfaces = vpp.dump_interfaces()
+        vhost = {v.sw_if_index: v for v in vpp.dump_vhost_user()}
+        afp = {a.sw_if_index: a for a in vpp.dump_af_packet()}
+        bds = vpp.dump_bridge_domains()
+        for itf in interfaces:
+            inv.interfaces_by_name[itf.name] = itf
+            if itf.tag.startswith(t.PORT_TAG):
+                inv._adopt_port(itf, vhost.get(itf.sw_if_index), afp.get(itf.sw_if_index))
+            elif itf.tag.startswith(t.UPLINK_TAG) and itf.sup_sw_if_index != itf.sw_if_index:
+                inv.subifs[(itf.sup_sw_if_index, itf.vlan)] = itf.sw_if_index
+        ours = {bd.bd_id for bd in bds if bd.tag.startswith(t.NETWORK_TAG)}
+        for bd in bds:
+            if bd.bd_id not in ours:
+                continue
+            net = NetObj(bd.tag[len(t.NETWORK_TAG) :], bd.bd_id)
+            uplinks = [m for m in bd.members if m not in inv.port_by_index]
+            net.uplink = uplinks[0] if uplinks else None
+            inv.networks[net.network_id] = net
+        used = {n.uplink for n in inv.networks.values()}
+        inv.stray_subifs = {idx for idx in inv.subifs.values() if idx not in used}
+        # Only membership of our bridge domains is tracked: our ports found in a
+        # foreign one get moved by reconcile; foreign interfaces are not ours.
+        for bd in bds:
+            if bd.bd_id in ours:
+                for member in bd.members:
+                    inv.join(member, bd.bd_id)
+        LOG.info(
+            "VPP holds %d of our ports, %d networks, %d uplink sub-interfaces",
+            len(inv.ports),
+            len(inv.networks),
+            len(inv.subifs),
+        )
+        return inv
+
+    def _adopt_port(
+        self, itf: t.Interface, vhost: t.VhostUser | None, afp: t.AfPacket | None
+    ) -> None:
+        port_id = itf.tag[len(t.PORT_TAG) :]
+        if vhost is not None:
+            kind, endpoint, is_server = "vhostuser", vhost.sock_filename, vhost.is_server
+        elif afp is not None:
+            kind, endpoint, is_server = "tap", afp.host_if_name, False
+        else:
+            LOG.warning(
+                "Interface %s carries tag %s but is neither vhost-user nor af_packet",
+                itf.name,
+                itf.tag,
+            )
+            return
+        port = PortObj(
+            port_id=port_id,
+            sw_if_index=itf.sw_if_index,
+            name=itf.name,
+            kind=kind,
+            endpoint=endpoint,
+            is_server=is_server,
+            mac_address=itf.mac_address,
+            mtu=itf.mtu,
+            admin_up=itf.admin_up,
+            link_up=itf.link_up,
+        )
+        if port_id in self.ports:
+            LOG.warning("Two interfaces carry tag %s; %s will be removed", itf.tag, itf.name)
+            self.stray_ports.append(port)
+            return
+        self.add_port(port)

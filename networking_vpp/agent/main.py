@@ -1,0 +1,55 @@
+"""``vpp-agent``: the networking-vpp agent of one host."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from networking_vpp.agent.agent import Agent, AgentSettings
+from networking_vpp.agent.vpp.adapter import VppAdapter
+from networking_vpp.agent.vpp.connect import papi_client_factory
+from networking_vpp.common import config
+from networking_vpp.common.etcd.client import EtcdClient, EtcdSettings
+
+LOG = logging.getLogger(__name__)
+
+
+def settings_from_conf(conf: cfg.ConfigOpts) -> AgentSettings:
+    """AgentSettings from the [vpp_agent] and [etcd] options."""
+    group = conf[config.AGENT_GROUP]
+    return AgentSettings(
+        host=group.host,
+        physnets=dict(group.physnets),
+        prefix=conf[config.ETCD_GROUP].prefix,
+        alive_ttl=group.alive_ttl,
+        vpp_ping_interval=group.vpp_ping_interval,
+        report_before_vm_connects=group.report_before_vm_connects,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the agent until SIGTERM or SIGINT."""
+    conf = cfg.ConfigOpts()
+    config.register_agent_opts(conf)
+    logging.register_options(conf)
+    conf(sys.argv[1:] if argv is None else argv, project="networking-vpp", prog="vpp-agent")
+    logging.setup(conf, "networking-vpp")
+    group = conf[config.AGENT_GROUP]
+    vpp = VppAdapter(papi_client_factory(group.vpp_api_socket, group.vpp_api_dir))
+    agent = Agent(settings_from_conf(conf), EtcdClient(EtcdSettings.from_conf(conf)), vpp)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    agent.start()
+    LOG.info("vpp-agent for host %s started", agent.settings.host)
+    stop.wait()
+    agent.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

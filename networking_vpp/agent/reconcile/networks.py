@@ -1,0 +1,134 @@
+"""Networks on a host: one bridge domain per network, joined to its physnet uplink.
+
+Derived objects: a network's bridge domain and its uplink member (the physnet
+interface itself for flat networks, a VLAN sub-interface that pops the tag for
+VLAN networks) are made when the first port needs them and collected when the
+last port leaves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from networking_vpp.agent.inventory import Inventory, NetObj
+from networking_vpp.agent.vpp import types as t
+from networking_vpp.agent.vpp.adapter import VppAdapter
+from networking_vpp.common import model
+
+LOG = logging.getLogger(__name__)
+
+
+class NetworkError(Exception):
+    """A network this host cannot serve; the reason goes into the port's report."""
+
+
+class NetworkReconciler:
+    """Creates, repairs and collects bridge domains and uplinks."""
+
+    def __init__(self, vpp: VppAdapter, inventory: Inventory, physnets: dict[str, str]) -> None:
+        self._vpp = vpp
+        self.inv = inventory
+        self._physnets = physnets
+
+    def uplink_for(self, binding: model.PortBinding) -> t.Interface:
+        """The VPP interface that leads to the binding's physnet, or NetworkError."""
+        name = self._physnets.get(binding.physnet)
+        if name is None:
+            raise NetworkError(f"physnet {binding.physnet!r} is not mapped on this host")
+        itf = self.inv.interfaces_by_name.get(name)
+        if itf is None:
+            raise NetworkError(
+                f"uplink interface {name!r} of physnet {binding.physnet!r} is not in VPP"
+            )
+        return itf
+
+    def ensure(self, binding: model.PortBinding) -> NetObj:
+        """Make the binding's network ready in VPP; returns it."""
+        uplink = self.uplink_for(binding)
+        vlan = binding.segmentation_id if binding.network_type == "vlan" else None
+        member = self._ensure_uplink_member(binding.network_id, uplink, vlan)
+        net = self.inv.networks.get(binding.network_id)
+        if net is None:
+            bd_id = self._vpp.create_bridge_domain(t.NETWORK_TAG + binding.network_id)
+            net = NetObj(binding.network_id, bd_id)
+            self.inv.networks[binding.network_id] = net
+            LOG.info("Network %s: bridge domain %d", binding.network_id, bd_id)
+        if net.uplink is not None and net.uplink != member:
+            self._release_uplink(net)  # the network moved to another physnet or VLAN
+        if self.inv.bd_of.get(member) != net.bd_id:
+            self._vpp.set_bridge(member, net.bd_id)
+            self.inv.join(member, net.bd_id)
+        net.uplink = member
+        return net
+
+    def _ensure_uplink_member(self, network_id: str, uplink: t.Interface, vlan: int | None) -> int:
+        if not uplink.admin_up:
+            self._vpp.set_admin_up(uplink.sw_if_index, True)
+            self.inv.interfaces_by_name[uplink.name] = _with_admin_up(uplink)
+        if vlan is None:
+            member = uplink.sw_if_index
+        else:
+            member = self._ensure_subif(uplink, vlan)
+        owner = self._network_using(member)
+        if owner is not None and owner != network_id:
+            where = uplink.name if vlan is None else f"VLAN {vlan} on {uplink.name}"
+            raise NetworkError(f"{where} already carries network {owner}")
+        return member
+
+    def _ensure_subif(self, uplink: t.Interface, vlan: int) -> int:
+        sub = self.inv.subifs.get((uplink.sw_if_index, vlan))
+        if sub is None:
+            sub = self._vpp.create_vlan_subif(uplink.sw_if_index, vlan, f"{t.UPLINK_TAG}{vlan}")
+            self._vpp.set_vlan_pop1(sub)
+            self._vpp.set_admin_up(sub, True)
+            self.inv.subifs[(uplink.sw_if_index, vlan)] = sub
+            self.inv.stray_subifs.discard(sub)
+        return sub
+
+    def _network_using(self, member: int) -> str | None:
+        for net in self.inv.networks.values():
+            if net.uplink == member:
+                return net.network_id
+        return None
+
+    def collect(self, network_id: str) -> None:
+        """Remove the network's bridge domain and uplink if no port uses it any more."""
+        net = self.inv.networks.get(network_id)
+        if net is None or self.inv.network_users(network_id) > 0:
+            return
+        self._release_uplink(net)
+        for member in list(self.inv.bd_members.get(net.bd_id, ())):
+            self._vpp.unset_bridge(member)  # foreign members would block the delete
+            self.inv.leave(member)
+        self._vpp.delete_bridge_domain(net.bd_id)
+        del self.inv.networks[network_id]
+        self.inv.bd_members.pop(net.bd_id, None)
+        LOG.info("Network %s: bridge domain %d collected", network_id, net.bd_id)
+
+    def collect_strays(self) -> None:
+        """Delete VLAN sub-interfaces of ours that no network uses (left by a crash)."""
+        for sub in sorted(self.inv.stray_subifs):
+            if self._network_using(sub) is None:
+                self._delete_subif(sub)
+        self.inv.stray_subifs.clear()
+
+    def _release_uplink(self, net: NetObj) -> None:
+        member, net.uplink = net.uplink, None
+        if member is None:
+            return
+        if self.inv.bd_of.get(member) is not None:
+            self._vpp.unset_bridge(member)
+            self.inv.leave(member)
+        if member in self.inv.subifs.values():
+            self._delete_subif(member)
+
+    def _delete_subif(self, sub: int) -> None:
+        self._vpp.delete_subif(sub)
+        for key, idx in list(self.inv.subifs.items()):
+            if idx == sub:
+                del self.inv.subifs[key]
+
+
+def _with_admin_up(itf: t.Interface) -> t.Interface:
+    return dataclasses.replace(itf, admin_up=True)

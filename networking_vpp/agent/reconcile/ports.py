@@ -1,0 +1,170 @@
+"""reconcile(port): make one port's VPP objects match its desired binding.
+
+Compares the desired binding (from the cache) with what the inventory says VPP
+has, makes the smallest change, and reports the outcome. Restart, resync and
+steady state all come through here; when nothing differs, nothing is called.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from networking_vpp.agent.inventory import Inventory, NetObj, PortObj
+from networking_vpp.agent.reconcile.networks import NetworkError, NetworkReconciler
+from networking_vpp.agent.report import Reporter
+from networking_vpp.agent.vpp import types as t
+from networking_vpp.agent.vpp.adapter import VppAdapter
+from networking_vpp.common import model
+
+LOG = logging.getLogger(__name__)
+
+
+class PortReconciler:
+    """Programs vhost-user and tap ports into their networks' bridge domains."""
+
+    def __init__(
+        self,
+        vpp: VppAdapter,
+        inventory: Inventory,
+        networks: NetworkReconciler,
+        reporter: Reporter,
+        report_before_vm_connects: bool = False,
+    ) -> None:
+        self._vpp = vpp
+        self.inv = inventory
+        self._networks = networks
+        self._reporter = reporter
+        self._report_early = report_before_vm_connects
+
+    def reconcile(self, port_id: str, desired: model.PortBinding | None) -> None:
+        """Converge one port; VPP errors propagate so the work queue retries."""
+        actual = self.inv.ports.get(port_id)
+        if desired is None:
+            if actual is not None:
+                self._remove(actual)
+            self._reporter.port_gone(port_id)
+            return
+        try:
+            net = self._networks.ensure(desired)
+        except NetworkError as exc:
+            # Not half-programmed: whatever an earlier binding left goes.
+            if actual is not None:
+                self._remove(actual)
+            LOG.error("Port %s cannot be bound here: %s", port_id, exc)
+            self._reporter.port_error(port_id, desired.binding_id, str(exc))
+            return
+        if actual is not None and not _same_attachment(actual, desired):
+            LOG.info("Port %s: attachment changed, recreating its interface", port_id)
+            self._remove(actual)
+            actual = None
+        if actual is None:
+            actual = self._create(desired)
+        self._converge(actual, desired, net)
+        self._report(actual, desired, net)
+
+    def _create(self, desired: model.PortBinding) -> PortObj:
+        tag = t.PORT_TAG + desired.port_id
+        if desired.vhostuser is not None:
+            is_server = desired.vhostuser.mode == "server"
+            endpoint = desired.vhostuser.socket
+            idx = self._vpp.create_vhost_user(endpoint, is_server, desired.mac_address, tag)
+            kind = "vhostuser"
+        else:
+            assert desired.tap is not None  # model.PortBinding.check() guarantees it
+            endpoint, is_server, kind = desired.tap.ifname, False, "tap"
+            idx = self._vpp.create_af_packet(endpoint, tag)
+        itf = self._vpp.get_interface(idx)
+        port = PortObj(
+            port_id=desired.port_id,
+            sw_if_index=idx,
+            name=itf.name if itf else "",
+            kind=kind,
+            endpoint=endpoint,
+            is_server=is_server,
+            mac_address=itf.mac_address if itf else desired.mac_address,
+            mtu=itf.mtu if itf else 0,
+            admin_up=itf.admin_up if itf else False,
+            link_up=itf.link_up if itf else False,
+        )
+        self.inv.add_port(port)
+        LOG.info("Port %s: created %s (%d)", desired.port_id, port.name, idx)
+        return port
+
+    def _converge(self, port: PortObj, desired: model.PortBinding, net: NetObj) -> None:
+        if port.mtu != desired.mtu:
+            self._vpp.set_mtu(port.sw_if_index, desired.mtu)
+            port.mtu = desired.mtu
+        if self.inv.bd_of.get(port.sw_if_index) != net.bd_id:
+            old = self.inv.bd_of.get(port.sw_if_index)
+            self._vpp.set_bridge(port.sw_if_index, net.bd_id)
+            self.inv.join(port.sw_if_index, net.bd_id)
+            if old is not None:
+                self._collect_bd(old)
+        if port.admin_up != desired.admin_state_up:
+            self._vpp.set_admin_up(port.sw_if_index, desired.admin_state_up)
+            port.admin_up = desired.admin_state_up
+
+    def _report(self, port: PortObj, desired: model.PortBinding, net: NetObj) -> None:
+        ready = port.kind == "tap" or port.link_up or self._report_early
+        if not ready:
+            # Nova must hear "plugged" only once the VM can pass traffic.
+            self._reporter.port_pending(desired.port_id)
+            return
+        uplink = self._networks.uplink_for(desired)
+        programmed = model.Programmed(
+            interface=port.name,
+            sw_if_index=port.sw_if_index,
+            bridge_domain=net.bd_id,
+            uplink=uplink.name,
+            vlan=desired.segmentation_id,
+            mtu=port.mtu,
+            mac_address=port.mac_address,
+        )
+        self._reporter.port_active(desired.port_id, desired.binding_id, programmed)
+
+    def _remove(self, port: PortObj) -> None:
+        bd_id = self.inv.bd_of.get(port.sw_if_index)
+        if bd_id is not None:
+            self._vpp.unset_bridge(port.sw_if_index)
+        if port.kind == "vhostuser":
+            self._vpp.delete_vhost_user(port.sw_if_index)
+        else:
+            self._vpp.delete_af_packet(port.endpoint)
+        self.inv.remove_port(port.port_id)
+        LOG.info("Port %s: removed %s", port.port_id, port.name)
+        if bd_id is not None:
+            self._collect_bd(bd_id)
+
+    def _collect_bd(self, bd_id: int) -> None:
+        for net in list(self.inv.networks.values()):
+            if net.bd_id == bd_id:
+                self._networks.collect(net.network_id)
+
+    def remove_stray(self, port: PortObj) -> None:
+        """Delete an interface of ours that no port accounts for (a duplicate)."""
+        if port.kind == "vhostuser":
+            self._vpp.delete_vhost_user(port.sw_if_index)
+        else:
+            self._vpp.delete_af_packet(port.endpoint)
+
+    def on_link_change(self, sw_if_index: int, link_up: bool) -> str | None:
+        """Record a link change from VPP's events; returns the port to reconcile."""
+        port_id = self.inv.port_by_index.get(sw_if_index)
+        if port_id is None:
+            return None
+        port = self.inv.ports.get(port_id)
+        if port is not None:
+            port.link_up = link_up
+        return port_id
+
+
+def _same_attachment(port: PortObj, desired: model.PortBinding) -> bool:
+    """Whether the existing interface can serve the binding as it is."""
+    if desired.vhostuser is not None:
+        return (
+            port.kind == "vhostuser"
+            and port.endpoint == desired.vhostuser.socket
+            and port.is_server == (desired.vhostuser.mode == "server")
+            and port.mac_address == desired.mac_address
+        )
+    return port.kind == "tap" and desired.tap is not None and port.endpoint == desired.tap.ifname

@@ -1,0 +1,194 @@
+"""What the agent tells the server: liveness, physnets and per-port state.
+
+Port reports are written by one background thread in batched transactions, so
+10,000 ports cost tens of etcd round trips rather than 10,000; only the latest
+report per port is kept while etcd is slow or down, and a report identical to
+the one already in etcd is never written again (an agent restart with nothing
+changed writes nothing).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from networking_vpp.common import keys as k
+from networking_vpp.common import model
+from networking_vpp.common.etcd.client import EtcdClient, EtcdError
+from networking_vpp.common.etcd.lease import LeasedKeys
+from networking_vpp.common.etcd.writer import Delete, Put, write_batch
+
+LOG = logging.getLogger(__name__)
+
+AGENT_VERSION = "0.1.0"
+_GONE = None  # pending marker: delete the state key
+
+Signature = tuple[str, str, str, model.Programmed | None]
+
+
+class Reporter:
+    """Writes ``/state/<host>/...`` for one agent."""
+
+    def __init__(
+        self,
+        client: EtcdClient,
+        keyspace: k.KeySpace,
+        host: str,
+        physnets: dict[str, str],
+        alive_ttl: int = 10,
+    ) -> None:
+        self._client = client
+        self._keys = keyspace
+        self._host = host
+        self._physnets = physnets
+        self._lease = LeasedKeys(client, alive_ttl)
+        self._written: dict[str, Signature] = {}
+        self._pending: dict[str, model.PortState | None] = {}
+        self._cond = threading.Condition()
+        self._busy = False
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        #: state writes done (transactions), for tests and metrics
+        self.flushes = 0
+
+    # --- lifecycle -------------------------------------------------------------
+    def start(self) -> None:
+        """Load what is already reported, register liveness, start the writer."""
+        self._load_existing()
+        alive = model.HostAlive(self._host, AGENT_VERSION, time.time())
+        self._lease.put(self._keys.alive(self._host), model.encode(alive))
+        for name, interface in sorted(self._physnets.items()):
+            self._lease.put(
+                self._keys.physnet(self._host, name),
+                model.encode(model.HostPhysnet(name, interface)),
+            )
+        self._lease.start()
+        self._thread = threading.Thread(target=self._run, name="reporter", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop writing; the liveness lease is revoked so the server sees us go."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._lease.stop(revoke=True)
+
+    def _load_existing(self) -> None:
+        prefix = self._keys.port_states_prefix(self._host)
+        while True:
+            try:
+                kvs, _ = self._client.get_prefix(prefix)
+                break
+            except EtcdError as exc:
+                LOG.warning("Cannot read our earlier reports yet (%s); retrying", exc)
+                time.sleep(1.0)
+        for kv in kvs:
+            try:
+                state = model.decode(model.PortState, kv.key, kv.value)
+            except model.BadValue as exc:
+                LOG.warning("Replacing unreadable report: %s", exc)
+                self._pending[self._keys.parse_state(kv.key).name] = _GONE
+                continue
+            self._written[state.port_id] = _signature(state)
+
+    # --- reports -----------------------------------------------------------------
+    def reported_ports(self) -> set[str]:
+        """Ports that have a report in etcd (or one on its way)."""
+        with self._cond:
+            return set(self._written) | {p for p, s in self._pending.items() if s is not None}
+
+    def port_active(self, port_id: str, binding_id: str, programmed: model.Programmed) -> None:
+        """The port is programmed (and, for vhost-user, the VM is connected)."""
+        self._queue(port_id, model.PortState(port_id, binding_id, "active", "", programmed))
+
+    def port_error(self, port_id: str, binding_id: str, reason: str) -> None:
+        """The port cannot be programmed on this host, and why."""
+        self._queue(port_id, model.PortState(port_id, binding_id, "error", reason))
+
+    def port_pending(self, port_id: str) -> None:
+        """The port is not (yet) up: withdraw any earlier report."""
+        self.port_gone(port_id)
+
+    def port_gone(self, port_id: str) -> None:
+        """The port is no longer bound here."""
+        with self._cond:
+            if port_id not in self._written and port_id not in self._pending:
+                return
+            self._pending[port_id] = _GONE
+            self._cond.notify()
+
+    def _queue(self, port_id: str, state: model.PortState) -> None:
+        with self._cond:
+            if self._written.get(port_id) == _signature(state):
+                self._pending.pop(port_id, None)
+                return
+            self._pending[port_id] = state
+            self._cond.notify()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until every queued report is in etcd (for tests and benchmarks)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._pending or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    # --- the writer thread -----------------------------------------------------------
+    def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            with self._cond:
+                while not self._pending and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                batch, self._pending = self._pending, {}
+                self._busy = True
+            ops: list[Put | Delete] = []
+            now = time.time()
+            for port_id, state in batch.items():
+                key = self._keys.port_state(self._host, port_id)
+                if state is None:
+                    ops.append(Delete(key))
+                else:
+                    state = model.PortState(
+                        state.port_id,
+                        state.binding_id,
+                        state.status,
+                        state.reason,
+                        state.programmed,
+                        reported_at=now,
+                    )
+                    ops.append(Put(key, model.encode(state)))
+            try:
+                write_batch(self._client, ops)
+            except EtcdError as exc:
+                LOG.warning("Cannot write %d port reports (%s); will retry", len(ops), exc)
+                with self._cond:
+                    # Newer reports queued meanwhile win over the failed ones.
+                    self._pending = {**batch, **self._pending}
+                    self._busy = False
+                    self._cond.notify_all()
+                    self._cond.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            backoff = 0.1
+            with self._cond:
+                self.flushes += 1
+                for port_id, state in batch.items():
+                    if state is None:
+                        self._written.pop(port_id, None)
+                    else:
+                        self._written[port_id] = _signature(state)
+                self._busy = False
+                self._cond.notify_all()
+
+
+def _signature(state: model.PortState) -> Signature:
+    return (state.binding_id, state.status, state.reason, state.programmed)

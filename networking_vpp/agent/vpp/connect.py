@@ -1,0 +1,21 @@
+"""Production connection to VPP through vpp_papi (the only vpp_papi import)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+def papi_client_factory(api_socket: str, api_dir: str) -> Callable[[], Any]:
+    """A factory of ``VPPApiClient`` objects talking to VPP's API socket.
+
+    The ``.api.json`` files come from the installed VPP (``api_dir``), so the
+    agent always speaks the API version the running VPP defines.
+    """
+
+    def make() -> Any:
+        from vpp_papi import VPPApiClient  # imported late: the package is optional
+
+        return VPPApiClient(apidir=[api_dir], server_address=api_socket, read_timeout=10)
+
+    return make
