@@ -1,0 +1,124 @@
+"""A host rig: a real etcd, an emulated VPP with two uplink NICs, and agents."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from networking_vpp.testing.vpp import VppEmulator
+
+from networking_vpp.agent.agent import Agent, AgentSettings
+from networking_vpp.agent.vpp.adapter import VppAdapter, VppConnectionError
+from networking_vpp.common import keys as k
+from networking_vpp.common import model
+from networking_vpp.common.etcd.client import EtcdClient
+
+UPLINK1 = "GigabitEthernet0/8/0"
+UPLINK2 = "GigabitEthernet0/9/0"
+PHYSNETS = {"physnet1": UPLINK1, "physnet2": UPLINK2}
+KEYS = k.KeySpace()
+
+
+def wait_for(cond: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> object:
+    """Poll ``cond`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.01)
+
+
+def binding(port_id: str = "p1", **over: object) -> model.PortBinding:
+    """A vhost-user port on VLAN 100 of physnet1, with overrides."""
+    fields: dict[str, object] = dict(
+        port_id=port_id,
+        binding_id=f"bind-{port_id}",
+        network_id="net-a",
+        mac_address="fa:16:3e:00:00:01",
+        mtu=1500,
+        network_type="vlan",
+        physnet="physnet1",
+        segmentation_id=100,
+        binding_type="vhostuser",
+        vhostuser=model.VhostUser(f"/run/vpp/vhu{port_id}"),
+    )
+    fields.update(over)
+    if fields["binding_type"] == "tap":
+        fields["vhostuser"] = None
+        fields.setdefault("tap", model.Tap(f"tap{port_id[:11]}"))
+    return model.PortBinding(**fields)  # type: ignore[arg-type]
+
+
+class HostRig:
+    """One host: an emulated VPP and the agents started against it."""
+
+    def __init__(self, etcd: EtcdClient, host: str = "compute-1") -> None:
+        self.etcd = etcd
+        self.host = host
+        self.vpp = VppEmulator()
+        self.vpp.add_hardware_interface(UPLINK1, "52:54:00:00:08:00")
+        self.vpp.add_hardware_interface(UPLINK2, "52:54:00:00:09:00")
+        self.agents: list[Agent] = []
+        self._look: VppAdapter | None = None
+
+    @property
+    def look(self) -> VppAdapter:
+        """A second API client that reads VPP's state the way an operator would."""
+        if self._look is None or not self._look.connected:
+            self._look = VppAdapter(self.vpp.client, name="test-inspector")
+            self._look.connect()
+        return self._look
+
+    def tags(self) -> set[str]:
+        """Tags of every interface and bridge domain in VPP (reconnecting if VPP restarted)."""
+        try:
+            return self._tags()
+        except VppConnectionError:
+            self._look = None
+            return self._tags()
+
+    def _tags(self) -> set[str]:
+        return {i.tag for i in self.look.dump_interfaces() if i.tag} | {
+            bd.tag for bd in self.look.dump_bridge_domains() if bd.tag
+        }
+
+    def start_agent(self, etcd: EtcdClient | None = None, **over: object) -> Agent:
+        settings = AgentSettings(host=self.host, physnets=dict(PHYSNETS), vpp_ping_interval=0.1)
+        for name, value in over.items():
+            setattr(settings, name, value)
+        agent = Agent(settings, etcd or self.etcd, VppAdapter(self.vpp.client))
+        agent.start()
+        self.agents.append(agent)
+        return agent
+
+    def stop_agents(self) -> None:
+        while self.agents:
+            self.agents.pop().stop()
+
+    def put(self, b: model.PortBinding, host: str | None = None) -> None:
+        self.etcd.put(KEYS.port(host or self.host, b.port_id), model.encode(b))
+
+    def delete(self, port_id: str) -> None:
+        self.etcd.delete(KEYS.port(self.host, port_id))
+
+    def state(self, port_id: str) -> model.PortState | None:
+        kv = self.etcd.get(KEYS.port_state(self.host, port_id))
+        return None if kv is None else model.decode(model.PortState, kv.key, kv.value)
+
+    def wait_state(self, port_id: str, status: str = "active", timeout: float = 10.0):
+        def check():
+            s = self.state(port_id)
+            return s if s is not None and s.status == status else None
+
+        return wait_for(check, timeout, f"{port_id} reported {status}")
+
+
+@pytest.fixture
+def rig(etcd: EtcdClient) -> Iterator[HostRig]:
+    r = HostRig(etcd)
+    yield r
+    r.stop_agents()

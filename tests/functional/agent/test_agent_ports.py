@@ -1,0 +1,173 @@
+"""The agent against a real etcd and the VPP emulator: ports end to end."""
+
+from __future__ import annotations
+
+import pytest
+from networking_vpp.testing.vpp import Frame
+
+from networking_vpp.agent.vpp import types as t
+
+from .conftest import UPLINK1, UPLINK2, binding, wait_for
+
+MAC_A = "fa:16:3e:00:00:0a"
+MAC_B = "fa:16:3e:00:00:0b"
+MAC_C = "fa:16:3e:00:00:0c"
+
+
+@pytest.fixture
+def look(rig):
+    """A second API client that reads VPP's state the way an operator would."""
+    return rig.look
+
+
+def by_tag(look, tag):
+    return {i.tag: i for i in look.dump_interfaces() if i.tag}.get(tag)
+
+
+def bd_of(look, sw_if_index):
+    for bd in look.dump_bridge_domains():
+        if sw_if_index in bd.members:
+            return bd
+    return None
+
+
+def test_vlan_vhostuser_port_programmed_then_reported_after_vm_connects(rig, look):
+    agent = rig.start_agent()
+    rig.put(binding("p1", mac_address=MAC_A, mtu=1450))
+    port = wait_for(lambda: by_tag(look, t.PORT_TAG + "p1"), what="vhost-user interface")
+    assert agent.wait_converged(10)
+    # Exact objects: the vhost-user interface...
+    vhost = {v.sw_if_index: v for v in look.dump_vhost_user()}[port.sw_if_index]
+    assert vhost.sock_filename == "/run/vpp/vhup1"
+    assert vhost.is_server
+    assert port.mac_address == MAC_A
+    assert port.mtu == 1450
+    assert port.admin_up
+    # ... the VLAN sub-interface that pops tag 100 ...
+    sub = by_tag(look, t.UPLINK_TAG + "100")
+    assert sub.name == f"{UPLINK1}.100"
+    assert sub.vlan == 100
+    assert sub.vtr_op == 3  # pop-1
+    assert sub.admin_up
+    # ... and one bridge domain for the network holding both.
+    bd = bd_of(look, port.sw_if_index)
+    assert bd.tag == t.NETWORK_TAG + "net-a"
+    assert bd.members == {port.sw_if_index, sub.sw_if_index}
+    assert bd.learn and bd.flood and bd.forward
+    # Nova must not hear "plugged" before the VM is there.
+    assert rig.state("p1") is None
+    rig.vpp.vm_connect("/run/vpp/vhup1")
+    state = rig.wait_state("p1")
+    assert state.binding_id == "bind-p1"
+    assert state.programmed.sw_if_index == port.sw_if_index
+    assert state.programmed.bridge_domain == bd.bd_id
+    assert state.programmed.vlan == 100
+    assert state.programmed.uplink == UPLINK1
+
+
+def test_port_delete_removes_everything(rig, look):
+    rig.start_agent()
+    rig.put(binding("p1"))
+    wait_for(lambda: by_tag(look, t.PORT_TAG + "p1"))
+    before = {i.sw_if_index for i in look.dump_interfaces()}
+    rig.delete("p1")
+    wait_for(lambda: by_tag(look, t.PORT_TAG + "p1") is None, what="port removal")
+    wait_for(lambda: not look.dump_bridge_domains(), what="bridge domain collected")
+    assert by_tag(look, t.UPLINK_TAG + "100") is None
+    remaining = {i.name for i in look.dump_interfaces()}
+    assert remaining == {UPLINK1, UPLINK2}
+    assert len(before) == 4
+    assert look.dump_vhost_user() == []
+    assert rig.state("p1") is None
+
+
+def test_flat_and_vlan_networks_share_an_uplink_and_isolate(rig, look):
+    agent = rig.start_agent()
+    rig.put(binding("a", mac_address=MAC_A, network_id="net-v", segmentation_id=200))
+    rig.put(binding("b", mac_address=MAC_B, network_id="net-v", segmentation_id=200))
+    rig.put(
+        binding(
+            "c", mac_address=MAC_C, network_id="net-f", network_type="flat", segmentation_id=None
+        )
+    )
+    rig.put(binding("d", mac_address="fa:16:3e:00:00:0d", network_id="net-w", segmentation_id=201))
+    for p in "abcd":
+        wait_for(lambda p=p: by_tag(look, t.PORT_TAG + p), what=f"port {p}")
+    assert agent.wait_converged(10)
+    bds = {bd.tag: bd for bd in look.dump_bridge_domains()}
+    assert set(bds) == {t.NETWORK_TAG + n for n in ("net-v", "net-f", "net-w")}
+    a, b, c, d = (by_tag(look, t.PORT_TAG + p) for p in "abcd")
+    uplink = {i.name: i for i in look.dump_interfaces()}[UPLINK1]
+    assert bds[t.NETWORK_TAG + "net-v"].members == {
+        a.sw_if_index,
+        b.sw_if_index,
+        by_tag(look, t.UPLINK_TAG + "200").sw_if_index,
+    }
+    assert bds[t.NETWORK_TAG + "net-f"].members == {c.sw_if_index, uplink.sw_if_index}
+    for p in "abcd":
+        rig.vpp.vm_connect(f"/run/vpp/vhu{p}")
+    # Packet walk: A reaches B on its network, never C or D on others.
+    out = rig.vpp.walk(Frame(src_mac=MAC_A, dst_mac="ff:ff:ff:ff:ff:ff"), ingress=a.sw_if_index)
+    names = {e.name: e for e in out}
+    assert b.name in names and c.name not in names and d.name not in names
+    # Leaving by the uplink, the frame carries network net-v's VLAN tag.
+    assert names[UPLINK1].vlans == (200,)
+    # B's reply to A (now learnt) goes only to A.
+    out = rig.vpp.walk(Frame(src_mac=MAC_B, dst_mac=MAC_A), ingress=b.sw_if_index)
+    assert [e.name for e in out] == [a.name]
+    # A frame from the wire tagged 201 reaches D only; untagged reaches the flat net.
+    out = rig.vpp.walk(
+        Frame(src_mac="52:54:00:99:99:99", dst_mac="ff:ff:ff:ff:ff:ff", vlans=(201,)),
+        ingress=UPLINK1,
+    )
+    assert [e.name for e in out] == [d.name]
+    out = rig.vpp.walk(
+        Frame(src_mac="52:54:00:99:99:98", dst_mac="ff:ff:ff:ff:ff:ff"), ingress=UPLINK1
+    )
+    assert [e.name for e in out] == [c.name]
+
+
+def test_tap_port_attaches_with_af_packet_and_reports_at_once(rig, look):
+    rig.vpp.add_kernel_interface("tapt1")
+    rig.start_agent()
+    rig.put(binding("t1", binding_type="tap", tap=None))
+    state = rig.wait_state("t1")
+    itf = by_tag(look, t.PORT_TAG + "t1")
+    assert itf.name == "host-tapt1"
+    assert {a.host_if_name for a in look.dump_af_packet()} == {"tapt1"}
+    assert state.programmed.interface == "host-tapt1"
+    assert bd_of(look, itf.sw_if_index).tag == t.NETWORK_TAG + "net-a"
+    rig.delete("t1")
+    wait_for(lambda: not look.dump_af_packet(), what="af_packet removed")
+    wait_for(lambda: rig.state("t1") is None, what="report withdrawn")
+
+
+def test_tap_port_waits_for_its_kernel_interface(rig, look):
+    agent = rig.start_agent()
+    rig.put(binding("t2", binding_type="tap", tap=None))
+    wait_for(lambda: agent.queue.failures(("port", "t2")) >= 1, what="a failed attempt")
+    assert rig.state("t2") is None
+    rig.vpp.add_kernel_interface("tapt2")  # Nova made it: the retry succeeds
+    rig.wait_state("t2", timeout=15)
+
+
+def test_unmapped_physnet_is_reported_as_error_and_not_programmed(rig, look):
+    agent = rig.start_agent()
+    rig.put(binding("x", physnet="physnet9"))
+    state = rig.wait_state("x", status="error")
+    assert "physnet9" in state.reason and "not mapped" in state.reason
+    assert agent.wait_converged(10)
+    assert by_tag(look, t.PORT_TAG + "x") is None
+    assert look.dump_bridge_domains() == []
+
+
+def test_rebinding_to_another_network_moves_and_collects(rig, look):
+    agent = rig.start_agent()
+    rig.put(binding("p1", network_id="n1", segmentation_id=300))
+    wait_for(lambda: by_tag(look, t.UPLINK_TAG + "300"))
+    rig.put(binding("p1", network_id="n2", segmentation_id=301, physnet="physnet2"))
+    wait_for(lambda: by_tag(look, t.UPLINK_TAG + "301"))
+    assert agent.wait_converged(10)
+    assert by_tag(look, t.UPLINK_TAG + "300") is None
+    assert [bd.tag for bd in look.dump_bridge_domains()] == [t.NETWORK_TAG + "n2"]
+    assert by_tag(look, t.UPLINK_TAG + "301").name == f"{UPLINK2}.301"

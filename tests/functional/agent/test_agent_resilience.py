@@ -1,0 +1,177 @@
+"""The agent survives restarts of itself, etcd and VPP, compaction and bad input."""
+
+from __future__ import annotations
+
+from networking_vpp.agent.vpp import types as t
+from networking_vpp.common import model
+from networking_vpp.common.etcd.client import EtcdClient, EtcdSettings
+from networking_vpp.testing.proxy import TcpProxy
+
+from .conftest import KEYS, binding, wait_for
+
+
+def test_agent_restart_with_nothing_changed_makes_no_mutating_vpp_call(rig):
+    rig.vpp.add_kernel_interface("tapt1")
+    first = rig.start_agent()
+    for i in range(20):
+        rig.put(
+            binding(
+                f"p{i}",
+                mac_address=f"fa:16:3e:00:01:{i:02x}",
+                segmentation_id=100 + i % 3,
+                network_id=f"n{i % 3}",
+            )
+        )
+    rig.put(
+        binding(
+            "f1", network_type="flat", segmentation_id=None, network_id="nf", physnet="physnet2"
+        )
+    )
+    rig.put(binding("t1", binding_type="tap", tap=None))
+    for i in range(20):
+        rig.vpp.vm_connect(f"/run/vpp/vhup{i}")
+    wait_for(lambda: all(rig.state(f"p{i}") for i in range(20)), what="20 ports reported")
+    assert first.wait_converged(10)
+    assert first.vpp.mutations > 0
+    reports = first.reporter.flushes
+    rig.stop_agents()
+    second = rig.start_agent()
+    assert second.wait_converged(10)
+    assert second.resyncs == 1
+    assert len(second.inventory.ports) == 22
+    assert second.vpp.mutations == 0
+    assert second.reporter.flushes == 0  # and nothing rewritten in etcd either
+    assert reports > 0
+
+
+def test_agent_restart_removes_what_was_unbound_while_it_was_down(rig):
+    first = rig.start_agent()
+    rig.put(binding("keep"))
+    rig.put(binding("gone", network_id="n-gone", segmentation_id=555))
+    wait_for(lambda: len(first.inventory.ports) == 2)
+    assert first.wait_converged(10)
+    rig.stop_agents()
+    rig.delete("gone")
+    second = rig.start_agent()
+    assert second.wait_converged(10)
+    assert set(second.inventory.ports) == {"keep"}
+    tags = {i.tag for i in second.vpp.dump_interfaces()}
+    assert t.UPLINK_TAG + "555" not in tags
+    assert [bd.tag for bd in second.vpp.dump_bridge_domains()] == [t.NETWORK_TAG + "net-a"]
+
+
+def test_etcd_killed_and_restarted_while_watching_loses_nothing(rig, etcd_server):
+    agent = rig.start_agent(report_before_vm_connects=True)
+    for i in range(10):
+        rig.put(binding(f"a{i}", mac_address=f"fa:16:3e:00:02:{i:02x}"))
+    etcd_server.kill()
+    etcd_server.restart()
+    for i in range(10):
+        rig.put(binding(f"b{i}", mac_address=f"fa:16:3e:00:03:{i:02x}"))
+    rig.delete("a0")
+    want = {f"a{i}" for i in range(1, 10)} | {f"b{i}" for i in range(10)}
+    wait_for(lambda: set(agent.inventory.ports) == want, timeout=20, what="all ports programmed")
+    wait_for(lambda: all(rig.state(p) for p in want), timeout=20, what="all ports reported")
+    assert rig.state("a0") is None
+
+
+def test_compaction_past_the_agent_revision_reloads_and_converges(rig, etcd_server, etcd):
+    proxy = TcpProxy("127.0.0.1", int(etcd_server.endpoint.rsplit(":", 1)[1]))
+    try:
+        agent_etcd = EtcdClient(EtcdSettings(endpoints=[proxy.endpoint], timeout=1.0))
+        agent = rig.start_agent(etcd=agent_etcd, report_before_vm_connects=True)
+        rig.put(binding("old1"))
+        rig.put(binding("old2", network_id="n-old", segmentation_id=777))
+        wait_for(lambda: rig.state("old1") and rig.state("old2"), what="first ports reported")
+        loads = agent._watcher.loads
+        proxy.cut()  # the agent loses etcd; the world moves on without it
+        rig.delete("old2")
+        rig.put(binding("new1", mac_address="fa:16:3e:00:04:01"))
+        for i in range(5):  # churn, so that compaction has history to remove
+            rig.put(binding("churn", mac_address=f"fa:16:3e:00:05:{i:02x}"))
+        rig.delete("churn")
+        etcd.compact(etcd.current_revision())
+        proxy.restore()
+        wait_for(
+            lambda: set(agent.inventory.ports) == {"old1", "new1"},
+            timeout=30,
+            what="converged after compaction",
+        )
+        assert agent._watcher.loads == loads + 1
+        wait_for(lambda: rig.state("new1"), what="new port reported")
+        # Reports written while cut off arrive too; the dead port's report is gone.
+        wait_for(lambda: rig.state("old2") is None, timeout=15, what="old2 report withdrawn")
+        assert rig.tags() == {
+            t.PORT_TAG + "old1",
+            t.PORT_TAG + "new1",
+            t.UPLINK_TAG + "100",
+            t.NETWORK_TAG + "net-a",
+        }
+    finally:
+        proxy.close()
+
+
+def test_vpp_restart_reprograms_everything(rig):
+    agent = rig.start_agent()
+    rig.put(binding("p1"))
+    rig.put(
+        binding(
+            "p2",
+            mac_address="fa:16:3e:00:00:02",
+            network_type="flat",
+            segmentation_id=None,
+            network_id="nf",
+        )
+    )
+    rig.vpp.vm_connect("/run/vpp/vhup1")
+    rig.vpp.vm_connect("/run/vpp/vhup2")
+    rig.wait_state("p1")
+    rig.wait_state("p2")
+    rig.vpp.restart()
+    wait_for(lambda: agent.resyncs >= 2, timeout=10, what="resync after VPP restart")
+    want = {
+        t.PORT_TAG + "p1",
+        t.PORT_TAG + "p2",
+        t.UPLINK_TAG + "100",
+        t.NETWORK_TAG + "net-a",
+        t.NETWORK_TAG + "nf",
+    }
+    wait_for(lambda: rig.tags() == want, timeout=10, what="everything recreated")
+    # QEMU reconnects to the recreated sockets; the ports are reported again.
+    rig.vpp.vm_connect("/run/vpp/vhup1")
+    rig.vpp.vm_connect("/run/vpp/vhup2")
+    rig.wait_state("p1")
+    rig.wait_state("p2")
+    assert agent.wait_converged(10)
+
+
+def test_malformed_values_are_logged_and_skipped(rig, etcd):
+    agent = rig.start_agent(report_before_vm_connects=True)
+    bad = {
+        KEYS.port(rig.host, "junk"): "{not json",
+        KEYS.port(rig.host, "v2"): '{"version": 2, "port_id": "v2"}',
+        KEYS.port(rig.host, "mismatch"): model.encode(binding("other")),
+        KEYS.port(rig.host, "big"): '{"version": 1, "x": "' + "y" * (1024 * 1024) + '"}',
+        KEYS.host_ports_prefix(rig.host) + "p/extra": "{}",
+    }
+    for key, value in bad.items():
+        etcd.put(key, value)
+    rig.put(binding("good"))
+    rig.wait_state("good")
+    wait_for(lambda: len(agent.cache.rejected) == len(bad), what="every bad value rejected")
+    assert set(agent.cache.rejected) == set(bad)
+    assert "schema version 2" in agent.cache.rejected[KEYS.port(rig.host, "v2")]
+    assert "does not match the key" in agent.cache.rejected[KEYS.port(rig.host, "mismatch")]
+    assert set(agent.inventory.ports) == {"good"}
+    # A good value replacing a bad one is taken up.
+    rig.put(binding("junk", mac_address="fa:16:3e:00:00:09"))
+    rig.wait_state("junk")
+
+
+def test_bad_value_replacing_a_good_one_unprograms_the_port(rig, etcd):
+    agent = rig.start_agent(report_before_vm_connects=True)
+    rig.put(binding("p1"))
+    rig.wait_state("p1")
+    etcd.put(KEYS.port(rig.host, "p1"), '{"version": 1}')
+    wait_for(lambda: "p1" not in agent.inventory.ports, what="port removed")
+    wait_for(lambda: rig.state("p1") is None, what="report withdrawn")
