@@ -1,0 +1,138 @@
+"""Agent cold start and put-to-report latency, on a real etcd and the VPP emulator.
+
+    python benchmarks/agent_resync.py [--sizes 1000 10000] [--latency 1000]
+
+For each size N: N port bindings are written to etcd, then an agent starts cold
+against an empty emulated VPP; the clock stops when every port is programmed
+and its report is in etcd. Prints total seconds and ms per port. Then, with the
+agent running, single ports are put one at a time and the delay until their
+state key appears (seen through an etcd watch) is measured: p50 and p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import threading
+import time
+
+from networking_vpp.agent.agent import Agent, AgentSettings
+from networking_vpp.agent.vpp.adapter import VppAdapter
+from networking_vpp.common import keys as k
+from networking_vpp.common import model
+from networking_vpp.common.etcd.client import EtcdClient, EtcdSettings
+from networking_vpp.common.etcd.watcher import Event, PrefixWatcher
+from networking_vpp.common.etcd.writer import Put, write_batch
+from networking_vpp.testing.etcd import EtcdServer
+from networking_vpp.testing.vpp import VppEmulator
+
+HOST = "bench-host"
+UPLINK = "GigabitEthernet0/8/0"
+KEYS = k.KeySpace()
+
+
+def binding(i: int) -> model.PortBinding:
+    """Port i: vhost-user, 50 ports per VLAN network."""
+    return model.PortBinding(
+        port_id=f"port-{i:08d}",
+        binding_id=f"b-{i}",
+        network_id=f"net-{i // 50}",
+        mac_address="fa:16:3e:%02x:%02x:%02x" % (i >> 16 & 255, i >> 8 & 255, i & 255),
+        mtu=1500,
+        network_type="vlan",
+        physnet="physnet1",
+        segmentation_id=100 + (i // 50) % 3000,
+        binding_type="vhostuser",
+        vhostuser=model.VhostUser(f"/run/vpp/vhu-{i:08d}"),
+        fixed_ips=(model.FixedIp(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", "s"),),
+    )
+
+
+def make_agent(etcd: EtcdClient, vpp: VppEmulator) -> Agent:
+    settings = AgentSettings(host=HOST, physnets={"physnet1": UPLINK})
+    return Agent(settings, etcd, VppAdapter(vpp.client))
+
+
+def new_vpp() -> VppEmulator:
+    vpp = VppEmulator()
+    vpp.add_hardware_interface(UPLINK, "52:54:00:00:08:00")
+    vpp.auto_connect_vms = True  # QEMU attaches as soon as the socket exists
+    return vpp
+
+
+def cold_start(etcd: EtcdClient, n: int) -> None:
+    etcd.delete_prefix(KEYS.prefix + "/")
+    write_batch(etcd, [Put(KEYS.port(HOST, b.port_id), model.encode(b)) for b in map(binding, range(n))])
+    vpp = new_vpp()
+    agent = make_agent(etcd, vpp)
+    start = time.perf_counter()
+    agent.start()
+    if not agent.wait_converged(600):
+        raise SystemExit("agent did not converge")
+    elapsed = time.perf_counter() - start
+    reported, _ = etcd.get_prefix(KEYS.port_states_prefix(HOST))
+    agent.stop()
+    assert len(agent.inventory.ports) == n, len(agent.inventory.ports)
+    assert len(reported) == n, len(reported)
+    print(f"cold start, {n:>6} ports: {elapsed:7.3f} s total, {elapsed / n * 1000:.3f} ms/port")
+
+
+def latency(etcd: EtcdClient, count: int) -> None:
+    etcd.delete_prefix(KEYS.prefix + "/")
+    vpp = new_vpp()
+    agent = make_agent(etcd, vpp)
+    agent.start()
+    agent.wait_converged(60)
+    seen: dict[str, float] = {}
+    cond = threading.Condition()
+
+    def on_events(events: list[Event]) -> None:
+        now = time.perf_counter()
+        with cond:
+            for ev in events:
+                if ev.kind == "put":
+                    seen.setdefault(ev.key, now)
+            cond.notify_all()
+
+    watcher = PrefixWatcher(
+        etcd, KEYS.port_states_prefix(HOST), lambda *_: None, on_events, name="bench"
+    )
+    watcher.start()
+    watcher.wait_loaded(10)
+    samples = []
+    for i in range(count):
+        b = binding(100_000 + i)
+        state_key = KEYS.port_state(HOST, b.port_id)
+        start = time.perf_counter()
+        etcd.put(KEYS.port(HOST, b.port_id), model.encode(b))
+        with cond:
+            if not cond.wait_for(lambda: state_key in seen, timeout=10):
+                raise SystemExit(f"no report for {b.port_id}")
+            samples.append((seen[state_key] - start) * 1000)
+    watcher.stop()
+    agent.stop()
+    samples.sort()
+    p50 = statistics.median(samples)
+    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    print(f"put -> state key over {count} ports: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000])
+    parser.add_argument("--latency", type=int, default=1000, help="ports for the latency run")
+    args = parser.parse_args()
+    server = EtcdServer()
+    server.start()
+    try:
+        etcd = EtcdClient(EtcdSettings(endpoints=[server.endpoint]))
+        for n in args.sizes:
+            cold_start(etcd, n)
+        if args.latency:
+            latency(etcd, args.latency)
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
