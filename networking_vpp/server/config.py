@@ -1,0 +1,90 @@
+"""oslo.config options of the server side: the [ml2_vpp] group, plus [etcd]."""
+
+from __future__ import annotations
+
+from oslo_config import cfg
+
+from networking_vpp.common import config as common_config
+
+GROUP = common_config.ML2_VPP_GROUP
+
+ml2_vpp_opts = [
+    cfg.StrOpt(
+        "vhostuser_socket_dir",
+        default="/run/vpp/vhostuser",
+        help="Directory of the vhost-user sockets; a port's socket is <dir>/vhu<port_id[:11]>. "
+        "It must be reachable by both VPP and QEMU on every compute host.",
+    ),
+    cfg.StrOpt(
+        "vpp_vhostuser_role",
+        default="server",
+        choices=[
+            ("server", "VPP creates the socket and QEMU connects (vhostuser_mode 'client')"),
+            ("client", "QEMU creates the socket and VPP connects (vhostuser_mode 'server')"),
+        ],
+        help="VPP's side of the vhost-user socket. Nova's vif_details 'vhostuser_mode' names "
+        "QEMU's side, so the driver sends the opposite.",
+    ),
+    cfg.ListOpt(
+        "tap_device_owner_prefixes",
+        default=["network:"],
+        help="Ports whose device_owner starts with one of these are bound as vif_type 'tap' "
+        "(kernel interfaces made by DHCP/L3 agents), never vhost-user.",
+    ),
+    cfg.ListOpt(
+        "tap_hosts",
+        default=[],
+        help="Hosts where every port is bound as vif_type 'tap' (e.g. hosts without "
+        "vhost-user capable hypervisors).",
+    ),
+    cfg.StrOpt(
+        "default_vif_type",
+        default="vhostuser",
+        choices=["vhostuser", "tap"],
+        help="vif_type for ports not covered by tap_device_owner_prefixes or tap_hosts.",
+    ),
+    cfg.IntOpt(
+        "journal_batch_size",
+        default=1000,
+        min=1,
+        help="Journal rows the forwarder reads per batch (written in etcd transactions of "
+        "at most 128 operations).",
+    ),
+    cfg.FloatOpt(
+        "journal_poll_interval",
+        default=5.0,
+        min=0.1,
+        help="Seconds between journal checks when no kick arrives (a safety net: commits "
+        "normally wake the forwarder at once).",
+    ),
+    cfg.FloatOpt(
+        "etcd_retry_interval",
+        default=1.0,
+        min=0.05,
+        help="Seconds before the forwarder retries after etcd was unreachable (doubles up to 30).",
+    ),
+    cfg.IntOpt(
+        "election_ttl",
+        default=5,
+        min=2,
+        help="Lease TTL (seconds) of the forwarder and state-watcher elections: a dead "
+        "leader is replaced within about this time.",
+    ),
+    cfg.BoolOpt(
+        "start_services",
+        default=True,
+        help="Start the etcd watchers, forwarder and state watcher in API workers. "
+        "Off only for tests.",
+    ),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts = cfg.CONF) -> None:
+    """Register [ml2_vpp] and [etcd] (idempotent)."""
+    common_config.register_etcd_opts(conf)
+    conf.register_opts(ml2_vpp_opts, GROUP)
+
+
+def list_opts() -> list[tuple[str, list[cfg.Opt]]]:
+    """For oslo-config-generator."""
+    return [(GROUP, ml2_vpp_opts), (common_config.ETCD_GROUP, common_config.etcd_opts)]

@@ -1,0 +1,1 @@
+"""The journal: etcd writes recorded in Neutron's transactions, forwarded by one leader."""

@@ -1,0 +1,69 @@
+"""Tables owned by the driver (created by the networking-vpp alembic branch).
+
+* ``vpp_journal``: etcd writes waiting for the forwarder, in commit order.
+* ``vpp_journal_dead``: rows etcd can never accept, set aside for an operator.
+* ``vpp_port_bindings``: what the journal has told etcd about each bound port.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import sqlalchemy as sa
+from neutron_lib.db import model_base
+from sqlalchemy.dialects import mysql
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; MySQL needs BIGINT for a
+# sequence that must never wrap in a long-lived cloud.
+SEQUENCE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# A value may be up to model.MAX_VALUE_BYTES (1 MiB): MySQL's TEXT stops at 64 KiB.
+VALUE_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+KEY_LENGTH = 1024
+
+
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+
+
+class VppJournal(model_base.BASEV2):
+    """One etcd write: put ``value`` at ``key``, or delete ``key`` if value is NULL."""
+
+    __tablename__ = "vpp_journal"
+
+    id = sa.Column(SEQUENCE, primary_key=True, autoincrement=True)
+    key = sa.Column(sa.String(KEY_LENGTH), nullable=False)
+    value = sa.Column(VALUE_TEXT, nullable=True)
+    created_at = sa.Column(sa.DateTime, nullable=False, default=_utcnow)
+
+
+class VppJournalDead(model_base.BASEV2):
+    """A journal row that etcd refused for good (e.g. too large); kept for operators."""
+
+    __tablename__ = "vpp_journal_dead"
+
+    id = sa.Column(SEQUENCE, primary_key=True, autoincrement=False)  # the journal's id
+    key = sa.Column(sa.String(KEY_LENGTH), nullable=False)
+    value = sa.Column(VALUE_TEXT, nullable=True)
+    created_at = sa.Column(sa.DateTime, nullable=False)
+    failed_at = sa.Column(sa.DateTime, nullable=False, default=_utcnow)
+    reason = sa.Column(sa.String(1024), nullable=False)
+
+
+class VppPortBinding(model_base.BASEV2):
+    """The etcd binding the journal holds for a port: where, which binding, what value.
+
+    ``binding_id`` is a fresh uuid4 each time the port is bound to a host; the
+    agent echoes it in its report, so a report about an earlier binding cannot
+    complete provisioning of a later one. ``value`` is the encoded value last
+    journaled: an update writes a row only when it changes (status-only updates
+    write nothing), and a network MTU change rewrites it without re-reading ports.
+    """
+
+    __tablename__ = "vpp_port_bindings"
+
+    port_id = sa.Column(
+        sa.String(36), sa.ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True
+    )
+    host = sa.Column(sa.String(255), nullable=False)
+    binding_id = sa.Column(sa.String(36), nullable=False)
+    value = sa.Column(VALUE_TEXT, nullable=False)

@@ -1,0 +1,189 @@
+"""Journal rows for port bindings, written in the precommit of Neutron's transaction.
+
+The ``vpp_port_bindings`` row of a port is the journal's memory of what it told
+etcd: the host whose key holds the port, the binding id, and the value. Every
+precommit compares what the port should look like now with that row and
+appends the difference (a delete on the old host, a put on the new one, or a
+put of a changed value). Working from our own row rather than from ML2's
+``context.original`` keeps this correct on every path ML2 has (bind commit,
+rebind, live-migration activate, status-only updates).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from neutron.db import models_v2
+from neutron_lib import exceptions as n_exc
+from neutron_lib.plugins.ml2 import api
+
+from networking_vpp.common import keys, model
+from networking_vpp.server import binding
+from networking_vpp.server.journal import api as journal
+from networking_vpp.server.journal import models
+
+LOG = logging.getLogger(__name__)
+
+DRIVER_NAME = "vpp"  # the entry point name ML2 knows us by
+
+
+class PortNotServable(n_exc.BadRequest):
+    """The port's binding cannot be expressed in etcd; the request fails."""
+
+
+@dataclasses.dataclass(frozen=True)
+class PortChange:
+    """What a precommit wrote, for the caller (provisioning block, kick)."""
+
+    wrote: bool = False
+    new_binding_id: str | None = None  # set when the port was freshly bound to a host
+
+
+class PortJournal:
+    """Turns port and network precommits into journal rows."""
+
+    def __init__(self, keyspace: keys.KeySpace, vhostuser_role: str) -> None:
+        self._keys = keyspace
+        self._role = vhostuser_role
+
+    # --- ports ----------------------------------------------------------------
+    def port_changed(self, context: api.PortContext) -> PortChange:
+        """update_port_precommit: journal whatever changed about the port's binding."""
+        session = context.plugin_context.session
+        port = context.current
+        port_id = port["id"]
+        bound = self._bound_segment(context)
+        mtu = self._network_mtu(session, port["network_id"]) if bound else 0
+        # Lock our row so concurrent updates of this port (or of its network's MTU)
+        # serialise and each computes from the other's committed result.
+        row = session.execute(
+            sa.select(models.VppPortBinding)
+            .where(models.VppPortBinding.port_id == port_id)
+            .with_for_update()
+        ).scalar_one_or_none()
+
+        wrote = False
+        if row is not None and (bound is None or row.host != context.host):
+            journal.record(session, self._keys.port(row.host, port_id), None)
+            LOG.info("journal: port %s unbound from host %s", port_id, row.host)
+            session.delete(row)
+            row = None
+            wrote = True
+        if bound is None:
+            return PortChange(wrote=wrote)
+
+        new = row is None
+        binding_id = str(uuid.uuid4()) if new else row.binding_id
+        try:
+            desired = binding.port_value(
+                port, bound, mtu, context.vif_type, context.vif_details, binding_id, self._role
+            )
+        except binding.UnservablePort as exc:
+            raise PortNotServable(resource="port", msg=str(exc)) from exc
+        value = self._encode(context.host, desired)
+        if new:
+            session.add(
+                models.VppPortBinding(
+                    port_id=port_id, host=context.host, binding_id=binding_id, value=value
+                )
+            )
+            LOG.info(
+                "journal: port %s bound to host %s (binding %s)", port_id, context.host, binding_id
+            )
+        elif row.value != value:
+            row.value = value
+            LOG.debug("journal: port %s on host %s changed", port_id, context.host)
+        else:
+            return PortChange(wrote=wrote)  # e.g. a status-only update
+        journal.record(session, self._keys.port(context.host, port_id), value)
+        return PortChange(wrote=True, new_binding_id=binding_id if new else None)
+
+    def port_deleted(self, context: api.PortContext) -> bool:
+        """delete_port_precommit: delete the port's key, if the journal put one."""
+        session = context.plugin_context.session
+        port_id = context.current["id"]
+        row = session.execute(
+            sa.select(models.VppPortBinding)
+            .where(models.VppPortBinding.port_id == port_id)
+            .with_for_update()
+        ).scalar_one_or_none()
+        if row is None:
+            return False
+        journal.record(session, self._keys.port(row.host, port_id), None)
+        session.delete(row)
+        LOG.info("journal: port %s deleted from host %s", port_id, row.host)
+        return True
+
+    # --- networks -------------------------------------------------------------
+    def network_changed(self, context: api.NetworkContext) -> int:
+        """update_network_precommit: rewrite every bound port when the MTU changed."""
+        new_mtu = context.current.get("mtu")
+        if not context.original or context.original.get("mtu") == new_mtu:
+            return 0
+        session = context._plugin_context.session  # NetworkContext has no public accessor
+        rows = (
+            session.execute(
+                sa.select(models.VppPortBinding)
+                .join(models_v2.Port, models_v2.Port.id == models.VppPortBinding.port_id)
+                .where(models_v2.Port.network_id == context.current["id"])
+                .order_by(models.VppPortBinding.port_id)  # one lock order for everyone
+                .with_for_update()
+            )
+            .scalars()
+            .all()
+        )
+        for row in rows:
+            key = self._keys.port(row.host, row.port_id)
+            old = model.decode(model.PortBinding, key, row.value)
+            value = self._encode(row.host, dataclasses.replace(old, mtu=int(new_mtu)))
+            if value != row.value:
+                row.value = value
+                journal.record(session, key, value)
+        LOG.info(
+            "journal: network %s MTU %s -> %s, %d bound ports rewritten",
+            context.current["id"],
+            context.original.get("mtu"),
+            new_mtu,
+            len(rows),
+        )
+        return len(rows)
+
+    # --- helpers --------------------------------------------------------------
+    def _bound_segment(self, context: api.PortContext) -> dict[str, Any] | None:
+        """The segment we bound the port to, or None if the port is not ours/bound."""
+        if context.vif_type not in binding.VIF_TYPES or not context.host:
+            return None
+        levels = context.binding_levels
+        if not levels or levels[-1][api.BOUND_DRIVER] != DRIVER_NAME:
+            return None
+        return levels[-1][api.BOUND_SEGMENT]
+
+    @staticmethod
+    def _network_mtu(session: Any, network_id: str) -> int:
+        # A shared-lock read sees the latest committed MTU and waits for a network
+        # update in flight, whose precommit rewrites this port too: without it, a
+        # port update racing an MTU change could journal the old MTU last.
+        mtu = session.execute(
+            sa.select(models_v2.Network.mtu)
+            .where(models_v2.Network.id == network_id)
+            .with_for_update(read=True)
+        ).scalar()
+        return int(mtu or 0)
+
+    @staticmethod
+    def _encode(host: str, value: model.PortBinding) -> str:
+        problem = value.check()
+        if problem:
+            raise PortNotServable(resource="port", msg=f"{value.port_id} on {host}: {problem}")
+        encoded = model.encode(value)
+        if len(encoded.encode()) > model.MAX_VALUE_BYTES:
+            raise PortNotServable(
+                resource="port",
+                msg=f"{value.port_id}: binding value is {len(encoded)} bytes, over etcd's "
+                f"{model.MAX_VALUE_BYTES} (too many fixed IPs or address pairs?)",
+            )
+        return encoded

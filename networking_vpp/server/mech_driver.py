@@ -1,0 +1,190 @@
+"""The ``vpp`` ML2 mechanism driver: binds ports and journals them for etcd.
+
+No Neutron agents and no RPC: a host can take a port when its vpp-agent is alive
+in etcd and reports the segment's physnet (read from an in-memory cache, see
+:mod:`networking_vpp.server.hosts`). Precommits append journal rows in
+Neutron's own transaction; postcommits only wake the forwarder, which copies
+the rows to etcd (:mod:`networking_vpp.server.journal.forwarder`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from typing import Any
+
+from neutron.db import provisioning_blocks
+from neutron_lib.api.definitions import portbindings
+from neutron_lib.callbacks import events, registry, resources
+from neutron_lib.plugins.ml2 import api
+from oslo_config import cfg
+
+from networking_vpp.common import keys
+from networking_vpp.server import binding
+from networking_vpp.server import config as server_config
+from networking_vpp.server.hosts import HostCache
+from networking_vpp.server.journal.ports import DRIVER_NAME, PortJournal
+
+LOG = logging.getLogger(__name__)
+
+PROVISIONING_ENTITY = "VPP"
+AGENT_TYPE = "VPP agent"
+
+
+class VppMechanismDriver(api.MechanismDriver):
+    """Binds normal ports on flat/VLAN segments to hosts running a live vpp-agent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hosts: HostCache = HostCache()
+        self.services: Any = None  # ServerServices, once started in an API worker
+        self._pending = threading.local()  # precommit wrote rows -> postcommit kicks
+
+    # --- lifecycle --------------------------------------------------------------
+    def initialize(self) -> None:
+        """Read options and subscribe to the per-worker start-up event."""
+        server_config.register_opts(cfg.CONF)
+        group = cfg.CONF.ml2_vpp
+        self.keys = keys.KeySpace(cfg.CONF.etcd.prefix)
+        self.hosts = HostCache(self.keys)
+        self.policy = binding.VifPolicy.from_conf(group)
+        self.journal = PortJournal(self.keys, group.vpp_vhostuser_role)
+        registry.subscribe(self._after_init, resources.PROCESS, events.AFTER_INIT)
+        LOG.info("vpp mechanism driver initialised (etcd prefix %s)", self.keys.prefix)
+
+    def _after_init(self, resource: str, event: str, trigger: Any, payload: Any = None) -> None:
+        """Start etcd-facing threads in API workers only (not in periodic workers)."""
+        from neutron.api import wsgi  # late: importing it at load time pulls in the API stack
+
+        if trigger is not wsgi.WorkerService or not cfg.CONF.ml2_vpp.start_services:
+            return
+        if self.services is not None:
+            return
+        from networking_vpp.server.services import ServerServices
+
+        self.services = ServerServices(cfg.CONF, self.keys, self.hosts)
+        self.services.start()
+
+    @property
+    def connectivity(self) -> str:
+        """VPP forwards L2 frames for the ports it binds."""
+        return portbindings.CONNECTIVITY_L2
+
+    # --- binding ----------------------------------------------------------------
+    def bind_port(self, context: api.PortContext) -> None:
+        """Bind to the first flat/VLAN segment whose physnet the host's live agent serves."""
+        port = context.current
+        port_id = port["id"]
+        host = context.host
+        vnic_type = port.get(portbindings.VNIC_TYPE, portbindings.VNIC_NORMAL)
+        if vnic_type != portbindings.VNIC_NORMAL:
+            LOG.info(
+                "vpp: not binding port %s on %s: vnic_type %r is not 'normal'",
+                port_id,
+                host,
+                vnic_type,
+            )
+            return
+        if not self.hosts.is_alive(host):
+            LOG.warning(
+                "vpp: not binding port %s on %s: no live vpp-agent on that host", port_id, host
+            )
+            return
+        served = self.hosts.physnets(host)
+        vif_type = self.policy.vif_type(port, host)
+        details = self.policy.vif_details(vif_type, port_id)
+        mtu = context.network.current.get("mtu")
+        reasons = []
+        for segment in context.segments_to_bind:
+            problem = binding.segment_problem(segment)
+            if problem is None and segment[api.PHYSICAL_NETWORK] not in served:
+                problem = (
+                    f"physnet {segment[api.PHYSICAL_NETWORK]!r} is not served by "
+                    f"the host (it serves {sorted(served) or 'none'})"
+                )
+            if problem is None:
+                try:  # the value the journal will write must be valid: check it now
+                    binding.port_value(
+                        port,
+                        segment,
+                        mtu,
+                        vif_type,
+                        details,
+                        str(uuid.uuid4()),
+                        self.policy.vpp_vhostuser_role,
+                    )
+                except binding.UnservablePort as exc:
+                    problem = str(exc)
+            if problem is not None:
+                reasons.append(f"segment {segment[api.ID]}: {problem}")
+                continue
+            context.set_binding(segment[api.ID], vif_type, details)
+            LOG.info(
+                "vpp: bound port %s on %s to %s segment %s (%s)",
+                port_id,
+                host,
+                segment[api.NETWORK_TYPE],
+                segment[api.ID],
+                vif_type,
+            )
+            return
+        LOG.info(
+            "vpp: not binding port %s on %s: %s",
+            port_id,
+            host,
+            "; ".join(reasons) or "no segment to bind",
+        )
+
+    def check_segment_for_agent(self, segment: dict[str, Any], agent: dict[str, Any]) -> bool:
+        """Segment-host mapping (routed networks): can this VPP agent serve ``segment``?"""
+        if agent.get("agent_type") != AGENT_TYPE or binding.segment_problem(segment):
+            return False
+        mappings = (agent.get("configurations") or {}).get("interface_mappings") or {}
+        return segment[api.PHYSICAL_NETWORK] in mappings
+
+    # --- ports ------------------------------------------------------------------
+    def update_port_precommit(self, context: api.PortContext) -> None:
+        """Journal binding changes; block provisioning of a freshly bound port."""
+        change = self.journal.port_changed(context)
+        if change.wrote:
+            self._pending.rows = True
+        if change.new_binding_id:
+            provisioning_blocks.add_provisioning_component(
+                context.plugin_context, context.current["id"], resources.PORT, PROVISIONING_ENTITY
+            )
+
+    def update_port_postcommit(self, context: api.PortContext) -> None:
+        """Wake the forwarder if the precommit wrote rows."""
+        self._kick_if_pending()
+
+    def delete_port_precommit(self, context: api.PortContext) -> None:
+        """Journal the removal of the port's key."""
+        if self.journal.port_deleted(context):
+            self._pending.rows = True
+
+    def delete_port_postcommit(self, context: api.PortContext) -> None:
+        """Wake the forwarder if the precommit wrote rows."""
+        self._kick_if_pending()
+
+    # --- networks ---------------------------------------------------------------
+    def update_network_precommit(self, context: api.NetworkContext) -> None:
+        """An MTU change rewrites every port bound on the network."""
+        if self.journal.network_changed(context):
+            self._pending.rows = True
+
+    def update_network_postcommit(self, context: api.NetworkContext) -> None:
+        """Wake the forwarder if the precommit wrote rows."""
+        self._kick_if_pending()
+
+    # --- helpers ----------------------------------------------------------------
+    def _kick_if_pending(self) -> None:
+        # A precommit of a transaction that then rolled back leaves the flag set:
+        # the next postcommit in this thread kicks for nothing, which is harmless.
+        if getattr(self._pending, "rows", False):
+            self._pending.rows = False
+            if self.services is not None:
+                self.services.kick()
+
+
+__all__ = ["AGENT_TYPE", "DRIVER_NAME", "PROVISIONING_ENTITY", "VppMechanismDriver"]
