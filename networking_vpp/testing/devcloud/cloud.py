@@ -1,0 +1,228 @@
+"""The dev cloud: MariaDB, etcd, a fake Nova, Neutron's API and two fake hosts.
+
+``DevCloud(base).up()`` starts everything in dependency order and waits for
+each piece to be healthy; ``down()`` stops whatever is running, in reverse
+order, by the PID files. ``up()`` cleans up after itself when any step fails,
+so a failed start leaves no process behind. The shell scripts
+``tools/devcloud/{up,down}.sh``, the system tests and the benchmark all drive
+this one class.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from networking_vpp.testing.devcloud import etcd_server, mariadb, neutron, procs, web
+from networking_vpp.testing.devcloud.layout import HOSTS, PHYSNETS, Layout, Ports
+
+LOG = logging.getLogger(__name__)
+
+NOVA = "fake-nova"
+# Uplink NIC of each physnet on every fake host (PCI-like names, as VPP shows them).
+UPLINKS = {"physnet1": "GigabitEthernet0/8/0", "physnet2": "GigabitEthernet0/9/0"}
+
+
+def missing_prerequisites() -> list[str]:
+    """What this machine lacks to run a dev cloud (empty when it can)."""
+    missing = []
+    if not mariadb.available():
+        missing.append("mariadbd (Debian mariadb-server)")
+    if not etcd_server.available():
+        missing.append("etcd (Debian etcd-server)")
+    if not neutron.available():
+        missing.append("uwsgi (pip install uwsgi)")
+    return missing
+
+
+def host_service(host: str) -> str:
+    """Name (PID and log file) of a fake host's process."""
+    return f"host-{host}"
+
+
+class DevCloud:
+    """One dev cloud living in ``base`` (``.devcloud/`` of the repository by default)."""
+
+    def __init__(
+        self,
+        base: Path,
+        hosts: tuple[str, ...] = HOSTS,
+        mechanism_drivers: str = "vpp",
+        debug: bool = False,
+        vm_connect_delay: float = 0.0,
+    ) -> None:
+        self.layout = Layout(Path(base).resolve())
+        self.hosts = hosts
+        self.mechanism_drivers = mechanism_drivers
+        self.debug = debug
+        self.vm_connect_delay = vm_connect_delay
+        self.ports = self.layout.load_ports() or Ports()
+        #: seconds each start-up step took, for the tour's report
+        self.timings: dict[str, float] = {}
+
+    # --- endpoints -------------------------------------------------------------------
+    @property
+    def neutron_url(self) -> str:
+        return neutron.endpoint(self.ports.neutron)
+
+    @property
+    def etcd_url(self) -> str:
+        return etcd_server.endpoint(self.ports.etcd_client)
+
+    @property
+    def nova_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.nova}"
+
+    def host_url(self, host: str) -> str:
+        return f"http://127.0.0.1:{self.ports.hosts[host]}"
+
+    @property
+    def server_log(self) -> Path:
+        return self.layout.log_file(neutron.NAME)
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def up(self) -> None:
+        """Start every component (stopping any leftover first); undo everything on failure."""
+        self.down()
+        self.layout.make_dirs()
+        self.ports = Ports(
+            mariadb=procs.free_port(),
+            etcd_client=procs.free_port(),
+            etcd_peer=procs.free_port(),
+            neutron=procs.free_port(),
+            nova=procs.free_port(),
+            hosts={h: procs.free_port() for h in self.hosts},
+        )
+        self.layout.save_ports(self.ports)
+        try:
+            self._step("mariadb", lambda: mariadb.start(self.layout, self.ports.mariadb))
+            self._step(
+                "etcd",
+                lambda: etcd_server.start(
+                    self.layout, self.ports.etcd_client, self.ports.etcd_peer
+                ),
+            )
+            self._step("fake nova", self._start_nova)
+            neutron.write_config(
+                self.layout,
+                self.ports.neutron,
+                self.ports.nova,
+                self.etcd_url,
+                self.mechanism_drivers,
+                self.debug,
+            )
+            self._step("migrations", lambda: neutron.migrate(self.layout))
+            # Agents first: a port bound right after the API is up finds live hosts.
+            self._step("fake hosts", self._start_hosts)
+            self._step("neutron api", lambda: neutron.start(self.layout, self.ports.neutron))
+        except BaseException:
+            LOG.error(
+                "dev cloud start failed; stopping what was started (logs in %s)", self.layout.logs
+            )
+            self.down()
+            raise
+
+    def down(self, purge: bool = False) -> list[str]:
+        """Stop every component that runs here; ``purge`` also deletes the directory."""
+        stopped = []
+        for name in [host_service(h) for h in self._known_hosts()] + [neutron.NAME, NOVA]:
+            if procs.stop(self.layout.pid_file(name)):
+                stopped.append(name)
+        if etcd_server.stop(self.layout):
+            stopped.append(etcd_server.NAME)
+        if mariadb.stop(self.layout):
+            stopped.append(mariadb.NAME)
+        if purge and self.layout.base.exists():
+            shutil.rmtree(self.layout.base)
+        return stopped
+
+    def running(self) -> dict[str, bool]:
+        """Which components have a live process."""
+        names = [mariadb.NAME, etcd_server.NAME, NOVA, neutron.NAME]
+        names += [host_service(h) for h in self._known_hosts()]
+        result = {}
+        for name in names:
+            pid = procs.read_pid(self.layout.pid_file(name))
+            result[name] = pid is not None and procs.pid_alive(pid)
+        return result
+
+    def _known_hosts(self) -> list[str]:
+        return sorted(set(self.hosts) | set(self.ports.hosts))
+
+    def _step(self, name: str, action: Callable[[], None]) -> None:
+        started = time.monotonic()
+        LOG.info("starting %s", name)
+        action()
+        self.timings[name] = time.monotonic() - started
+        LOG.info("%s ready in %.1fs", name, self.timings[name])
+
+    # --- the small services ---------------------------------------------------------------
+    def _python(self, module: str, *args: str) -> list[str]:
+        return [sys.executable, "-m", module, *args]
+
+    def _start_nova(self) -> None:
+        proc = procs.spawn(
+            NOVA,
+            self._python("networking_vpp.testing.fake_nova", "--port", str(self.ports.nova)),
+            self.layout.pid_file(NOVA),
+            self.layout.log_file(NOVA),
+        )
+        procs.wait_until(
+            lambda: web.get_json(f"{self.nova_url}/health", timeout=1),
+            15.0,
+            "the fake Nova",
+            alive=procs.exit_check(proc, NOVA),
+        )
+
+    def _start_hosts(self) -> None:
+        started = {}
+        for host in self.hosts:
+            args = [
+                "--host",
+                host,
+                "--etcd",
+                self.etcd_url,
+                "--http-port",
+                str(self.ports.hosts[host]),
+                "--vm-connect-delay",
+                str(self.vm_connect_delay),
+            ]
+            for physnet in PHYSNETS:
+                args += ["--physnet", f"{physnet}:{UPLINKS[physnet]}"]
+            if self.debug:
+                args.append("--debug")
+            name = host_service(host)
+            started[host] = procs.spawn(
+                name,
+                self._python("networking_vpp.testing.fake_host", *args),
+                self.layout.pid_file(name),
+                self.layout.log_file(name),
+            )
+        for host, proc in started.items():
+            procs.wait_until(
+                lambda h=host: web.get_json(f"{self.host_url(h)}/health", timeout=1).get("ready"),
+                60.0,
+                f"fake host {host}'s agent to converge",
+                alive=procs.exit_check(proc, host_service(host)),
+            )
+
+
+def default_base() -> Path:
+    """``.devcloud/`` at the top of the source tree this package was imported from."""
+    return Path(__file__).resolve().parents[3] / ".devcloud"
+
+
+@contextlib.contextmanager
+def running_cloud(base: Path, **kwargs: object):  # noqa: ANN201
+    """A dev cloud for the duration of a ``with`` block, stopped even on failure."""
+    cloud = DevCloud(base, **kwargs)  # type: ignore[arg-type]
+    try:
+        cloud.up()
+        yield cloud
+    finally:
+        cloud.down()
