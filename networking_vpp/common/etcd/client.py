@@ -7,9 +7,7 @@ every value as bytes. Errors are :class:`EtcdError` and its subclasses, never ``
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-import etcd3gw
+from typing import TYPE_CHECKING, Any
 
 from networking_vpp.common.etcd import codec
 from networking_vpp.common.etcd.codec import KV
@@ -22,6 +20,9 @@ from networking_vpp.common.etcd.errors import (
 )
 from networking_vpp.common.etcd.settings import EtcdSettings
 from networking_vpp.common.etcd.transport import Transport
+
+if TYPE_CHECKING:
+    import etcd3gw
 
 __all__ = [
     "KV",
@@ -60,6 +61,10 @@ class EtcdClient:
         For tools and benchmarks that want etcd3gw's own API; it does not fail over and does
         not carry auth tokens.
         """
+        # Imported here: etcd3gw imports eventlet whenever it is installed (Neutron installs
+        # it), and the agent has no use for eventlet.
+        import etcd3gw
+
         scheme, rest = self.endpoint.split("://", 1)
         host, _, port = rest.rpartition(":")
         return etcd3gw.Etcd3Client(
@@ -91,7 +96,7 @@ class EtcdClient:
         if page_size <= 0:
             raise ValueError("page_size must be positive")
         range_end = codec.b64(codec.prefix_range_end(prefix))
-        start = codec.to_bytes(prefix)
+        start = codec.to_bytes(prefix) or b"\0"  # etcd wants a key; "\0" is the lowest
         kvs: list[KV] = []
         at = revision or 0
         while True:
@@ -123,7 +128,10 @@ class EtcdClient:
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every key under ``prefix``; returns how many there were."""
-        body = {"key": codec.b64(prefix), "range_end": codec.b64(codec.prefix_range_end(prefix))}
+        body = {
+            "key": codec.b64(codec.to_bytes(prefix) or b"\0"),  # "": every key
+            "range_end": codec.b64(codec.prefix_range_end(prefix)),
+        }
         return codec.as_int(self.transport.post("kv/deleterange", body).get("deleted"))
 
     def txn(

@@ -143,20 +143,22 @@ class PrefixWatcher:
                 return False
             self._stream = stream
         token = self.client.transport.token
+        created = False
         try:
             for reply in stream:
                 if reply.canceled:
                     return self._canceled(reply.compact_revision, reply.cancel_reason, token)
                 if reply.created:
-                    self.connected = True
+                    created = self.connected = True
                     backoff.reset()
                 if reply.events:
                     self._apply(reply.events)
         finally:
             self.connected = False
             self._close_stream()
+            if created and not self._stop.is_set():
+                self.reconnects += 1
         if not self._stop.is_set() and not self._reload_requested:
-            self.reconnects += 1
             raise EtcdError("watch stream ended")
         return False
 
@@ -170,7 +172,6 @@ class PrefixWatcher:
                 self.prefix,
             )
             return True
-        self.reconnects += 1
         if "auth token" in reason or "user name is empty" in reason:
             self.client.transport.invalidate_token(token)  # next stream authenticates afresh
             raise EtcdAuthError(f"watch canceled: {reason}")

@@ -1,0 +1,57 @@
+"""Helpers for the etcd layer's tests against a real etcd."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from networking_vpp.common.etcd.client import EtcdClient
+from networking_vpp.common.etcd.watcher import Event
+
+
+def wait_for(cond: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> object:
+    """Poll ``cond`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.01)
+
+
+class Mirror:
+    """What a watcher consumer keeps: a dict, replaced on load, patched by events."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+        self.loads: list[int] = []
+        self.events: list[Event] = []
+        self.lock = threading.Lock()
+
+    def on_load(self, snapshot: dict[str, bytes], revision: int) -> None:
+        with self.lock:
+            self.data = dict(snapshot)
+            self.loads.append(revision)
+
+    def on_events(self, events: list[Event]) -> None:
+        with self.lock:
+            self.events.extend(events)
+            for e in events:
+                if e.kind == "put":
+                    assert e.value is not None
+                    self.data[e.key] = e.value
+                else:
+                    self.data.pop(e.key, None)
+
+    def snapshot(self) -> dict[str, bytes]:
+        with self.lock:
+            return dict(self.data)
+
+
+def server_contents(client: EtcdClient, prefix: str) -> dict[str, bytes]:
+    """Every key under ``prefix`` as etcd has it now."""
+    kvs, _ = client.get_prefix(prefix)
+    return {kv.key: kv.value for kv in kvs}
