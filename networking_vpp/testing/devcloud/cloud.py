@@ -212,11 +212,6 @@ class DevCloud:
             )
 
 
-def default_base() -> Path:
-    """``.devcloud/`` at the top of the source tree this package was imported from."""
-    return Path(__file__).resolve().parents[3] / ".devcloud"
-
-
 @contextlib.contextmanager
 def running_cloud(base: Path, **kwargs: object):  # noqa: ANN201
     """A dev cloud for the duration of a ``with`` block, stopped even on failure."""
