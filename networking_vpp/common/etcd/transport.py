@@ -77,6 +77,8 @@ def _never_sent(exc: requests.RequestException) -> bool:
 def error_from_reply(status: int, text: str, payload: Any) -> EtcdError:
     """Map a gateway error reply (``{"error", "message", "code"}``) to our exceptions."""
     message, code = text.strip()[:500], None
+    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
+        payload = payload["error"]  # stream calls nest it: {"error": {"grpc_code", "message"}}
     if isinstance(payload, dict):
         message = str(payload.get("message") or payload.get("error") or message)
         raw_code = payload.get("code", payload.get("grpc_code"))

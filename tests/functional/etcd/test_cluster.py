@@ -63,3 +63,28 @@ def test_kill_the_member_in_use_client_and_watcher_fail_over(etcd_cluster: EtcdC
         assert set(written) <= set(revs)
     finally:
         watcher.stop()
+
+
+def test_watch_on_a_member_without_quorum_is_dropped_and_resumes(
+    etcd_cluster: EtcdCluster,
+) -> None:
+    # The watcher talks to member 0 only; 1 and 2 die, so 0 has no leader. Without the
+    # "hasleader" requirement its stream would stay open and silent.
+    client = EtcdClient(etcd_cluster.settings(endpoints=etcd_cluster.endpoints[:1], timeout=1))
+    client.delete_prefix(P)
+    mirror = Mirror()
+    watcher = PrefixWatcher(client, P, mirror.on_load, mirror.on_events, idle_timeout=60)
+    watcher.start()
+    try:
+        assert watcher.wait_loaded(10)
+        wait_for(lambda: watcher.connected, what="stream up")
+        etcd_cluster.kill(1)
+        etcd_cluster.kill(2)
+        wait_for(lambda: not watcher.connected, timeout=10, what="stream dropped (no leader)")
+        etcd_cluster.restart(1, wait=False)
+        etcd_cluster.restart(2)
+        last = EtcdClient(etcd_cluster.settings()).put(P + "back", "1")
+        wait_for(lambda: watcher.last_revision >= last, timeout=15, what="watch resumed")
+        assert mirror.snapshot() == {P + "back": b"1"} and watcher.loads == 1
+    finally:
+        watcher.stop()

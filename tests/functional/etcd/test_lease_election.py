@@ -47,9 +47,7 @@ def test_lost_lease_is_regranted_and_keys_put_again(etcd: EtcdClient) -> None:
         first = keys.lease_id
         etcd.lease_revoke(first)  # behind its back: both keys vanish
         wait_for(lambda: keys.regrants == 1, what="re-grant")
-        wait_for(
-            lambda: len(etcd.get_prefix("/nvpp/state/h1/")[0]) == 2, what="keys written again"
-        )
+        wait_for(lambda: len(etcd.get_prefix("/nvpp/state/h1/")[0]) == 2, what="keys written again")
         kvs, _ = etcd.get_prefix("/nvpp/state/h1/")
         assert {kv.lease for kv in kvs} == {keys.lease_id} and keys.lease_id != first
         keys.delete("/nvpp/state/h1/physnets/p1")

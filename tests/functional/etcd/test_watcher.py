@@ -166,3 +166,13 @@ def test_request_reload(etcd: EtcdClient, watchers) -> None:
     wait_for(lambda: w.loads == 2, what="second load")
     last = etcd.put(P + "x", "1")
     wait_for(lambda: w.last_revision == last, what="watching after the reload")
+
+
+def test_idle_watchdog_recreates_a_silent_stream_exactly(etcd: EtcdClient, watchers) -> None:
+    mirror = Mirror()
+    w = start(etcd, mirror, watchers, idle_timeout=0.3)
+    first = etcd.put(P + "a", "1")
+    wait_for(lambda: w.reconnects >= 3, what="streams re-created after silence")
+    last = etcd.put(P + "b", "2")
+    wait_for(lambda: w.last_revision == last, what="events after the re-creations")
+    assert [e.mod_revision for e in mirror.events] == [first, last] and w.loads == 1
