@@ -100,6 +100,13 @@ def error_from_reply(status: int, text: str, payload: Any) -> EtcdError:
     return EtcdError(message, code, status)
 
 
+def _wants_token(error: EtcdError) -> bool:
+    """etcd rejected our token (expired, or lost in a restart) or wanted one we lacked."""
+    return isinstance(error, EtcdAuthError) and (
+        error.status == 401 or "user name is empty" in str(error)
+    )
+
+
 def _reply_error(resp: requests.Response) -> EtcdError:
     try:
         payload = resp.json()
@@ -137,6 +144,7 @@ class Transport:
 
     # --- auth -------------------------------------------------------------------------
     def _headers(self, endpoint: str) -> dict[str, str]:
+        """Auth headers for a request (authenticating first if we have no token yet)."""
         if not self.settings.username:
             return {}
         if self._token is None:
@@ -167,8 +175,18 @@ class Transport:
             except requests.RequestException as exc:
                 raise _TryNext(f"authenticate: {exc}") from exc
             if resp.status_code != 200:
-                raise _reply_error(resp)
-            self._token = str(resp.json().get("token", ""))
+                error = _reply_error(resp)
+                if "authentication is not enabled" not in str(error):
+                    raise error
+                # Credentials configured before auth is switched on: work without a token
+                # ("" until etcd asks for one, see _once).
+                LOG.warning("etcd: auth is not enabled; proceeding without a token")
+                self._token = ""
+                return
+            try:
+                self._token = str(resp.json().get("token", ""))
+            except ValueError as exc:
+                raise _TryNext(f"authenticate: bad reply {exc}") from exc
             self.authentications += 1
             LOG.debug("etcd: authenticated as %s", self.settings.username)
 
@@ -223,6 +241,7 @@ class Transport:
         url = f"{endpoint}/v3/{path}"
         for attempt in (1, 2):
             headers = self._headers(endpoint)
+            used = self._token
             try:
                 resp = self.session.post(url, json=body, headers=headers, timeout=self._timeouts)
             except requests.RequestException as exc:
@@ -230,10 +249,15 @@ class Transport:
                     raise _TryNext(str(exc)) from exc
                 raise EtcdUnavailable(f"{path} may or may not have been applied: {exc}") from exc
             if resp.status_code == 200:
-                return dict(resp.json())
+                try:
+                    return dict(resp.json())
+                except ValueError as exc:  # a torn reply
+                    if idempotent:
+                        raise _TryNext(f"bad reply: {exc}") from exc
+                    raise EtcdUnavailable(f"{path}: bad reply, maybe applied: {exc}") from exc
             error = _reply_error(resp)
-            if isinstance(error, EtcdAuthError) and resp.status_code == 401 and attempt == 1:
-                self._authenticate(headers.get("Authorization"), endpoint)
+            if attempt == 1 and _wants_token(error):
+                self._authenticate(used, endpoint)
                 continue
             if isinstance(error, EtcdUnavailable):
                 if idempotent or "no leader" in str(error):
@@ -268,6 +292,7 @@ class Transport:
     ) -> requests.Response:
         for attempt in (1, 2):
             headers = self._headers(endpoint)
+            used = self._token
             # Ask etcd to cancel the watch if this member loses its leader: a partitioned
             # member would otherwise keep the stream open and silent.
             headers["Grpc-Metadata-hasleader"] = "true"
@@ -285,8 +310,8 @@ class Transport:
                 return resp
             error = _reply_error(resp)
             resp.close()
-            if resp.status_code == 401 and attempt == 1:
-                self._authenticate(headers.get("Authorization"), endpoint)
+            if attempt == 1 and _wants_token(error):
+                self._authenticate(used, endpoint)
                 continue
             if isinstance(error, EtcdUnavailable):
                 raise _TryNext(str(error))

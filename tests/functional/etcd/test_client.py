@@ -130,3 +130,10 @@ def test_settings_from_oslo_config() -> None:
     assert settings.username == "neutron" and settings.password is None
     with pytest.raises(ValueError):
         EtcdSettings(endpoints=["ftp://x"])
+
+
+def test_credentials_while_auth_is_off_still_work(etcd_server) -> None:
+    # Deployments may configure users before an operator switches auth on.
+    client = EtcdClient(etcd_server.settings(username="neutron", password="x"))
+    client.put("/t/creds", "x")
+    assert client.get("/t/creds") is not None and client.transport.token == ""
