@@ -1,0 +1,303 @@
+"""Compile declared messages into argument checkers and reply builders.
+
+Arguments are checked the way vpp_papi's serializer packs them, so a call the
+emulator accepts is a call a real VPP client would send: unknown names are a
+``VPPValueError`` (vpp_papi's ``validate_args``); a wrong type, an integer
+out of range, a string longer than its array minus the NUL, a fixed array of
+the wrong length, a variable array that disagrees with its count field are a
+``VPPSerializerValueError``; a missing or ``None`` field takes the declared
+default, else zero, except a fixed array of non-``u8`` elements, which the
+serializer cannot zero-fill and so rejects. One deliberate difference: an
+unknown key inside a nested struct is an error here (the serializer silently
+ignores it, which hides typos in ACL rules and the like).
+
+Each message compiles once into a :class:`MessageCodec`: a dict of per-field
+check functions, precomputed defaults, and the reply ``namedtuple`` class
+(named after the message, ``rename=True``, exactly as vpp_papi builds it).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import enum
+import operator
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from networking_vpp.testing.vpp.apidef import ApiRegistry, FieldDef, StructDef
+from networking_vpp.testing.vpp.convert import SPECIAL
+from networking_vpp.testing.vpp.errors import VPPSerializerValueError, VPPValueError
+
+_RANGES = {
+    "u8": (0, 0xFF),
+    "i8": (-0x80, 0x7F),
+    "u16": (0, 0xFFFF),
+    "i16": (-0x8000, 0x7FFF),
+    "u32": (0, 0xFFFFFFFF),
+    "i32": (-0x80000000, 0x7FFFFFFF),
+    "u64": (0, 0xFFFFFFFFFFFFFFFF),
+    "i64": (-0x8000000000000000, 0x7FFFFFFFFFFFFFFF),
+}
+REQUIRED: Any = object()  # a field the serializer cannot zero-fill
+_MISSING: Any = object()
+
+Check = Callable[[Any, Mapping[str, Any]], Any]  # (value, enclosing args) -> normalised
+Out = Callable[[Any], Any]  # handler value -> reply value
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """A compiled type: how to check an argument and how to emit a reply value."""
+
+    check: Check
+    default: Any  # normalised value of a missing field, or REQUIRED
+    out: Out | None = None  # None: the handler's value is the reply value
+    out_default: Any = None  # reply value of a field the handler left out
+
+
+def _bad(label: str, value: Any, why: str) -> VPPSerializerValueError:
+    return VPPSerializerValueError(f"{label}: cannot pack {value!r}: {why}")
+
+
+def _int_kind(tname: str, label: str, out: Out | None = None, out_default: Any = 0) -> Kind:
+    lo, hi = _RANGES[tname]
+
+    def check(value: Any, _: Mapping[str, Any]) -> int:
+        try:
+            i = operator.index(value)
+        except TypeError:
+            raise _bad(label, value, f"{tname} wants an integer") from None
+        if i < lo or i > hi:
+            raise _bad(label, value, f"out of range for {tname}")
+        return i
+
+    return Kind(check, 0, out, out_default)
+
+
+def _bool_check(value: Any, _: Mapping[str, Any]) -> bool:
+    return bool(value)  # struct's "?" packs any object by its truth
+
+
+def _f64_kind(label: str) -> Kind:
+    def check(value: Any, _: Mapping[str, Any]) -> float:
+        if not isinstance(value, (int, float)):
+            raise _bad(label, value, "f64 wants a number")
+        return float(value)
+
+    return Kind(check, 0.0, None, 0.0)
+
+
+def _string_kind(f: FieldDef, label: str) -> Kind:
+    limit = f.option("limit") or f.length or 0
+
+    def check(value: Any, _: Mapping[str, Any]) -> str:
+        if not value:
+            return ""
+        if not isinstance(value, str):
+            raise _bad(label, value, "a string is expected")
+        if limit and len(value) > limit - 1:
+            raise _bad(label, value, f"longer than {limit - 1} characters")
+        if not value.isascii():
+            raise _bad(label, value, "not ASCII")
+        return value
+
+    return Kind(check, "", None, "")
+
+
+def _bytes_kind(size: int, label: str) -> Kind:
+    def check(value: Any, _: Mapping[str, Any]) -> bytes:
+        if not value:
+            return b"\0" * size
+        if not isinstance(value, (bytes, bytearray)) or len(value) > size:
+            raise _bad(label, value, f"wants at most {size} bytes")
+        return bytes(value).ljust(size, b"\0")
+
+    return Kind(check, b"\0" * size, None, b"\0" * size)
+
+
+def _fixed_list_kind(elem: Kind, size: int, label: str) -> Kind:
+    def check(value: Any, _: Mapping[str, Any]) -> list[Any]:
+        try:
+            n = len(value)
+        except TypeError:
+            raise _bad(label, value, f"wants a list of {size}") from None
+        if n != size:
+            raise _bad(label, value, f"wants exactly {size} elements")
+        return [elem.check(v, _) for v in value]
+
+    out = None if elem.out is None else (lambda v, o=elem.out: [o(x) for x in v])
+    return Kind(check, REQUIRED, out, [elem.out_default] * size)
+
+
+def _vla_kind(elem: Kind, length_field: str | None, label: str, is_u8: bool) -> Kind:
+    def check(value: Any, enclosing: Mapping[str, Any]) -> Any:
+        if not value:
+            return b"" if is_u8 else []
+        if length_field is not None:
+            if length_field not in enclosing:
+                raise _bad(label, value, f"the count field {length_field} is missing")
+            if len(value) != enclosing[length_field]:
+                raise _bad(label, value, f"{length_field} is {enclosing[length_field]}")
+        if is_u8:
+            if not isinstance(value, (bytes, bytearray)):
+                raise _bad(label, value, "wants bytes")
+            return bytes(value)
+        return [elem.check(v, enclosing) for v in value]
+
+    out = None if elem.out is None or is_u8 else (lambda v, o=elem.out: [o(x) for x in v])
+    return Kind(check, b"" if is_u8 else [], out, b"" if is_u8 else [])
+
+
+def _fill(outs: tuple[tuple[str, Out | None, Any], ...], values: Mapping[str, Any]) -> list[Any]:
+    """Reply values in field order: converted where given, zero where left out."""
+    get = values.get
+    return [d if (v := get(n, _MISSING)) is _MISSING else (o(v) if o else v) for n, o, d in outs]
+
+
+def _special_kind(tname: str) -> Kind:
+    conv, zero = SPECIAL[tname]
+
+    def check(value: Any, _: Mapping[str, Any]) -> Any:
+        return conv(value)
+
+    return Kind(check, zero, None, zero)
+
+
+class Compiler:
+    """Compiles types and messages of one registry; caches what it compiles."""
+
+    def __init__(self, registry: ApiRegistry) -> None:
+        self.reg = registry
+        self._kinds: dict[str, Kind] = {}
+        self.enum_classes: dict[str, type[enum.IntFlag]] = {}
+
+    def type_kind(self, tname: str) -> Kind:
+        """The kind of a named type used as a scalar field."""
+        if tname in self._kinds:
+            return self._kinds[tname]
+        reg = self.reg
+        kind: Kind
+        if tname in _RANGES:
+            kind = _int_kind(tname, tname)
+        elif tname == "bool":
+            kind = Kind(_bool_check, False, None, False)
+        elif tname == "f64":
+            kind = _f64_kind(tname)
+        elif tname in SPECIAL:
+            kind = _special_kind(tname)
+        elif tname in reg.enums:
+            e = reg.enums[tname]
+            cls = enum.IntFlag(tname, dict(e.values))  # type: ignore[misc]
+            self.enum_classes[tname] = cls
+            kind = _int_kind(e.enumtype, tname, cls, cls(0))
+        elif tname in reg.aliases:
+            a = reg.aliases[tname]
+            kind = self.field_kind(FieldDef(a.type, tname, a.length), tname)
+        elif tname in reg.types:
+            kind = self._struct_kind(reg.types[tname], tname)
+        else:
+            raise KeyError(f"undeclared type {tname}")
+        self._kinds[tname] = kind
+        return kind
+
+    def field_kind(self, f: FieldDef, label: str) -> Kind:
+        """The kind of one field, arrays included."""
+        if f.type == "string":
+            return _string_kind(f, label)
+        if f.length is None:
+            return self.type_kind(f.type)
+        if f.length == 0:
+            return _vla_kind(self.type_kind(f.type), f.length_field, label, f.type == "u8")
+        if f.type == "u8":
+            return _bytes_kind(f.length, label)
+        return _fixed_list_kind(self.type_kind(f.type), f.length, label)
+
+    def _struct_kind(self, sdef: StructDef, tname: str) -> Kind:
+        fields = [(f.name, self.field_kind(f, f"{tname}.{f.name}")) for f in sdef.fields]
+        names = frozenset(n for n, _ in fields)
+        required = [n for n, k in fields if k.default is REQUIRED]
+        defaults = {n: k.default for n, k in fields if k.default is not REQUIRED}
+        cls = collections.namedtuple(tname, [n for n, _ in fields], rename=True)  # type: ignore[misc]
+        is_union = sdef.kind == "union"
+
+        def check(value: Any, _: Mapping[str, Any]) -> dict[str, Any]:
+            if not isinstance(value, Mapping):
+                raise _bad(tname, value, "a dict is expected")
+            unknown = value.keys() - names
+            if unknown:
+                raise _bad(tname, value, f"unknown fields {sorted(unknown)}")
+            if is_union:  # the serializer packs the first member given
+                for n, k in fields:
+                    if n in value:
+                        return {n: k.check(value[n], value)}
+                return {}
+            args = dict(defaults)
+            for n, k in fields:
+                v = value.get(n)
+                if v is None:
+                    if n in required:
+                        raise _bad(tname, value, f"{n} is required")
+                    continue
+                args[n] = k.check(v, value)
+            return args
+
+        outs = tuple((n, k.out, k.out_default) for n, k in fields)
+
+        def out(value: Any) -> Any:
+            return value if isinstance(value, cls) else cls._make(_fill(outs, value))
+
+        default = REQUIRED if required and not is_union else ({} if is_union else dict(defaults))
+        return Kind(check, default, out, cls._make([d for _, _, d in outs]))
+
+    def message(self, name: str, msg_id: int) -> MessageCodec:
+        """Compile one declared message."""
+        sdef = self.reg.messages[name]
+        fields = [(f.name, self.field_kind(f, f"{name}.{f.name}")) for f in sdef.fields]
+        return MessageCodec(name, msg_id, fields)
+
+
+class MessageCodec:
+    """One message: check a request's kwargs, build a reply or event tuple."""
+
+    __slots__ = (
+        "name",
+        "msg_id",
+        "fields",
+        "allowed",
+        "checks",
+        "defaults",
+        "required",
+        "tuple_cls",
+        "_outs",
+    )
+
+    def __init__(self, name: str, msg_id: int, fields: list[tuple[str, Kind]]) -> None:
+        self.name = name
+        self.msg_id = msg_id
+        self.fields = tuple(n for n, _ in fields)
+        self.allowed = frozenset(self.fields)
+        self.checks = {n: k.check for n, k in fields}
+        self.defaults = {n: k.default for n, k in fields if k.default is not REQUIRED}
+        self.required = tuple(n for n, k in fields if k.default is REQUIRED)
+        self.tuple_cls: Any = collections.namedtuple(name, self.fields, rename=True)  # type: ignore[misc]
+        self._outs = tuple((n, k.out, k.out_default) for n, k in fields)
+
+    def decode(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """Check ``kwargs`` as vpp_papi would, and return every field normalised."""
+        unknown = kwargs.keys() - self.allowed
+        if unknown:
+            raise VPPValueError(f"Invalid argument {sorted(unknown)} to {self.name}")
+        args = self.defaults.copy()
+        checks = self.checks
+        for key, value in kwargs.items():
+            if value is not None:
+                args[key] = checks[key](value, kwargs)
+        for key in self.required:
+            if kwargs.get(key) is None:
+                raise VPPSerializerValueError(f"{self.name}.{key}: a value is required")
+        return args
+
+    def build(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The reply namedtuple; fields the handler left out are zero."""
+        return self.tuple_cls._make(_fill(self._outs, values))

@@ -1,0 +1,204 @@
+"""Values of VPP's special types, converted the way vpp_papi converts them.
+
+vpp_papi accepts friendly Python values for a few types (a MAC as
+``"aa:bb:cc:dd:ee:ff"``, an address as ``"10.0.0.1"`` or an ``ipaddress``
+object, a prefix as ``"10.0.0.0/24"``...) and returns such objects in replies.
+The emulator normalises request values to the same objects its replies carry,
+so handlers work with one representation and dumps return what vpp_papi
+would. Which input types convert is decided, as in vpp_papi, by the *name* of
+the value's type.
+"""
+
+from __future__ import annotations
+
+import binascii
+import ipaddress
+from collections.abc import Callable
+from typing import Any
+
+from networking_vpp.testing.vpp.errors import VPPSerializerValueError
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class MACAddress(str):
+    """A MAC address that is also its lower-case ``aa:bb:cc:dd:ee:ff`` string.
+
+    vpp_papi returns its own ``MACAddress`` (``str()`` gives the text,
+    ``.packed`` the six bytes); this one has the same surface and, being a
+    ``str``, compares and hashes like the text. Its class name is the one
+    vpp_papi's serializer recognises, so it can be passed back to a real VPP.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, value: str | bytes | bytearray) -> MACAddress:
+        if isinstance(value, (bytes, bytearray)):
+            raw = bytes(value)
+        else:
+            try:
+                raw = binascii.unhexlify(str(value).replace(":", ""))
+            except (binascii.Error, ValueError) as exc:
+                raise ValueError(f"not a MAC address: {value!r}") from exc
+        if len(raw) != 6:
+            raise ValueError(f"not a MAC address: {value!r}")
+        return super().__new__(cls, raw.hex(":"))
+
+    @property
+    def packed(self) -> bytes:
+        """The six bytes."""
+        return binascii.unhexlify(self.replace(":", ""))
+
+    @property
+    def mac_string(self) -> str:
+        """The text form (vpp_papi's attribute name)."""
+        return str(self)
+
+    def __repr__(self) -> str:
+        return f"MACAddress({self})"
+
+
+ZERO_MAC = MACAddress(b"\0" * 6)
+
+
+def _fail(what: str, value: Any) -> VPPSerializerValueError:
+    return VPPSerializerValueError(f"cannot pack {value!r} as {what}")
+
+
+def mac_in(value: Any) -> MACAddress:
+    """A ``vl_api_mac_address_t`` argument: text, bytes or a MACAddress object."""
+    if not value:
+        return ZERO_MAC
+    kind = type(value).__name__
+    if kind == "MACAddress":
+        raw = bytes(value.packed)
+    elif kind == "str":
+        try:
+            raw = binascii.unhexlify(value.replace(":", ""))
+        except (binascii.Error, ValueError) as exc:
+            raise _fail("vl_api_mac_address_t", value) from exc
+    elif isinstance(value, (bytes, bytearray)):
+        raw = bytes(value)
+    else:
+        raise _fail("vl_api_mac_address_t", value)
+    if len(raw) > 6:
+        raise _fail("vl_api_mac_address_t", value)
+    # Like the serializer's fixed-size pack, short values are zero-padded.
+    return MACAddress(raw.ljust(6, b"\0"))
+
+
+def _ip(value: Any, version: int | None, what: str) -> IPAddress:
+    kind = type(value).__name__
+    try:
+        if kind in ("IPv4Address", "IPv6Address"):
+            addr: IPAddress = value
+        elif kind == "str":
+            addr = ipaddress.ip_address(value)
+        elif isinstance(value, (bytes, bytearray)) and version is not None:
+            size = 4 if version == 4 else 16
+            if len(value) > size:
+                raise ValueError(value)
+            raw = bytes(value).ljust(size, b"\0")
+            addr = ipaddress.IPv4Address(raw) if version == 4 else ipaddress.IPv6Address(raw)
+        else:
+            raise ValueError(value)
+    except ValueError as exc:
+        raise _fail(what, value) from exc
+    if version is not None and addr.version != version:
+        raise _fail(what, value)
+    return addr
+
+
+def _address_from_dict(value: dict[str, Any]) -> IPAddress:
+    af = value.get("af", 0) or 0
+    un = value.get("un") or {}
+    if af not in (0, 1) or not isinstance(un, dict):
+        raise _fail("vl_api_address_t", value)
+    raw = un.get("ip6" if af else "ip4") or b""
+    return _ip(raw or (b"\0" * (16 if af else 4)), 6 if af else 4, "vl_api_address_t")
+
+
+def _network(value: Any, what: str, version: int | None) -> Any:
+    """A prefix: ``IPv4Network``/``IPv6Network``, ``"a/len"`` or ``{"address", "len"}``.
+
+    Host bits are allowed on the way in and dropped on the way out, as vpp_papi
+    unpacks a prefix (``strict=False``).
+    """
+    kind = type(value).__name__
+    try:
+        if kind in ("IPv4Network", "IPv6Network"):
+            out = ipaddress.ip_network((value.network_address, value.prefixlen))
+        elif kind == "str":
+            addr_text, plen = value.split("/")
+            out = ipaddress.ip_network((ipaddress.ip_address(addr_text), int(plen)), strict=False)
+        elif isinstance(value, dict):
+            raw = value.get("address")
+            addr = _address_from_dict(raw) if isinstance(raw, dict) else _ip(raw, version, what)
+            out = ipaddress.ip_network((addr, int(value.get("len", 0) or 0)), strict=False)
+        else:
+            raise ValueError(value)
+    except (ValueError, TypeError) as exc:
+        raise _fail(what, value) from exc
+    if version is not None and out.version != version:
+        raise _fail(what, value)
+    return out
+
+
+def _interface(value: Any) -> Any:
+    """An address with its prefix length: ``IPv4Interface``/``IPv6Interface`` or text."""
+    kind = type(value).__name__
+    try:
+        if kind in ("IPv4Interface", "IPv6Interface", "str"):
+            return ipaddress.ip_interface(str(value))
+        if isinstance(value, dict):
+            raw = value.get("address")
+            addr = _address_from_dict(raw) if isinstance(raw, dict) else _ip(raw, None, "address")
+            return ipaddress.ip_interface((addr, int(value.get("len", 0) or 0)))
+        raise ValueError(value)
+    except (ValueError, TypeError) as exc:
+        raise _fail("vl_api_address_with_prefix_t", value) from exc
+
+
+def address_in(value: Any) -> IPAddress:
+    """A ``vl_api_address_t``: text, ``ipaddress`` object or ``{"af", "un"}``."""
+    if not value:
+        return ipaddress.IPv4Address(0)
+    if isinstance(value, dict):
+        return _address_from_dict(value)
+    return _ip(value, None, "vl_api_address_t")
+
+
+_ZERO_IP4 = ipaddress.IPv4Address(0)
+_ZERO_IP6 = ipaddress.IPv6Address(0)
+_ZERO_NET4 = ipaddress.IPv4Network(0)
+_ZERO_NET6 = ipaddress.IPv6Network(0)
+_ZERO_IF4 = ipaddress.IPv4Interface(0)
+
+Converter = Callable[[Any], Any]
+
+#: type name -> (argument normaliser, value of a zeroed field)
+SPECIAL: dict[str, tuple[Converter, Any]] = {
+    "vl_api_mac_address_t": (mac_in, ZERO_MAC),
+    "vl_api_ip4_address_t": (
+        lambda v: _ip(v, 4, "vl_api_ip4_address_t") if v else _ZERO_IP4,
+        _ZERO_IP4,
+    ),
+    "vl_api_ip6_address_t": (
+        lambda v: _ip(v, 6, "vl_api_ip6_address_t") if v else _ZERO_IP6,
+        _ZERO_IP6,
+    ),
+    "vl_api_address_t": (address_in, _ZERO_IP4),
+    "vl_api_prefix_t": (
+        lambda v: _network(v, "vl_api_prefix_t", None) if v else _ZERO_NET4,
+        _ZERO_NET4,
+    ),
+    "vl_api_ip4_prefix_t": (
+        lambda v: _network(v, "vl_api_ip4_prefix_t", 4) if v else _ZERO_NET4,
+        _ZERO_NET4,
+    ),
+    "vl_api_ip6_prefix_t": (
+        lambda v: _network(v, "vl_api_ip6_prefix_t", 6) if v else _ZERO_NET6,
+        _ZERO_NET6,
+    ),
+    "vl_api_address_with_prefix_t": (lambda v: _interface(v) if v else _ZERO_IF4, _ZERO_IF4),
+}

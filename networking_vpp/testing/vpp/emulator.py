@@ -1,0 +1,421 @@
+"""The emulated VPP process: API dispatch, test hooks, restarts and counters.
+
+``VppEmulator`` holds one :class:`~networking_vpp.testing.vpp.state.State`
+(one life of the VPP process) behind one lock. API calls come in through
+:class:`~networking_vpp.testing.vpp.client.EmulatorClient` objects; each call
+is checked by the message's codec outside the lock, run by its handler under
+the lock, and answered with the reply namedtuple; the interface events it
+caused are then sent to subscribed clients outside the lock.
+
+Test hooks play the parts of the world around VPP: uplink NICs
+(``add_hardware_interface``), kernel interfaces for af_packet
+(``add_kernel_interface``), QEMU (``vm_connect``/``vm_disconnect``,
+``auto_connect_vms``), the VPP process itself (``restart``, ``stop``,
+``start``, ``drop_connections``) and faults (``fail_next``).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import functools
+import random
+import threading
+from typing import Any
+
+from networking_vpp.testing.vpp import packet
+from networking_vpp.testing.vpp.client import EmulatorClient
+from networking_vpp.testing.vpp.codec import Compiler, MessageCodec
+from networking_vpp.testing.vpp.convert import MACAddress
+from networking_vpp.testing.vpp.defs import registry
+from networking_vpp.testing.vpp.errors import VPPIOError
+from networking_vpp.testing.vpp.handlers import HANDLERS, Handler
+from networking_vpp.testing.vpp.state import EV_ADMIN_UP, EV_DEL, EV_LINK_UP, Interface, State
+
+_READ_ONLY = frozenset({"control_ping", "show_version"})
+_IOERROR: Any = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """A callable message: its codecs, its handler and how it answers."""
+
+    name: str
+    codec: MessageCodec
+    reply: MessageCodec  # the reply, or the details of an old-style dump
+    details: MessageCodec | None  # stream_msg of a new-style stream
+    stream: bool
+    handler: Handler
+    mutating: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class CompiledApi:
+    """Every declared message compiled, and the requests clients can call."""
+
+    messages: dict[str, MessageCodec]
+    requests: dict[str, Request]
+
+
+def _read_only(name: str, stream: bool) -> bool:
+    """Dumps, gets, pings and subscriptions do not change the configuration."""
+    return stream or name in _READ_ONLY or name.endswith("_get") or name.startswith("want_")
+
+
+@functools.cache
+def compiled_api() -> CompiledApi:
+    """Compile the declaration table once per process."""
+    reg = registry()
+    comp = Compiler(reg)
+    messages = {name: comp.message(name, 16 + i) for i, name in enumerate(reg.messages)}
+    requests = {}
+    for name, svc in reg.services.items():
+        if name not in HANDLERS:
+            raise NotImplementedError(f"{name} is declared but has no handler")
+        requests[name] = Request(
+            name,
+            messages[name],
+            messages[svc.reply],
+            messages[svc.stream_msg] if svc.stream_msg else None,
+            svc.stream,
+            HANDLERS[name],
+            mutating=not _read_only(name, svc.stream),
+        )
+    return CompiledApi(messages, requests)
+
+
+@dataclasses.dataclass
+class _Failure:
+    remaining: int
+    retval: int | None
+    message: str | None
+
+
+class VppEmulator:
+    """A VPP you can run in a test: its API, its state, and a packet walk.
+
+    ``event_delivery`` is ``"thread"`` (each client's events on its own
+    thread, as vpp_papi delivers them; ``drain_events()`` waits for them) or
+    ``"sync"`` (on the calling thread, right after the call that caused
+    them). ``random_bd_ids`` makes ``bridge_domain_add_del_v2`` pick random
+    free ids instead of the lowest, to prove a caller does not guess them.
+    """
+
+    def __init__(
+        self, *, event_delivery: str = "thread", random_bd_ids: bool = False, seed: int = 0
+    ) -> None:
+        if event_delivery not in ("thread", "sync"):
+            raise ValueError("event_delivery is 'thread' or 'sync'")
+        self.event_delivery = event_delivery
+        self.lock = threading.Lock()
+        api = compiled_api()
+        self.messages = api.messages
+        self.requests = api.requests
+        self._event_codec = api.messages["sw_interface_event"]
+        self._rng = random.Random(seed)
+        self._random_bd_ids = random_bd_ids
+        self._hardware: list[tuple[str, MACAddress]] = []
+        self._vms: dict[str, int] = {}  # socket -> memory regions of a VM wanting it
+        self._clients: dict[int, EmulatorClient] = {}
+        self._client_ids = 0
+        self._generation = 0
+        self._failures: list[_Failure] = []
+        #: kernel interfaces af_packet can attach to (they outlive VPP restarts)
+        self.kernel_interfaces: set[str] = set()
+        #: QEMU connects to every vhost-user socket as soon as VPP creates it
+        self.auto_connect_vms = False
+        #: API calls received, by message name (including failed ones)
+        self.calls: collections.Counter[str] = collections.Counter()
+        #: calls that changed (or tried to change) VPP's configuration
+        self.mutations = 0
+        #: exceptions raised by clients' event callbacks
+        self.event_errors: list[BaseException] = []
+        #: the L2 feature hooks of the packet walk (ACLs plug in here)
+        self.features = packet.L2Features()
+        self.running = True
+        self.vpe_pid = 4242
+        self.state = self._new_state()
+
+    # --- clients ---------------------------------------------------------------------
+    def client(self) -> EmulatorClient:
+        """A new, unconnected API client (pass ``emulator.client`` as a factory)."""
+        return EmulatorClient(self)
+
+    def _attach(self, client: EmulatorClient) -> None:
+        with self.lock:
+            if not self.running:
+                raise ConnectionRefusedError(111, "Connection refused (VPP is not running)")
+            self._client_ids += 1
+            client.client_index = self._client_ids
+            client.generation = self._generation
+            client.connected = True
+            self._clients[client.client_index] = client
+
+    def _detach(self, client: EmulatorClient) -> None:
+        with self.lock:
+            if self._clients.get(client.client_index) is client:
+                del self._clients[client.client_index]
+                self.state.subscribers.pop(client.client_index, None)
+
+    def _drop_clients(self) -> None:
+        self._generation += 1
+        for c in self._clients.values():
+            c.connected = False
+        self._clients.clear()
+
+    # --- the API ---------------------------------------------------------------------
+    def _call(self, client: EmulatorClient, req: Request, kwargs: dict[str, Any]) -> Any:
+        kwargs.pop("_no_type_conversion", None)
+        kwargs.pop("_timeout", None)
+        if not client.connected or client.generation != self._generation:
+            raise VPPIOError(2, "VPP API client: read failed")
+        args = req.codec.decode(kwargs)
+        context = kwargs.get("context")
+        if context is None:
+            context = client.next_context()
+        with self.lock:
+            if not client.connected or client.generation != self._generation:
+                raise VPPIOError(2, "VPP API client: read failed")
+            self.calls[req.name] += 1
+            failure = self._take_failure(req.name) if self._failures else None
+            if failure is _IOERROR:
+                raise VPPIOError(2, "VPP API client: read failed (injected)")
+            if failure is not None:
+                result: Any = [] if req.stream and req.details is None else {"retval": failure}
+                if req.details is not None:
+                    result = (result, [])
+            else:
+                result = req.handler(self, client.client_index, args)
+                if req.mutating:
+                    self.mutations += 1
+            reply = self._answer(req, result, context)
+            events = self._events()
+        self._send(events)
+        return reply
+
+    def _answer(self, req: Request, result: Any, context: int) -> Any:
+        if req.details is not None:  # new style: (reply, [details])
+            head, rows = result
+            return self._answer_one(req.reply, head, context), [
+                self._answer_one(req.details, r, context) for r in rows
+            ]
+        if req.stream:
+            return [self._answer_one(req.reply, r, context) for r in result]
+        return self._answer_one(req.reply, result, context)
+
+    @staticmethod
+    def _answer_one(codec: MessageCodec, values: dict[str, Any], context: int) -> Any:
+        values["_vl_msg_id"] = codec.msg_id
+        values["context"] = context
+        return codec.build(values)
+
+    def _take_failure(self, name: str) -> Any:
+        for f in self._failures:
+            if f.message is None or f.message == name:
+                f.remaining -= 1
+                if f.remaining <= 0:
+                    self._failures.remove(f)
+                return _IOERROR if f.retval is None else f.retval
+        return None
+
+    # --- events ----------------------------------------------------------------------
+    def _events(self) -> list[tuple[EmulatorClient, list[Any]]]:
+        """Turn the state's batched event bits into messages per subscriber (under lock)."""
+        pending = self.state.take_events()
+        if not pending or not self.state.subscribers:
+            return []
+        build = self._event_codec.build
+        out = []
+        for client_index, pid in self.state.subscribers.items():
+            client = self._clients.get(client_index)
+            if client is None:
+                continue
+            msgs = [
+                build(
+                    {
+                        "_vl_msg_id": self._event_codec.msg_id,
+                        "client_index": client_index,
+                        "pid": pid,
+                        "sw_if_index": idx,
+                        "flags": (1 if bits & EV_ADMIN_UP else 0) | (2 if bits & EV_LINK_UP else 0),
+                        "deleted": bool(bits & EV_DEL),
+                    }
+                )
+                for idx, bits in pending
+            ]
+            out.append((client, msgs))
+        return out
+
+    @staticmethod
+    def _send(events: list[tuple[EmulatorClient, list[Any]]]) -> None:
+        for client, msgs in events:
+            client._deliver(msgs)
+
+    def drain_events(self, timeout: float = 5.0) -> bool:
+        """Wait until every client's event thread has delivered what it was sent."""
+        with self.lock:
+            clients = list(self._clients.values())
+        return all(c._drain(timeout) for c in clients)
+
+    def _hook(self, fn: Any, *args: Any) -> Any:
+        """Run a world-side change under the lock and send the events it caused."""
+        with self.lock:
+            result = fn(*args)
+            events = self._events()
+        self._send(events)
+        return result
+
+    # --- the world around VPP ----------------------------------------------------------
+    def _new_state(self) -> State:
+        st = State(self._rng, random_bd_ids=self._random_bd_ids)
+        for name, mac in self._hardware:
+            self._make_nic(st, name, mac)
+        st.events.clear()  # discovered at start-up, before any client listens
+        return st
+
+    @staticmethod
+    def _make_nic(st: State, name: str, mac: MACAddress) -> Interface:
+        itf = st.new_interface(name, "dpdk", l2_address=mac, link_speed=10_000_000)
+        itf.link_duplex = 2  # LINK_DUPLEX_API_FULL
+        st.set_link(itf, True)
+        return itf
+
+    def add_hardware_interface(self, name: str, mac: str) -> int:
+        """An uplink NIC (dev type "dpdk", link up, admin down); it survives restarts."""
+        mac_address = MACAddress(mac)
+
+        def add() -> int:
+            if name in self.state.by_name:
+                raise ValueError(f"VPP already has an interface named {name}")
+            self._hardware.append((name, mac_address))
+            return self._make_nic(self.state, name, mac_address).sw_if_index
+
+        return int(self._hook(add))
+
+    def set_carrier(self, name: str, up: bool) -> None:
+        """Plug or unplug a NIC's cable: its link follows when it is admin up."""
+
+        def change() -> None:
+            itf = self.state.by_name[name]
+            itf.carrier = up
+            # Unplugging drops the link; plugging in raises it only on an admin-up port.
+            self.state.set_link(itf, up if itf.admin_up else (up and itf.link_up))
+
+        self._hook(change)
+
+    def add_kernel_interface(self, name: str) -> None:
+        """A Linux interface (a tap made by Nova or Neutron) af_packet can attach to."""
+
+        def add() -> None:
+            self.kernel_interfaces.add(name)
+            entry = self.state.afp_by_host.get(name)
+            if entry is not None:
+                entry[1].carrier = True
+
+        self._hook(add)
+
+    def remove_kernel_interface(self, name: str) -> None:
+        """The Linux interface went away: an attached af_packet interface loses its link."""
+
+        def remove() -> None:
+            self.kernel_interfaces.discard(name)
+            entry = self.state.afp_by_host.get(name)
+            if entry is not None:
+                entry[1].carrier = False
+                self.state.set_link(entry[1], False)
+
+        self._hook(remove)
+
+    def vm_waiting(self, sock_filename: str) -> int:
+        """Memory regions of the VM that wants this socket (0: no VM); under the lock."""
+        if sock_filename in self._vms:
+            return self._vms[sock_filename]
+        return 1 if self.auto_connect_vms else 0
+
+    def vm_connect(self, sock_filename: str, num_regions: int = 1) -> None:
+        """QEMU connects to the socket (now, or as soon as VPP creates it)."""
+        if num_regions < 1:
+            raise ValueError("a connected VM shares at least one memory region")
+
+        def connect() -> None:
+            self._vms[sock_filename] = num_regions
+            itf = self.state.vhost_by_socket.get(sock_filename)
+            if itf is not None:
+                self.state.vm_attach(itf, num_regions)
+
+        self._hook(connect)
+
+    def vm_disconnect(self, sock_filename: str) -> None:
+        """QEMU goes away (the VM was shut down or migrated)."""
+
+        def disconnect() -> None:
+            self._vms.pop(sock_filename, None)
+            itf = self.state.vhost_by_socket.get(sock_filename)
+            if itf is not None:
+                self.state.vm_attach(itf, 0)
+
+        self._hook(disconnect)
+
+    # --- the VPP process ---------------------------------------------------------------
+    def restart(self) -> None:
+        """VPP restarts: connections drop, state is wiped, NICs are found again."""
+        with self.lock:
+            self._drop_clients()
+            self.vpe_pid += 1
+            self.running = True
+            self.state = self._new_state()
+
+    def stop(self) -> None:
+        """VPP stops: connections drop and connecting is refused until ``start()``."""
+        with self.lock:
+            self._drop_clients()
+            self.running = False
+
+    def start(self) -> None:
+        """VPP starts again (after ``stop()``) with a fresh state."""
+        with self.lock:
+            if not self.running:
+                self.vpe_pid += 1
+                self.running = True
+                self.state = self._new_state()
+
+    def drop_connections(self) -> None:
+        """Every API connection breaks (VPP itself keeps running and keeps its state)."""
+        with self.lock:
+            self._drop_clients()
+            self.state.subscribers.clear()
+
+    def fail_next(self, n: int = 1, retval: int | None = None, message: str | None = None) -> None:
+        """The next ``n`` calls (of ``message``, or any) fail without effect.
+
+        With ``retval`` the reply carries it (a dump returns no details);
+        without, the call raises ``VPPIOError`` as a broken connection would.
+        Failed calls count in ``calls`` but not in ``mutations``.
+        """
+        with self.lock:
+            self._failures.append(_Failure(n, retval, message))
+
+    def reset_counters(self) -> None:
+        """Zero ``calls`` and ``mutations``."""
+        with self.lock:
+            self.calls.clear()
+            self.mutations = 0
+
+    # --- packets -------------------------------------------------------------------------
+    def walk(self, frame: packet.Frame, ingress: int | str) -> list[packet.Egress]:
+        """Where a frame arriving on port ``ingress`` (index or name) leaves VPP."""
+        with self.lock:
+            return packet.walk(self.state, self.features, frame, ingress)
+
+    # --- inspection ------------------------------------------------------------------------
+    def interface(self, key: int | str) -> Interface | None:
+        """The live interface by index or name (the emulator's own record)."""
+        with self.lock:
+            if isinstance(key, str):
+                return self.state.by_name.get(key)
+            return self.state.get(key)
+
+    def __repr__(self) -> str:
+        with self.lock:
+            n = sum(1 for _ in self.state.interfaces())
+            return f"<VppEmulator {n} interfaces, {len(self.state.bds)} bridge domains>"

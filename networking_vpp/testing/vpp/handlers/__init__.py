@@ -1,0 +1,14 @@
+"""API handlers, one module per area of VPP's API.
+
+Each handler gets the emulator (``Env``), the calling client's index and the
+request's fields already checked and normalised by the codec; it returns the
+reply's fields (a dict; ``retval`` defaults to 0), a list of details dicts for
+an old-style dump, or ``(reply, details)`` for a ``stream_msg`` service.
+Handlers run under the emulator's lock and may be called often: no scans of
+all interfaces unless the message is a dump.
+"""
+
+from networking_vpp.testing.vpp.handlers import af_packet, interfaces, l2, vhost, vpe
+from networking_vpp.testing.vpp.handlers.base import HANDLERS, Env, Handler, handler
+
+__all__ = ["HANDLERS", "Env", "Handler", "handler", "af_packet", "interfaces", "l2", "vhost", "vpe"]

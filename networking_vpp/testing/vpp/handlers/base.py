@@ -1,0 +1,37 @@
+"""The handler registry: API message name -> function that implements it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from networking_vpp.testing.vpp.state import State
+
+
+class Env(Protocol):
+    """What a handler may see of the emulator (all under the emulator's lock)."""
+
+    state: State
+    vpe_pid: int
+    kernel_interfaces: set[str]
+
+    def vm_waiting(self, sock_filename: str) -> int:
+        """Memory regions of a VM waiting to connect to this socket (0: none)."""
+        ...
+
+
+#: handler(env, client_index, args) -> reply fields | [details] | (reply, [details])
+Handler = Callable[[Env, int, dict[str, Any]], Any]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handler(name: str) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the implementation of message ``name``."""
+
+    def register(fn: Handler) -> Handler:
+        if name in HANDLERS:
+            raise ValueError(f"two handlers for {name}")
+        HANDLERS[name] = fn
+        return fn
+
+    return register

@@ -1,0 +1,132 @@
+"""interface.api: dumps, admin state, MTU, tags and VLAN sub-interfaces.
+
+Behaviour follows ``src/vnet/interface_api.c``: an invalid index is
+``INVALID_SW_IF_INDEX`` (VALIDATE_SW_IF_INDEX); ``sw_interface_dump`` with an
+index other than 0 or ~0 (and no name filter) returns that one interface, or
+nothing; 0 means all; the name filter is a case-insensitive substring match;
+``create_vlan_subif`` creates ``<parent>.<vlan>`` on the parent's hardware
+interface (one tag, exact match), refusing VLAN 0 or > 4095 (INVALID_VLAN)
+and a VLAN that exists (VLAN_ALREADY_EXISTS), answering sw_if_index ~0 on
+error; ``delete_subif`` refuses a non-sub-interface (INVALID_SUB_SW_IF_INDEX).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from networking_vpp.testing.vpp import errors as e
+from networking_vpp.testing.vpp.convert import ZERO_MAC
+from networking_vpp.testing.vpp.handlers.base import Env, handler
+from networking_vpp.testing.vpp.state import NO_INDEX, Interface, State
+
+ADMIN_UP, LINK_UP = 1, 2  # vl_api_if_status_flags_t
+# L2 VTR operations that push tags: only these report push_dot1q/tag1/tag2 (l2vtr_get)
+_VTR_PUSHES = frozenset({1, 2, 5, 6, 7, 8})
+
+
+def details(st: State, itf: Interface) -> dict[str, Any]:
+    """The sw_interface_details of one interface, as send_sw_interface_details fills it."""
+    hw = itf if itf.is_main else (st.ifaces[itf.sup_sw_if_index] or itf)
+    d = {
+        "sw_if_index": itf.sw_if_index,
+        "sup_sw_if_index": itf.sup_sw_if_index,
+        # The L2 address is sent for Ethernet main interfaces only.
+        "l2_address": itf.l2_address if itf.is_main and itf.ethernet else ZERO_MAC,
+        "flags": (ADMIN_UP if itf.admin_up else 0) | (LINK_UP if hw.link_up else 0),
+        "type": itf.type,
+        "link_duplex": hw.link_duplex,
+        "link_speed": hw.link_speed,
+        "link_mtu": hw.link_mtu,
+        "mtu": list(itf.mtu),
+        "vtr_op": itf.vtr_op,
+        "interface_name": itf.name[:63],
+        "interface_dev_type": itf.dev_type,
+        "tag": itf.tag,
+    }
+    if itf.vtr_op in _VTR_PUSHES:
+        d["vtr_push_dot1q"] = itf.vtr_push_dot1q
+        d["vtr_tag1"] = itf.vtr_tag1
+        d["vtr_tag2"] = itf.vtr_tag2
+    if not itf.is_main:
+        d["sub_id"] = itf.sub_id
+        d["sub_number_of_tags"] = itf.n_tags
+        d["sub_outer_vlan_id"] = itf.outer_vlan
+        d["sub_if_flags"] = itf.sub_if_flags
+    return d
+
+
+@handler("sw_interface_dump")
+def sw_interface_dump(env: Env, client: int, a: dict[str, Any]) -> list[dict[str, Any]]:
+    """One interface in O(1) by index, or all (optionally name-filtered) in index order."""
+    st = env.state
+    index = a["sw_if_index"]
+    if not a["name_filter_valid"] and index not in (NO_INDEX, 0):
+        itf = st.get(index)
+        return [details(st, itf)] if itf is not None else []
+    if a["name_filter_valid"]:
+        flt = a["name_filter"].lower()
+        return [details(st, i) for i in st.interfaces() if flt in i.name.lower()]
+    return [details(st, i) for i in st.interfaces()]
+
+
+@handler("sw_interface_set_flags")
+def sw_interface_set_flags(env: Env, client: int, a: dict[str, Any]) -> dict[str, Any]:
+    """Admin up/down; a sub-interface cannot go up while its port is down (retval -1)."""
+    itf = env.state.get(a["sw_if_index"])
+    if itf is None:
+        return {"retval": e.INVALID_SW_IF_INDEX}
+    return {"retval": env.state.set_admin(itf, bool(a["flags"] & ADMIN_UP))}
+
+
+@handler("sw_interface_set_mtu")
+def sw_interface_set_mtu(env: Env, client: int, a: dict[str, Any]) -> dict[str, Any]:
+    """The per-protocol MTUs (L3, IPv4, IPv6, MPLS), stored as given."""
+    itf = env.state.get(a["sw_if_index"])
+    if itf is None:
+        return {"retval": e.INVALID_SW_IF_INDEX}
+    itf.mtu = list(a["mtu"])
+    return {}
+
+
+@handler("sw_interface_tag_add_del")
+def sw_interface_tag_add_del(env: Env, client: int, a: dict[str, Any]) -> dict[str, Any]:
+    """Set (non-empty, else INVALID_VALUE) or clear an interface's tag."""
+    itf = env.state.get(a["sw_if_index"])
+    if itf is None:
+        return {"retval": e.INVALID_SW_IF_INDEX}
+    if a["is_add"]:
+        if not a["tag"]:
+            return {"retval": e.INVALID_VALUE}
+        itf.tag = a["tag"]
+    else:
+        itf.tag = ""
+    return {}
+
+
+@handler("create_vlan_subif")
+def create_vlan_subif(env: Env, client: int, a: dict[str, Any]) -> dict[str, Any]:
+    """A dot1q sub-interface of the given interface's port."""
+    st = env.state
+    itf = st.get(a["sw_if_index"])
+    if itf is None:
+        return {"retval": e.INVALID_SW_IF_INDEX, "sw_if_index": NO_INDEX}
+    parent = itf if itf.is_main else st.ifaces[itf.sup_sw_if_index]
+    assert parent is not None
+    vlan = a["vlan_id"]
+    if vlan == 0 or vlan > 4095:
+        return {"retval": e.INVALID_VLAN, "sw_if_index": NO_INDEX}
+    if vlan in parent.subifs:
+        return {"retval": e.VLAN_ALREADY_EXISTS, "sw_if_index": NO_INDEX}
+    return {"sw_if_index": st.create_vlan_subif(parent, vlan).sw_if_index}
+
+
+@handler("delete_subif")
+def delete_subif(env: Env, client: int, a: dict[str, Any]) -> dict[str, Any]:
+    """vnet_delete_sub_interface."""
+    itf = env.state.get(a["sw_if_index"])
+    if itf is None:
+        return {"retval": e.INVALID_SW_IF_INDEX}
+    if itf.is_main:
+        return {"retval": e.INVALID_SUB_SW_IF_INDEX}
+    env.state.delete_interface(itf)
+    return {}

@@ -1,0 +1,205 @@
+"""The packet walk: where does a frame arriving on a port leave VPP?
+
+A model of VPP's L2 path, one hop at a time, each O(1) but for floods:
+
+1. *ethernet-input*: a frame arrives on a port (a main interface: NIC,
+   vhost-user, af_packet) that must be admin up with its link up. A tagged
+   frame goes to the port's dot1q sub-interface for its outer VLAN (one tag,
+   exact match); with none, to the port itself if the port is in L2 mode
+   (VPP's L2 ports match any tags), else it is dropped. An untagged frame
+   goes to the port. The interface it lands on must be admin up.
+2. *l2-input*: an interface in L3 mode forwards nothing here (no routing
+   yet). VLAN tag rewrite on input (pop-1 on a VLAN sub-interface...).
+   **Input ACLs are applied here** (``L2Features.input``).
+3. *l2-learn*: the source MAC is learnt on the input interface, per bridge
+   domain, if the bridge domain learns.
+4. *l2-fwd* / *l2-flood*: a broadcast/multicast destination floods (if the
+   bridge domain floods); a known unicast destination goes to its interface
+   (if the bridge domain forwards; never back where it came from); an
+   unknown one goes to the uu-fwd interface, else floods if uu_flood is on.
+   Floods skip the input interface and members of its split-horizon group.
+5. *l2-output*: **output ACLs are applied here** (``L2Features.output``);
+   the output interface's tag rewrite is undone (a pop-1 sub-interface pushes
+   its VLAN back), and the frame leaves by the output interface's port,
+   which must be admin up with its link up (a vhost-user port whose VM is not
+   connected drops it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from networking_vpp.testing.vpp.state import NO_INDEX, Interface, State
+
+# l2_vtr_op_t -> (tags popped on input, pushes tag1? tag2?)
+_VTR_INPUT = {
+    1: (0, 1),  # PUSH_1
+    2: (0, 2),  # PUSH_2
+    3: (1, 0),  # POP_1
+    4: (2, 0),  # POP_2
+    5: (1, 1),  # TRANSLATE_1_1
+    6: (1, 2),  # TRANSLATE_1_2
+    7: (2, 1),  # TRANSLATE_2_1
+    8: (2, 2),  # TRANSLATE_2_2
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Frame:
+    """An Ethernet frame; ``vlans`` lists the VLAN ids of its tags, outer first.
+
+    The L3/L4 fields are for the ACL hooks (not used by L2 forwarding).
+    """
+
+    src_mac: str
+    dst_mac: str
+    vlans: tuple[int, ...] = ()
+    ethertype: int = 0x0800
+    src_ip: str | None = None
+    dst_ip: str | None = None
+    proto: int | None = None
+    src_port: int | None = None
+    dst_port: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "src_mac", self.src_mac.lower())
+        object.__setattr__(self, "dst_mac", self.dst_mac.lower())
+        object.__setattr__(self, "vlans", tuple(self.vlans))
+
+    def with_vlans(self, vlans: tuple[int, ...]) -> Frame:
+        """The same frame with other tags."""
+        return dataclasses.replace(self, vlans=vlans)
+
+
+@dataclasses.dataclass(frozen=True)
+class Egress:
+    """A copy of the frame leaving VPP: by port ``sw_if_index``/``name``, with ``vlans``.
+
+    ``via`` is the L2 output interface it was sent through (the VLAN
+    sub-interface, for a frame leaving by an uplink on a VLAN network).
+    """
+
+    sw_if_index: int
+    name: str
+    vlans: tuple[int, ...]
+    via: int
+
+
+class L2Features:
+    """The feature hooks of the L2 path; the default permits everything.
+
+    The ACL emulation overrides ``input`` and ``output`` to return the verdict
+    of the interface's ACLs for the frame (``itf`` is the L2 input or output
+    interface, ``frame`` the frame as it is at that point).
+    """
+
+    def input(self, itf: Interface, frame: Frame) -> bool:
+        """Permit (True) or drop a frame entering L2 on ``itf``."""
+        return True
+
+    def output(self, itf: Interface, frame: Frame) -> bool:
+        """Permit (True) or drop a frame leaving L2 by ``itf``."""
+        return True
+
+
+def is_multicast(mac: str) -> bool:
+    """Group bit set: broadcast and multicast."""
+    return int(mac[:2], 16) & 1 == 1
+
+
+def rewrite_input(itf: Interface, vlans: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The tags after the interface's input tag rewrite (None: too few to pop)."""
+    op = _VTR_INPUT.get(itf.vtr_op)
+    if op is None:
+        return vlans
+    pop, push = op
+    if len(vlans) < pop:
+        return None
+    return (itf.vtr_tag1, itf.vtr_tag2)[:push] + vlans[pop:]
+
+
+def rewrite_output(itf: Interface, vlans: tuple[int, ...]) -> tuple[int, ...] | None:
+    """Output undoes input: pop what input pushed, push back what it popped."""
+    op = _VTR_INPUT.get(itf.vtr_op)
+    if op is None:
+        return vlans
+    popped, pushed = op
+    if len(vlans) < pushed:
+        return None
+    own = (itf.outer_vlan,) if not itf.is_main else ()
+    return own[:popped] + vlans[pushed:]
+
+
+def _port(state: State, itf: Interface) -> Interface | None:
+    return itf if itf.is_main else state.get(itf.sup_sw_if_index)
+
+
+def _classify(state: State, port: Interface, vlans: tuple[int, ...]) -> Interface | None:
+    if vlans:
+        sub_index = port.subifs.get(vlans[0])
+        if sub_index is not None and len(vlans) == 1:  # dot1q exact match: one tag only
+            return state.get(sub_index)
+        return port if port.bd is not None else None
+    return port
+
+
+def _output(state: State, features: L2Features, itf: Interface, frame: Frame) -> Egress | None:
+    port = _port(state, itf)
+    if port is None or not (itf.admin_up and port.admin_up and port.link_up):
+        return None
+    vlans = rewrite_output(itf, frame.vlans)
+    if vlans is None:
+        return None
+    out = frame.with_vlans(vlans)
+    if not features.output(itf, out):
+        return None
+    return Egress(port.sw_if_index, port.name, vlans, itf.sw_if_index)
+
+
+def walk(state: State, features: L2Features, frame: Frame, ingress: int | str) -> list[Egress]:
+    """Every copy of ``frame`` that leaves VPP, in bridge-domain member order."""
+    port = state.by_name.get(ingress) if isinstance(ingress, str) else state.get(ingress)
+    if port is None:
+        raise ValueError(f"VPP has no interface {ingress!r}")
+    if not port.is_main:
+        raise ValueError(f"{port.name} is a sub-interface: frames arrive on ports")
+    if not (port.admin_up and port.link_up):
+        return []
+    itf = _classify(state, port, frame.vlans)
+    if itf is None or not itf.admin_up:
+        return []
+    bd = itf.bd
+    if bd is None or bd.bd_id == 0 or bd.uu_fwd_sw_if_index == itf.sw_if_index:
+        return []  # L3 mode (routing is not emulated yet), or the drop-only bridge domain 0
+    vlans = rewrite_input(itf, frame.vlans)
+    if vlans is None:
+        return []
+    frame = frame.with_vlans(vlans)
+    if not features.input(itf, frame):
+        return []
+    if bd.learn and not is_multicast(frame.src_mac):
+        bd.fib[frame.src_mac] = itf.sw_if_index
+    if is_multicast(frame.dst_mac):
+        targets = list(bd.members) if bd.flood else []
+    else:
+        known = bd.fib.get(frame.dst_mac) if bd.forward else None
+        if known is not None and known not in bd.members:
+            del bd.fib[frame.dst_mac]  # learnt on an interface that has left since
+            known = None
+        if known is not None:
+            targets = [known]
+        elif bd.uu_fwd_sw_if_index != NO_INDEX:
+            targets = [bd.uu_fwd_sw_if_index]
+        else:
+            targets = list(bd.members) if bd.uu_flood else []
+    out = []
+    for index in targets:
+        member = state.get(index)
+        if index == itf.sw_if_index or member is None:
+            continue
+        if itf.shg and member.shg == itf.shg:
+            continue  # split horizon
+        egress = _output(state, features, member, frame)
+        if egress is not None:
+            out.append(egress)
+    return out
