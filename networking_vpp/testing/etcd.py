@@ -8,7 +8,8 @@ Shipped with the package so that users can test their deployments' code paths to
 
 Every process gets free loopback ports and a private data directory, is waited for until
 healthy (never a fixed sleep), and dies with the test process: on ``stop()``, at exit, and
-(on Linux) through PR_SET_PDEATHSIG if the test process is itself killed.
+(on Linux) through PR_SET_PDEATHSIG if the test process is itself killed. PDEATHSIG fires when
+the *thread* that started etcd ends: start and restart members from a long-lived thread.
 """
 
 from __future__ import annotations
