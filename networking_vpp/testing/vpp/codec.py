@@ -202,7 +202,15 @@ class Compiler:
         return kind
 
     def field_kind(self, f: FieldDef, label: str) -> Kind:
-        """The kind of one field, arrays included."""
+        """The kind of one field, arrays included, with its declared default."""
+        kind = self._field_kind(f, label)
+        declared = f.option("default")
+        if declared is None:
+            return kind
+        # The serializer packs the declared default as given ("true" packs as True).
+        return dataclasses.replace(kind, default=kind.check(declared, {}))
+
+    def _field_kind(self, f: FieldDef, label: str) -> Kind:
         if f.type == "string":
             return _string_kind(f, label)
         if f.length is None:
