@@ -8,6 +8,7 @@ import pytest
 
 from networking_vpp.common.etcd.client import EtcdClient
 from networking_vpp.testing.etcd import EtcdCluster, EtcdServer
+from networking_vpp.testing.vpp import VppEmulator
 
 
 @pytest.fixture(scope="module")
@@ -43,3 +44,16 @@ def etcd_cluster() -> Iterator[EtcdCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture
+def vpp() -> Iterator[VppEmulator]:
+    """An emulated VPP with one uplink NIC, GigabitEthernet0/8/0 (sw_if_index 1).
+
+    Events are delivered synchronously, so a test sees them as soon as the call
+    that caused them returns.
+    """
+    emulator = VppEmulator(event_delivery="sync")
+    emulator.add_hardware_interface("GigabitEthernet0/8/0", "52:54:00:00:08:00")
+    yield emulator
+    assert not emulator.event_errors, emulator.event_errors
