@@ -21,6 +21,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import enum
+import functools
 import operator
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -40,7 +41,6 @@ _RANGES = {
     "i64": (-0x8000000000000000, 0x7FFFFFFFFFFFFFFF),
 }
 REQUIRED: Any = object()  # a field the serializer cannot zero-fill
-_MISSING: Any = object()
 
 Check = Callable[[Any, Mapping[str, Any]], Any]  # (value, enclosing args) -> normalised
 Out = Callable[[Any], Any]  # handler value -> reply value
@@ -149,10 +149,35 @@ def _vla_kind(elem: Kind, length_field: str | None, label: str, is_u8: bool) -> 
     return Kind(check, b"" if is_u8 else [], out, b"" if is_u8 else [])
 
 
-def _fill(outs: tuple[tuple[str, Out | None, Any], ...], values: Mapping[str, Any]) -> list[Any]:
+class _Filler:
     """Reply values in field order: converted where given, zero where left out."""
-    get = values.get
-    return [d if (v := get(n, _MISSING)) is _MISSING else (o(v) if o else v) for n, o, d in outs]
+
+    __slots__ = ("pairs", "convs")
+
+    def __init__(self, outs: list[tuple[str, Out | None, Any]]) -> None:
+        self.pairs = tuple((n, d) for n, _, d in outs)
+        self.convs = tuple((i, n, o) for i, (n, o, _) in enumerate(outs) if o is not None)
+
+    def __call__(self, values: Mapping[str, Any]) -> list[Any]:
+        get = values.get
+        vals = [get(n, d) for n, d in self.pairs]
+        for i, n, o in self.convs:
+            if n in values:
+                vals[i] = o(vals[i])
+        return vals
+
+
+def _enum_out(cls: type[enum.IntFlag]) -> Out:
+    """int -> the enum's IntFlag value, cached (constructing one is slow)."""
+    cache: dict[int, enum.IntFlag] = {}
+
+    def out(value: int) -> enum.IntFlag:
+        try:
+            return cache[value]
+        except KeyError:
+            return cache.setdefault(value, cls(value))
+
+    return out
 
 
 def _special_kind(tname: str) -> Kind:
@@ -190,7 +215,7 @@ class Compiler:
             e = reg.enums[tname]
             cls = enum.IntFlag(tname, dict(e.values))  # type: ignore[misc]
             self.enum_classes[tname] = cls
-            kind = _int_kind(e.enumtype, tname, cls, cls(0))
+            kind = _int_kind(e.enumtype, tname, _enum_out(cls), cls(0))
         elif tname in reg.aliases:
             a = reg.aliases[tname]
             kind = self.field_kind(FieldDef(a.type, tname, a.length), tname)
@@ -250,10 +275,11 @@ class Compiler:
                 args[n] = k.check(v, value)
             return args
 
-        outs = tuple((n, k.out, k.out_default) for n, k in fields)
+        outs = [(n, k.out, k.out_default) for n, k in fields]
+        fill = _Filler(outs)
 
         def out(value: Any) -> Any:
-            return value if isinstance(value, cls) else cls._make(_fill(outs, value))
+            return value if isinstance(value, cls) else cls._make(fill(value))
 
         default = REQUIRED if required and not is_union else ({} if is_union else dict(defaults))
         return Kind(check, default, out, cls._make([d for _, _, d in outs]))
@@ -277,7 +303,8 @@ class MessageCodec:
         "defaults",
         "required",
         "tuple_cls",
-        "_outs",
+        "_fill",
+        "_new",
     )
 
     def __init__(self, name: str, msg_id: int, fields: list[tuple[str, Kind]]) -> None:
@@ -289,7 +316,8 @@ class MessageCodec:
         self.defaults = {n: k.default for n, k in fields if k.default is not REQUIRED}
         self.required = tuple(n for n, k in fields if k.default is REQUIRED)
         self.tuple_cls: Any = collections.namedtuple(name, self.fields, rename=True)  # type: ignore[misc]
-        self._outs = tuple((n, k.out, k.out_default) for n, k in fields)
+        self._fill = _Filler([(n, k.out, k.out_default) for n, k in fields])
+        self._new = functools.partial(tuple.__new__, self.tuple_cls)
 
     def decode(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """Check ``kwargs`` as vpp_papi would, and return every field normalised."""
@@ -308,4 +336,4 @@ class MessageCodec:
 
     def build(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
         """The reply namedtuple; fields the handler left out are zero."""
-        return self.tuple_cls._make(_fill(self._outs, values))
+        return self._new(self._fill(values))

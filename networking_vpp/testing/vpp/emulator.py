@@ -153,6 +153,7 @@ class VppEmulator:
 
     def _detach(self, client: EmulatorClient) -> None:
         with self.lock:
+            client.generation = -1
             if self._clients.get(client.client_index) is client:
                 del self._clients[client.client_index]
                 self.state.subscribers.pop(client.client_index, None)
@@ -161,20 +162,22 @@ class VppEmulator:
         self._generation += 1
         for c in self._clients.values():
             c.connected = False
+            c.generation = -1
         self._clients.clear()
 
     # --- the API ---------------------------------------------------------------------
     def _call(self, client: EmulatorClient, req: Request, kwargs: dict[str, Any]) -> Any:
-        kwargs.pop("_no_type_conversion", None)
-        kwargs.pop("_timeout", None)
-        if not client.connected or client.generation != self._generation:
+        if "_timeout" in kwargs or "_no_type_conversion" in kwargs:  # vpp_papi's own options
+            kwargs.pop("_timeout", None)
+            kwargs.pop("_no_type_conversion", None)
+        if client.generation != self._generation:  # -1 once disconnected
             raise VPPIOError(2, "VPP API client: read failed")
         args = req.codec.decode(kwargs)
         context = kwargs.get("context")
         if context is None:
             context = client.next_context()
         with self.lock:
-            if not client.connected or client.generation != self._generation:
+            if client.generation != self._generation:
                 raise VPPIOError(2, "VPP API client: read failed")
             self.calls[req.name] += 1
             failure = self._take_failure(req.name) if self._failures else None
@@ -225,6 +228,7 @@ class VppEmulator:
         if not pending or not self.state.subscribers:
             return []
         build = self._event_codec.build
+        msg_id = self._event_codec.msg_id
         out = []
         for client_index, pid in self.state.subscribers.items():
             client = self._clients.get(client_index)
@@ -233,10 +237,11 @@ class VppEmulator:
             msgs = [
                 build(
                     {
-                        "_vl_msg_id": self._event_codec.msg_id,
+                        "_vl_msg_id": msg_id,
                         "client_index": client_index,
                         "pid": pid,
                         "sw_if_index": idx,
+                        # the event's bits, not the interface's state (link_state_process)
                         "flags": (1 if bits & EV_ADMIN_UP else 0) | (2 if bits & EV_LINK_UP else 0),
                         "deleted": bool(bits & EV_DEL),
                     }

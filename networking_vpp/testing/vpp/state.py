@@ -42,7 +42,7 @@ EV_ADD, EV_DEL = 1 << 5, 1 << 6
 DEFAULT_MTU = 9000
 
 
-@dataclasses.dataclass(eq=False)
+@dataclasses.dataclass(eq=False, slots=True)
 class VhostUser:
     """The vhost-user side of a VirtualEthernet interface."""
 
@@ -72,7 +72,7 @@ class BridgeDomain:
     fib: dict[str, int] = dataclasses.field(default_factory=dict)  # learnt MAC -> sw_if_index
 
 
-@dataclasses.dataclass(eq=False)
+@dataclasses.dataclass(eq=False, slots=True)
 class Interface:
     """A software interface (and, for a main interface, its hardware side)."""
 
@@ -220,9 +220,8 @@ class State:
     def new_interface(self, name: str, dev_type: str, **attrs: object) -> Interface:
         """Register a software interface under the lowest reusable index."""
         idx = self.pool.get()
-        itf = Interface(idx, name, dev_type, sup_sw_if_index=idx)
-        for key, value in attrs.items():
-            setattr(itf, key, value)
+        attrs.setdefault("sup_sw_if_index", idx)
+        itf = Interface(idx, name, dev_type, **attrs)  # type: ignore[arg-type]
         if idx == len(self.ifaces):
             self.ifaces.append(itf)
         else:
