@@ -11,10 +11,10 @@ import pytest
 from networking_vpp.testing.vpp import (
     MACAddress,
     VPPApiError,
+    VppEmulator,
     VPPIOError,
     VPPSerializerValueError,
     VPPValueError,
-    VppEmulator,
 )
 from networking_vpp.testing.vpp import errors as e
 
@@ -38,7 +38,7 @@ def names(api):
     return {d.sw_if_index: d.interface_name for d in api.sw_interface_dump()}
 
 
-# --- the client surface ------------------------------------------------------------------
+# --- the client surface ---
 def test_api_before_connect_and_unknown_messages(vpp):
     client = vpp.client()
     with pytest.raises(VPPApiError):
@@ -97,7 +97,7 @@ def test_connection_life(vpp):
     assert client.api.control_ping().retval == 0
 
 
-# --- interfaces: allocation, names, details ----------------------------------------------------
+# --- interfaces: allocation, names, details ---
 def test_local0_and_the_nic(api):
     rows = {d.sw_if_index: d for d in api.sw_interface_dump()}
     assert rows[0].interface_name == "local0" and rows[0].interface_dev_type == "local"
@@ -182,7 +182,7 @@ def test_tags_and_mtu(api):
     assert api.sw_interface_set_mtu(sw_if_index=42, mtu=[1500] * 4).retval == -2
 
 
-# --- vhost-user ------------------------------------------------------------------------------------
+# --- vhost-user ---
 def test_vhost_user_create_names_macs_and_errors(vpp, api):
     r = vhost(api, use_custom_mac=True, mac_address="FA:16:3E:00:00:01", tag="net-vpp.port:p1")
     d = api.sw_interface_dump(sw_if_index=r.sw_if_index)[0]
@@ -245,7 +245,7 @@ def test_deleting_a_port_deletes_its_sub_interfaces_and_bridge_membership(api):
     assert api.bridge_domain_dump()[0].n_sw_ifs == 0
 
 
-# --- af_packet ---------------------------------------------------------------------------------------
+# --- af_packet ---
 def test_af_packet(vpp, api):
     missing = api.af_packet_create_v3(mode=1, host_if_name="tap0", use_random_hw_addr=True)
     assert (missing.retval, missing.sw_if_index) == (e.INVALID_INTERFACE, 0)
@@ -268,7 +268,7 @@ def test_af_packet(vpp, api):
     assert api.af_packet_dump() == []
 
 
-# --- bridge domains -------------------------------------------------------------------------------
+# --- bridge domains ---
 def add_bd(api, bd_id=NO_INDEX, **kw):
     args = dict(flood=True, uu_flood=True, forward=True, learn=True, bd_tag="t")
     args.update(kw)
@@ -359,7 +359,7 @@ def test_random_bridge_domain_ids():
     assert len(ids) == 20 and all(1 <= i < 1 << 24 for i in ids) and ids != set(range(1, 21))
 
 
-# --- events ----------------------------------------------------------------------------------------
+# --- events ---
 def subscribe(vpp, pid=77):
     got = []
     client = vpp.client()
@@ -444,7 +444,7 @@ def test_a_raising_callback_stops_its_events_and_is_recorded():
     assert [str(x) for x in emu.event_errors] == ["boom"]
 
 
-# --- restarts, faults, counters -------------------------------------------------------------------
+# --- restarts, faults, counters ---
 def test_restart_wipes_state_but_not_the_nics_and_drops_connections(vpp, api):
     pid = api.control_ping().vpe_pid
     vhost(api)

@@ -84,7 +84,7 @@ def check_registry(reg: ApiRegistry, names: list[str], api_json: dict[str, Any])
             assert reg.aliases[tname].as_json() == api_json["aliases"][tname], tname
 
 
-# --- 1. the declaration table is VPP's ---------------------------------------------------
+# --- 1. the declaration table is VPP's ---
 def test_every_declared_message_type_and_service_is_vpp_s(api_json):
     reg = registry()
     check_registry(reg, list(reg.messages), api_json)
@@ -113,7 +113,7 @@ def test_the_brief_s_messages_are_all_declared():
     assert "sw_interface_event" in registry().messages
 
 
-# --- 2. argument checking agrees with the serializer ------------------------------------
+# --- 2. argument checking agrees with the serializer ---
 def same(a: Any, b: Any) -> bool:
     """Emulator value vs vpp_papi unpacked value."""
     if isinstance(a, dict):
@@ -214,7 +214,7 @@ def test_missing_fixed_arrays_are_rejected_like_the_serializer(papi):
     assert "mtu" in str(err)
 
 
-# --- 3. the adapter's traffic, through vpp_papi ------------------------------------------
+# --- 3. the adapter's traffic, through vpp_papi ---
 class Recorder:
     """A client factory whose clients record every call, reply and event."""
 
@@ -374,7 +374,7 @@ def test_every_adapter_operation_speaks_vpp_s_api(papi):
         check_reply(papi, event)
 
 
-# --- 4. the ACL plugin fits the table as it is ---------------------------------------------
+# --- 4. the ACL plugin fits the table as it is ---
 ACL_API = """
 enum address_family : u8 { ADDRESS_IP4 = 0, ADDRESS_IP6 = 1, };
 enum ip_proto : u8 {
