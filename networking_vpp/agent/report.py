@@ -45,6 +45,7 @@ class Reporter:
         self._lease = LeasedKeys(client, alive_ttl)
         self._written: dict[str, Signature] = {}
         self._pending: dict[str, model.PortState | None] = {}
+        self._inflight: dict[str, model.PortState | None] = {}  # being written now
         self._cond = threading.Condition()
         self._busy = False
         self._stop = False
@@ -114,19 +115,22 @@ class Reporter:
 
     def port_gone(self, port_id: str) -> None:
         """The port is no longer bound here."""
-        with self._cond:
-            if port_id not in self._written and port_id not in self._pending:
-                return
-            self._pending[port_id] = _GONE
-            self._cond.notify()
+        self._queue(port_id, _GONE)
 
-    def _queue(self, port_id: str, state: model.PortState) -> None:
+    def _queue(self, port_id: str, state: model.PortState | None) -> None:
         with self._cond:
-            if self._written.get(port_id) == _signature(state):
+            if self._in_etcd(port_id) == (state and _signature(state)):
                 self._pending.pop(port_id, None)
                 return
             self._pending[port_id] = state
             self._cond.notify()
+
+    def _in_etcd(self, port_id: str) -> Signature | None:
+        """What etcd holds for the port once the write in flight (if any) lands."""
+        if port_id in self._inflight:
+            state = self._inflight[port_id]
+            return None if state is None else _signature(state)
+        return self._written.get(port_id)
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until every queued report is in etcd (for tests and benchmarks)."""
@@ -149,6 +153,7 @@ class Reporter:
                 if self._stop:
                     return
                 batch, self._pending = self._pending, {}
+                self._inflight = batch
                 self._busy = True
             ops: list[Put | Delete] = []
             now = time.time()
@@ -173,6 +178,7 @@ class Reporter:
                 with self._cond:
                     # Newer reports queued meanwhile win over the failed ones.
                     self._pending = {**batch, **self._pending}
+                    self._inflight = {}
                     self._busy = False
                     self._cond.notify_all()
                     self._cond.wait(backoff)
@@ -186,6 +192,7 @@ class Reporter:
                         self._written.pop(port_id, None)
                     else:
                         self._written[port_id] = _signature(state)
+                self._inflight = {}
                 self._busy = False
                 self._cond.notify_all()
 

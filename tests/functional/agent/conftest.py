@@ -49,7 +49,8 @@ def binding(port_id: str = "p1", **over: object) -> model.PortBinding:
     fields.update(over)
     if fields["binding_type"] == "tap":
         fields["vhostuser"] = None
-        fields.setdefault("tap", model.Tap(f"tap{port_id[:11]}"))
+        if fields.get("tap") is None:
+            fields["tap"] = model.Tap(f"tap{port_id[:11]}")
     return model.PortBinding(**fields)  # type: ignore[arg-type]
 
 

@@ -27,7 +27,7 @@ def test_agent_restart_with_nothing_changed_makes_no_mutating_vpp_call(rig):
             "f1", network_type="flat", segmentation_id=None, network_id="nf", physnet="physnet2"
         )
     )
-    rig.put(binding("t1", binding_type="tap", tap=None))
+    rig.put(binding("t1", binding_type="tap", network_id="n0"))
     for i in range(20):
         rig.vpp.vm_connect(f"/run/vpp/vhup{i}")
     wait_for(lambda: all(rig.state(f"p{i}") for i in range(20)), what="20 ports reported")
