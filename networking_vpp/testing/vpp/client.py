@@ -51,6 +51,7 @@ class _Dispatcher:
         self.client = client
         self.threaded = threaded
         self.dead = False
+        self.stopped = False
         self.queue: queue.Queue[Any] = queue.Queue()
         self.thread: threading.Thread | None = None
         if threaded:
@@ -89,7 +90,8 @@ class _Dispatcher:
                 self.queue.task_done()
 
     def stop(self) -> None:
-        if self.thread is not None:
+        if self.thread is not None and not self.stopped:
+            self.stopped = True  # what is queued is still delivered, as vpp_papi's thread does
             self.queue.put(_STOP)
 
     def drain(self, timeout: float) -> bool:
@@ -171,6 +173,10 @@ class EmulatorClient:
     def next_context(self) -> int:
         """A context for a request that did not bring its own."""
         return next(self._contexts)
+
+    def _stop_events(self) -> None:
+        if self._dispatcher is not None:
+            self._dispatcher.stop()
 
     def _deliver(self, msgs: list[Any]) -> None:
         if self._dispatcher is not None:

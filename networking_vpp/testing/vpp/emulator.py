@@ -163,6 +163,7 @@ class VppEmulator:
         for c in self._clients.values():
             c.connected = False
             c.generation = -1
+            c._stop_events()  # nothing more can reach it: let its event thread end
         self._clients.clear()
 
     # --- the API ---------------------------------------------------------------------
@@ -410,6 +411,8 @@ class VppEmulator:
     def walk(self, frame: packet.Frame, ingress: int | str) -> list[packet.Egress]:
         """Where a frame arriving on port ``ingress`` (index or name) leaves VPP."""
         with self.lock:
+            if not self.running:
+                return []  # a stopped VPP forwards nothing
             return packet.walk(self.state, self.features, frame, ingress)
 
     # --- inspection ------------------------------------------------------------------------
