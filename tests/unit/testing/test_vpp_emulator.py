@@ -516,3 +516,55 @@ def test_many_ports_are_cheap(vpp, api):
         api.sw_interface_dump(sw_if_index=sw)
     elapsed = time.perf_counter() - start
     assert elapsed < 2.0, f"{elapsed:.2f}s for 12,000 calls"
+
+
+# --- the declaration language and new-style streams ---
+def test_services_parse_as_vppapigen_derives_them():
+    from networking_vpp.testing.vpp.apidef import parse
+
+    mod = parse(
+        """
+        define thing_get { u32 client_index; u32 context; u32 cursor; };
+        define thing_get_reply { u32 context; i32 retval; u32 cursor; };
+        define thing_details { u32 context; u32 id; };
+        service { rpc thing_get returns thing_get_reply stream thing_details; };
+        define widget_dump { u32 client_index; u32 context; };
+        define widget_details { u32 context; string name[]; };
+        autoreply define widget_poke { u32 client_index; u32 context; bool hard [default=true]; };
+        """,
+        "test",
+    )
+    assert mod.services["thing_get"].as_json() == {
+        "reply": "thing_get_reply",
+        "stream": True,
+        "stream_msg": "thing_details",
+    }
+    assert mod.services["widget_dump"].as_json() == {"reply": "widget_details", "stream": True}
+    assert mod.services["widget_poke"].as_json() == {"reply": "widget_poke_reply"}
+    poke = [f.as_json() for f in mod.messages["widget_poke"].fields]
+    assert poke[0] == ["u16", "_vl_msg_id"] and poke[-1] == ["bool", "hard", {"default": "true"}]
+    assert [f.name for f in mod.messages["widget_poke_reply"].fields] == [
+        "_vl_msg_id",
+        "context",
+        "retval",
+    ]
+
+
+def test_a_stream_msg_service_answers_reply_and_details(vpp):
+    from networking_vpp.testing.vpp.emulator import Request
+
+    codecs = vpp.messages
+    req = Request(
+        "sw_interface_dump",
+        codecs["sw_interface_dump"],
+        codecs["control_ping_reply"],
+        codecs["sw_interface_details"],
+        True,
+        lambda env, client, a: ({"retval": -165}, [{"sw_if_index": 0}, {"sw_if_index": 1}]),
+        False,
+    )
+    client = vpp.client()
+    client.connect("x")
+    reply, details = vpp._call(client, req, {"context": 9})
+    assert (type(reply).__name__, reply.retval, reply.context) == ("control_ping_reply", -165, 9)
+    assert [d.sw_if_index for d in details] == [0, 1] and details[0].context == 9
