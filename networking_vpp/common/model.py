@@ -190,15 +190,32 @@ def decode(cls: type[T], key: str, raw: bytes | str | None) -> T:
 
 
 class _Invalid(Exception):
-    pass
+    """A schema violation; the path to the bad field is prepended as it propagates."""
+
+    def __init__(self, problem: str, path: str = "") -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.path = path
+
+    def within(self, name: str) -> _Invalid:
+        self.path = f"{name}.{self.path}" if self.path and self.path[0] != "[" else name + self.path
+        return self
+
+    def __str__(self) -> str:
+        return f"{self.path or 'value'}: {self.problem}"
 
 
-Builder = typing.Callable[[Any, str], Any]
+# Builders take JSON data and return the checked value; paths are only worked
+# out on the error path, so decoding a valid value costs no string formatting.
+Builder = typing.Callable[[Any], Any]
 _BUILDERS: dict[Any, Builder] = {}
 
 
 def _build(tp: Any, data: Any, path: str) -> Any:
-    return _builder(tp)(data, path)
+    try:
+        return _builder(tp)(data)
+    except _Invalid as exc:
+        raise (exc.within(path) if path else exc) from None
 
 
 def _builder(tp: Any) -> Builder:
@@ -216,39 +233,48 @@ def _compile(tp: Any) -> Builder:
     if origin is Literal:
         allowed = get_args(tp)
 
-        def literal(data: Any, path: str) -> Any:
+        def literal(data: Any) -> Any:
             if data not in allowed:
-                raise _Invalid(f"{path or 'value'}: {data!r} is not one of {allowed}")
+                raise _Invalid(f"{data!r} is not one of {allowed}")
             return data
 
         return literal
     if origin in (typing.Union, types.UnionType):
         (inner_tp,) = [a for a in get_args(tp) if a is not type(None)]
         inner = _builder(inner_tp)
-        return lambda data, path: None if data is None else inner(data, path)
+        return lambda data: None if data is None else inner(data)
     if origin is tuple:
         item = _builder(get_args(tp)[0])
 
-        def sequence(data: Any, path: str) -> Any:
-            if not isinstance(data, list):
-                raise _Invalid(f"{path}: expected a list, got {type(data).__name__}")
-            return tuple(item(v, f"{path}[{i}]") for i, v in enumerate(data))
+        def sequence(data: Any) -> Any:
+            if type(data) is not list:
+                raise _Invalid(f"expected a list, got {type(data).__name__}")
+            out = []
+            for i, value in enumerate(data):
+                try:
+                    out.append(item(value))
+                except _Invalid as exc:
+                    raise exc.within(f"[{i}]") from None
+            return tuple(out)
 
         return sequence
-    checks: dict[Any, tuple[type | tuple[type, ...], str]] = {
-        bool: (bool, "true/false"),
-        int: (int, "an integer"),
-        float: ((int, float), "a number"),
-        str: (str, "a string"),
-    }
-    if tp not in checks:
-        raise TypeError(f"schema type {tp!r} not supported")
-    want, what = checks[tp]
-    exclude_bool = tp is not bool
+    if tp is float:
 
-    def scalar(data: Any, path: str) -> Any:
-        if not isinstance(data, want) or (exclude_bool and isinstance(data, bool)):
-            raise _Invalid(f"{path}: expected {what}, got {data!r}")
+        def number(data: Any) -> Any:
+            if type(data) not in (int, float):
+                raise _Invalid(f"expected a number, got {data!r}")
+            return float(data)
+
+        return number
+    names = {bool: "true/false", int: "an integer", str: "a string"}
+    if tp not in names:
+        raise TypeError(f"schema type {tp!r} not supported")
+    what = names[tp]
+
+    def scalar(data: Any) -> Any:
+        # type() rather than isinstance(): JSON's true is not an integer here.
+        if type(data) is not tp:
+            raise _Invalid(f"expected {what}, got {data!r}")
         return data
 
     return scalar
@@ -262,19 +288,20 @@ def _compile_dataclass(cls: type) -> Builder:
     ]
     names = frozenset(name for name, _, _ in fields)
 
-    def build(data: Any, path: str) -> Any:
-        if not isinstance(data, dict):
-            raise _Invalid(f"{path or 'value'}: expected an object")
+    def build(data: Any) -> Any:
+        if type(data) is not dict:
+            raise _Invalid("expected an object")
         if not names.issuperset(data):
-            unknown = sorted(set(data) - names)
-            raise _Invalid(f"{path or 'value'}: unknown field(s) {unknown}")
+            raise _Invalid(f"unknown field(s) {sorted(set(data) - names)}")
         kwargs = {}
         for name, required, sub in fields:
             if name in data:
-                kwargs[name] = sub(data[name], f"{path}.{name}" if path else name)
+                try:
+                    kwargs[name] = sub(data[name])
+                except _Invalid as exc:
+                    raise exc.within(name) from None
             elif required:
-                where = f"{path}.{name}" if path else name
-                raise _Invalid(f"{where}: required field missing")
+                raise _Invalid("required field missing", name)
         return cls(**kwargs)
 
     return build
