@@ -60,7 +60,7 @@ class HostRig:
     def __init__(self, etcd: EtcdClient, host: str = "compute-1") -> None:
         self.etcd = etcd
         self.host = host
-        self.vpp = VppEmulator()
+        self.vpp = VppEmulator(random_bd_ids=True)  # the agent must never guess ids
         self.vpp.add_hardware_interface(UPLINK1, "52:54:00:00:08:00")
         self.vpp.add_hardware_interface(UPLINK2, "52:54:00:00:09:00")
         self.agents: list[Agent] = []

@@ -175,3 +175,31 @@ def test_bad_value_replacing_a_good_one_unprograms_the_port(rig, etcd):
     etcd.put(KEYS.port(rig.host, "p1"), '{"version": 1}')
     wait_for(lambda: "p1" not in agent.inventory.ports, what="port removed")
     wait_for(lambda: rig.state("p1") is None, what="report withdrawn")
+
+
+def test_dropped_connection_reconnects_and_changes_nothing(rig):
+    agent = rig.start_agent(report_before_vm_connects=True)
+    rig.put(binding("p1"))
+    rig.wait_state("p1")
+    assert agent.wait_converged(10)
+    before = agent.vpp.mutations
+    rig.vpp.drop_connections()  # VPP is fine; only the socket broke
+    wait_for(lambda: agent.resyncs >= 2, timeout=10, what="resync after reconnect")
+    assert agent.wait_converged(10)
+    assert agent.vpp.mutations == before
+    assert set(agent.inventory.ports) == {"p1"}
+
+
+def test_failing_vpp_calls_are_retried_without_holding_up_other_ports(rig):
+    agent = rig.start_agent(report_before_vm_connects=True)
+    rig.put(binding("p1"))
+    rig.wait_state("p1")
+    rig.vpp.fail_next(2, retval=-1, message="create_vhost_user_if_v2")
+    rig.put(binding("p2", mac_address="fa:16:3e:00:00:02"))
+    rig.put(binding("t1", binding_type="tap", network_id="n-t", segmentation_id=101))
+    rig.vpp.add_kernel_interface("tapt1")
+    rig.wait_state("t1")
+    rig.wait_state("p2", timeout=15)
+    assert rig.vpp.calls["create_vhost_user_if_v2"] == 4  # p1, then p2 failed twice
+    assert agent.queue.failures(("port", "p2")) == 0  # reset after success
+    assert agent.wait_converged(10)
