@@ -37,7 +37,7 @@ def binding(i: int) -> model.PortBinding:
         port_id=f"port-{i:08d}",
         binding_id=f"b-{i}",
         network_id=f"net-{i // 50}",
-        mac_address="fa:16:3e:%02x:%02x:%02x" % (i >> 16 & 255, i >> 8 & 255, i & 255),
+        mac_address=f"fa:16:3e:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}",
         mtu=1500,
         network_type="vlan",
         physnet="physnet1",
@@ -62,7 +62,9 @@ def new_vpp() -> VppEmulator:
 
 def cold_start(etcd: EtcdClient, n: int) -> None:
     etcd.delete_prefix(KEYS.prefix + "/")
-    write_batch(etcd, [Put(KEYS.port(HOST, b.port_id), model.encode(b)) for b in map(binding, range(n))])
+    write_batch(
+        etcd, [Put(KEYS.port(HOST, b.port_id), model.encode(b)) for b in map(binding, range(n))]
+    )
     vpp = new_vpp()
     agent = make_agent(etcd, vpp)
     start = time.perf_counter()
@@ -115,7 +117,7 @@ def latency(etcd: EtcdClient, count: int) -> None:
         start = time.perf_counter()
         etcd.put(KEYS.port(HOST, b.port_id), model.encode(b))
         with cond:
-            if not cond.wait_for(lambda: state_key in seen, timeout=10):
+            if not cond.wait_for(lambda key=state_key: key in seen, timeout=10):
                 raise SystemExit(f"no report for {b.port_id}")
             samples.append((seen[state_key] - start) * 1000)
     watcher.stop()

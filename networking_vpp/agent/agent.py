@@ -13,6 +13,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Hashable
 
 from networking_vpp.agent.cache import PortCache
 from networking_vpp.agent.inventory import Inventory
@@ -148,8 +149,8 @@ class Agent:
             finally:
                 self.queue.done(key, ok)
 
-    def _reconcile(self, key: tuple[str, str]) -> None:
-        kind, ident = key
+    def _reconcile(self, key: Hashable) -> None:
+        kind, ident = key  # type: ignore[misc]
         if kind == "resync":
             self._resync()
         elif kind == "port":

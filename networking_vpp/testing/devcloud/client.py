@@ -76,10 +76,6 @@ class CloudClient:
         """A host's VPP objects: ``interfaces``, ``bridge_domains``, ``vhost_user``."""
         return web.get_json(f"{self.cloud.host_url(host)}/vpp")
 
-    def vms(self, host: str) -> dict[str, Any]:
-        """When each vhost-user socket appeared on a host and when its VM connected."""
-        return web.get_json(f"{self.cloud.host_url(host)}/vms")
-
     def tagged(self, host: str, ident: str) -> list[str]:
         """VPP objects on ``host`` whose tag names ``ident`` (a port's or network's id).
 

@@ -54,13 +54,11 @@ class DevCloud:
         hosts: tuple[str, ...] = HOSTS,
         mechanism_drivers: str = "vpp",
         debug: bool = False,
-        vm_connect_delay: float = 0.0,
     ) -> None:
         self.layout = Layout(Path(base).resolve())
         self.hosts = hosts
         self.mechanism_drivers = mechanism_drivers
         self.debug = debug
-        self.vm_connect_delay = vm_connect_delay
         self.ports = self.layout.load_ports() or Ports()
         #: seconds each start-up step took, for the tour's report
         self.timings: dict[str, float] = {}
@@ -189,8 +187,6 @@ class DevCloud:
                 self.etcd_url,
                 "--http-port",
                 str(self.ports.hosts[host]),
-                "--vm-connect-delay",
-                str(self.vm_connect_delay),
             ]
             for physnet in PHYSNETS:
                 args += ["--physnet", f"{physnet}:{UPLINKS[physnet]}"]

@@ -6,13 +6,13 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from networking_vpp.testing.vpp import VppEmulator
 
 from networking_vpp.agent.agent import Agent, AgentSettings
 from networking_vpp.agent.vpp.adapter import VppAdapter, VppConnectionError
 from networking_vpp.common import keys as k
 from networking_vpp.common import model
 from networking_vpp.common.etcd.client import EtcdClient
+from networking_vpp.testing.vpp import VppEmulator
 
 UPLINK1 = "GigabitEthernet0/8/0"
 UPLINK2 = "GigabitEthernet0/9/0"

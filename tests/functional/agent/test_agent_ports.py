@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from networking_vpp.testing.vpp import Frame
 
 from networking_vpp.agent.vpp import types as t
+from networking_vpp.testing.vpp import Frame
 
 from .conftest import UPLINK1, UPLINK2, binding, wait_for
 

@@ -25,7 +25,10 @@ def raw(port_id, **over):
 
 def test_replace_reports_only_changes_and_deletions():
     cache = PortCache(KEYS, "h1")
-    assert cache.replace({KEYS.port("h1", "a"): raw("a"), KEYS.port("h1", "b"): raw("b")}) == {"a", "b"}
+    assert cache.replace({KEYS.port("h1", "a"): raw("a"), KEYS.port("h1", "b"): raw("b")}) == {
+        "a",
+        "b",
+    }
     # Same values again: nothing changed. "b" vanished while we were away: changed.
     assert cache.replace({KEYS.port("h1", "a"): raw("a")}) == {"b"}
     assert cache.port_ids() == {"a"}

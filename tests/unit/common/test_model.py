@@ -31,7 +31,12 @@ def test_round_trip():
 
 
 def test_state_round_trip():
-    s = m.PortState("p1", "b1", "active", programmed=m.Programmed("Virt0", 3, 1, "eth0", 100, 1500, "fa:16:3e:00:00:01"))
+    s = m.PortState(
+        "p1",
+        "b1",
+        "active",
+        programmed=m.Programmed("Virt0", 3, 1, "eth0", 100, 1500, "fa:16:3e:00:00:01"),
+    )
     assert m.decode(m.PortState, "k", m.encode(s)) == s
 
 
@@ -60,7 +65,10 @@ def mutate(fn):
         (mutate(lambda d: d.update(binding_type="tap")), "binding_type tap needs"),
         (mutate(lambda d: d["vhostuser"].update(mode="both")), "vhostuser.mode"),
         (mutate(lambda d: d["fixed_ips"][0].update(ip_address="10.0.0.300")), "10.0.0.300"),
-        (mutate(lambda d: d["fixed_ips"][1].pop("ip_address")), "fixed_ips[1].ip_address: required"),
+        (
+            mutate(lambda d: d["fixed_ips"][1].pop("ip_address")),
+            "fixed_ips[1].ip_address: required",
+        ),
         (mutate(lambda d: d.update(security_groups="sg1")), "security_groups: expected a list"),
     ],
 )
