@@ -150,7 +150,8 @@ class Agent:
                 self.queue.done(key, ok)
 
     def _reconcile(self, key: Hashable) -> None:
-        kind, ident = key  # type: ignore[misc]
+        assert isinstance(key, tuple)
+        kind, ident = key
         if kind == "resync":
             self._resync()
         elif kind == "port":
