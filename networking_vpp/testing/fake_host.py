@@ -1,0 +1,174 @@
+"""A fake compute host: an emulated VPP, the real vpp-agent, and VMs that plug in.
+
+One process per host of the dev cloud. It builds a
+:class:`~networking_vpp.testing.vpp.VppEmulator` with one uplink NIC per
+physnet, runs the real :class:`~networking_vpp.agent.agent.Agent` against it
+(through the same adapter as production), and stands in for QEMU: the
+emulator's ``auto_connect_vms`` connects a "VM" to every vhost-user socket as
+soon as VPP creates it, so the agent sees the link come up and reports the
+port, as it would on a real host once QEMU has attached.
+
+A read-only JSON endpoint on 127.0.0.1 shows the host to tests and the tour::
+
+    GET /health   {"host", "ready"}           ready: the agent's first load and resync are done
+    GET /vpp      {"interfaces", "bridge_domains", "vhost_user"}   VPP's own dumps
+
+Run: ``python -m networking_vpp.testing.fake_host --host compute-1 --etcd
+http://127.0.0.1:2379 --http-port 8701 --physnet physnet1:GigabitEthernet0/8/0``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import signal
+import threading
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from networking_vpp.agent.agent import Agent, AgentSettings
+from networking_vpp.agent.vpp.adapter import VppAdapter, VppError
+from networking_vpp.common.etcd.client import EtcdClient, EtcdSettings
+from networking_vpp.testing.vpp import VppEmulator
+
+LOG = logging.getLogger("fake_host")
+
+
+def uplink_mac(host: str, index: int) -> str:
+    """A stable, host-unique locally administered MAC for uplink ``index``."""
+    h = zlib.crc32(host.encode()) & 0xFFFFFF
+    return f"52:54:{h >> 16:02x}:{(h >> 8) & 0xFF:02x}:{h & 0xFF:02x}:{index:02x}"
+
+
+class FakeHost:
+    """The emulator, the agent, the VM plugger and the JSON endpoint of one host."""
+
+    def __init__(
+        self,
+        host: str,
+        etcd_endpoints: list[str],
+        physnets: dict[str, str],
+        http_port: int,
+    ) -> None:
+        self.host = host
+        self.emulator = VppEmulator()
+        self.emulator.auto_connect_vms = True  # QEMU attaches as soon as VPP makes the socket
+        for index, uplink in enumerate(sorted(set(physnets.values()))):
+            self.emulator.add_hardware_interface(uplink, uplink_mac(host, index))
+        self.etcd = EtcdClient(EtcdSettings(etcd_endpoints))
+        self.agent = Agent(
+            AgentSettings(host=host, physnets=dict(physnets)),
+            self.etcd,
+            VppAdapter(self.emulator.client),
+        )
+        self._inspector = VppAdapter(self.emulator.client, name="fake-host-http")
+        self._inspect_lock = threading.Lock()
+        self.ready = threading.Event()
+        self.http = ThreadingHTTPServer(("127.0.0.1", http_port), _handler_for(self))
+        self.http.daemon_threads = True
+
+    def start(self) -> None:
+        threading.Thread(target=self.http.serve_forever, name="http", daemon=True).start()
+        self.agent.start()
+        threading.Thread(target=self._await_convergence, name="ready", daemon=True).start()
+
+    def stop(self) -> None:
+        self.http.shutdown()
+        self.agent.stop()  # revokes the liveness lease: the server sees the host go
+        self._inspector.disconnect()
+        self.etcd.close()
+
+    def _await_convergence(self) -> None:
+        while not self.agent.wait_converged(5.0):
+            LOG.info("agent of %s not converged yet", self.host)
+        LOG.info("agent of %s converged", self.host)
+        self.ready.set()
+
+    def vpp_objects(self) -> dict[str, Any]:
+        """VPP's interfaces, bridge domains and vhost-user interfaces, as dicts."""
+        with self._inspect_lock:
+            if not self._inspector.connected:
+                self._inspector.connect()
+            return {
+                "interfaces": [_plain(i) for i in self._inspector.dump_interfaces()],
+                "bridge_domains": [_plain(b) for b in self._inspector.dump_bridge_domains()],
+                "vhost_user": [_plain(v) for v in self._inspector.dump_vhost_user()],
+            }
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    data = dataclasses.asdict(obj)
+    return {k: sorted(v) if isinstance(v, frozenset | set) else v for k, v in data.items()}
+
+
+def _handler_for(host: FakeHost) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            LOG.debug(format, *args)
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            path = urlsplit(self.path).path
+            try:
+                if path == "/health":
+                    body: Any = {"host": host.host, "ready": host.ready.is_set()}
+                elif path == "/vpp":
+                    body = host.vpp_objects()
+                else:
+                    self._reply(404, {"error": f"no {path}"})
+                    return
+            except VppError as exc:
+                self._reply(503, {"error": str(exc)})
+                return
+            self._reply(200, body)
+
+        def _reply(self, code: int, body: Any) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
+
+
+def _physnet(text: str) -> tuple[str, str]:
+    name, sep, interface = text.partition(":")
+    if not sep or not name or not interface:
+        raise argparse.ArgumentTypeError(f"{text!r}: want physnet:interface")
+    return name, interface
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one fake host until SIGTERM or SIGINT."""
+    parser = argparse.ArgumentParser(prog="fake_host", description=__doc__.split("\n")[0])
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--etcd", action="append", required=True, help="etcd client URL")
+    parser.add_argument("--http-port", type=int, required=True)
+    parser.add_argument("--physnet", action="append", type=_physnet, default=[])
+    parser.add_argument("--debug", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s.%(msecs)03d %(levelname)s %(name)s %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    host = FakeHost(args.host, args.etcd, dict(args.physnet), args.http_port)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    host.start()
+    LOG.info("fake host %s up; JSON on 127.0.0.1:%d", args.host, args.http_port)
+    stop.wait()
+    host.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,86 @@
+"""The system-test rig: one dev cloud for the whole session (real Neutron, MariaDB, etcd).
+
+Started with the same code as ``tools/devcloud/up.sh`` in a temporary directory on
+free loopback ports, so it never touches a developer's own ``.devcloud/``; stopped
+at the end of the session even when tests fail. Skips only when the machine lacks
+mariadbd, etcd or uwsgi (CI installs them through ``.ci/run``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from networking_vpp.testing.devcloud.cloud import DevCloud, missing_prerequisites
+
+
+@pytest.fixture(scope="session")
+def devcloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCloud]:
+    missing = missing_prerequisites()
+    if missing:
+        pytest.skip("the dev cloud needs " + ", ".join(missing))
+    cloud = DevCloud(tmp_path_factory.mktemp("devcloud"))
+    try:
+        cloud.up()
+        yield cloud
+    finally:
+        cloud.down()
+        # Keep the logs for a post-mortem; the databases are big and worthless.
+        for data in (cloud.layout.mariadb_data, cloud.layout.etcd_data):
+            shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def client(devcloud: DevCloud):  # noqa: ANN201
+    from networking_vpp.testing.devcloud.client import CloudClient  # needs openstacksdk
+
+    c = CloudClient(devcloud)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="session")
+def vlan_net(client):  # noqa: ANN001, ANN201
+    """A VLAN network on physnet1 with a subnet."""
+    net = client.neutron.network.create_network(
+        name="sys-vlan", provider_network_type="vlan", provider_physical_network="physnet1"
+    )
+    client.neutron.network.create_subnet(network_id=net.id, cidr="10.30.0.0/24", ip_version=4)
+    return net
+
+
+@pytest.fixture(scope="session")
+def flat_net(client):  # noqa: ANN001, ANN201
+    """A flat network on physnet2 with a subnet."""
+    net = client.neutron.network.create_network(
+        name="sys-flat", provider_network_type="flat", provider_physical_network="physnet2"
+    )
+    client.neutron.network.create_subnet(network_id=net.id, cidr="10.40.0.0/24", ip_version=4)
+    return net
+
+
+@pytest.fixture
+def make_port(client):  # noqa: ANN001, ANN201
+    """Create ports the way Nova binds them (host, compute owner, a server UUID).
+
+    Whatever a test leaves is deleted afterwards, so tests do not see each other's ports.
+    """
+    made = []
+
+    def make(network, host: str, **extra):  # noqa: ANN001, ANN202
+        port = client.neutron.network.create_port(
+            network_id=network.id,
+            binding_host_id=host,
+            device_owner="compute:nova",
+            device_id=str(uuid.uuid4()),
+            **extra,
+        )
+        made.append(port.id)
+        return port
+
+    yield make
+    for port_id in made:
+        client.neutron.network.delete_port(port_id, ignore_missing=True)
