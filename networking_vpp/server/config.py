@@ -50,6 +50,13 @@ ml2_vpp_opts = [
         help="Journal rows the forwarder reads per batch (written in etcd transactions of "
         "at most 128 operations).",
     ),
+    cfg.IntOpt(
+        "journal_txns_in_flight",
+        default=4,
+        min=1,
+        help="etcd transactions of one batch the forwarder sends at once (a batch's keys "
+        "are distinct, so they commute; etcd commits concurrent ones with one disk sync).",
+    ),
     cfg.FloatOpt(
         "journal_poll_interval",
         default=5.0,

@@ -48,6 +48,7 @@ class ServerServices:
             poll_interval=group.journal_poll_interval,
             retry_interval=group.etcd_retry_interval,
             election_ttl=group.election_ttl,
+            txns_in_flight=group.journal_txns_in_flight,
         )
         self.kicker = Kicker(self.client, keyspace, self.forwarder)
         self.state = StateWatcher(
