@@ -247,7 +247,7 @@ class StateHandler:
             "ports": model.PortState,
         }[parsed.kind]
         try:
-            obj = model.decode(schema, key, value)
+            obj: Any = model.decode(schema, key, value)
         except model.BadValue as exc:
             LOG.error("state watcher: %s", exc)
             return None

@@ -17,7 +17,7 @@ import pytest
 from networking_vpp.common import keys, model
 from networking_vpp.common.etcd.client import EtcdClient
 from networking_vpp.common.etcd.watcher import PrefixWatcher
-from networking_vpp.server.journal.forwarder import Forwarder, Kicker, wait_drained
+from networking_vpp.server.journal.forwarder import Forwarder, Kicker, NotLeader, wait_drained
 from networking_vpp.testing.journal import JournalDb, read_status, wait_until
 
 K = keys.KeySpace()
@@ -321,3 +321,24 @@ def test_sigkill_of_the_leader_hands_over_without_loss(etcd, db, two_processes):
     assert other.status["rows"] > 0
     print(f"takeover after SIGKILL: {takeover:.2f}s")
     assert takeover < 8, f"takeover took {takeover:.1f}s"
+
+
+def test_a_deposed_leader_cannot_write(etcd, db, etcd_server):
+    """The write guard: once the election key is not ours, no txn of ours lands."""
+    fw = Forwarder(db.store, EtcdClient(etcd_server.settings()), K, identity="old", election_ttl=10)
+    fw.election.start()  # campaign only: this test drives the drain itself
+    try:
+        assert fw.election.wait_leader(10)
+        db.write([(K.port("h", "p1"), "v1")])
+        assert fw.drain_once() == 1
+        # Someone else holds the key now (as after our lease expired in a partition),
+        # while this process still believes it leads.
+        usurper = etcd.lease_grant(30)
+        etcd.put(K.election("forwarder"), "new", lease=usurper)
+        db.write([(K.port("h", "p1"), "v2")])
+        with pytest.raises(NotLeader):
+            fw.drain_once()
+        assert etcd.get(K.port("h", "p1")).value == b"v1"
+        assert db.store.pending() == 1  # kept for the real leader
+    finally:
+        fw.election.stop()

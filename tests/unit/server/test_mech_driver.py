@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from unittest import mock
 
 from neutron.db import provisioning_blocks
 from neutron_lib import constants as n_const
@@ -16,6 +17,7 @@ from oslo_config import cfg
 from networking_vpp.common import keys, model
 from networking_vpp.common.etcd.stream import Event
 from networking_vpp.server import agents
+from networking_vpp.server.journal import api as journal_api
 from networking_vpp.server.journal import models
 from networking_vpp.server.state import StateHandler
 from tests.unit.server import base
@@ -473,3 +475,44 @@ class TestAgentLiveness(VppDriverTestCase):
         self.assertFalse(self._agents()[HOST1]["alive"])
         self.assertEqual(1, self.handler.agents.heartbeat(self.handler.live_hosts()))
         self.assertTrue(self._agents()[HOST1]["alive"])
+
+
+class TestWorkerHooks(VppDriverTestCase):
+    def test_services_start_only_in_api_workers(self):
+        from neutron.api import wsgi
+        from neutron_lib.callbacks import events
+
+        cfg.CONF.set_override("start_services", True, group="ml2_vpp")
+        with mock.patch("networking_vpp.server.services.ServerServices") as services:
+            self.mech._after_init(resources.PROCESS, events.AFTER_INIT, object())
+            services.assert_not_called()  # e.g. neutron-periodic-workers
+            self.mech._after_init(resources.PROCESS, events.AFTER_INIT, wsgi.WorkerService)
+            self.mech._after_init(resources.PROCESS, events.AFTER_INIT, wsgi.WorkerService)
+        services.assert_called_once()
+        services.return_value.start.assert_called_once_with()
+
+    def test_postcommit_kicks_the_forwarder_only_after_rows(self):
+        self.mech.services = mock.Mock()
+        port = self._port()
+        self.assertEqual(1, self.mech.services.kick.call_count)
+        self.mech.services.kick.reset_mock()
+        self._update_port(port["id"], name="no binding change")
+        self.mech.services.kick.assert_not_called()
+        self._delete("ports", port["id"], as_admin=True)
+        self.mech.services.kick.assert_called_once_with()
+
+
+class TestJournalStoreOnNeutronDb(VppDriverTestCase):
+    def test_fetch_dead_letter_delete(self):
+        store = journal_api.JournalStore(journal_api.neutron_session_scope())
+        p1, p2 = self._port(), self._port(host=HOST2)
+        rows = store.fetch(10)
+        self.assertEqual(
+            [KEYS.port(HOST1, p1["id"]), KEYS.port(HOST2, p2["id"])], [r.key for r in rows]
+        )
+        self.assertEqual(2, store.pending())
+        store.dead_letter(rows[:1], "too big")
+        self.assertEqual([rows[0].id], [r.id for r in store.dead()])
+        self.assertEqual([rows[1].id], [r.id for r in store.fetch(10)])
+        store.delete([rows[1].id])
+        self.assertEqual(0, store.pending())

@@ -4,6 +4,8 @@ Our revisions live in their own version table so that they never mix with
 Neutron's; otherwise this follows Neutron's own environment.
 """
 
+from typing import Any
+
 from alembic import context
 from neutron.db.migration.connection import DBConnection
 from neutron.db.migration.models import head  # noqa: F401  (Neutron's tables, for FKs)
@@ -20,7 +22,7 @@ target_metadata = model_base.BASEV2.metadata
 
 def run_migrations_offline() -> None:
     """Emit SQL instead of running it (``neutron-db-manage upgrade --sql``)."""
-    kwargs = {"version_table": VERSION_TABLE}
+    kwargs: dict[str, Any] = {"version_table": VERSION_TABLE}
     if neutron_config.database.connection:
         kwargs["url"] = neutron_config.database.connection
     else:
