@@ -77,7 +77,8 @@ class VppMechanismDriver(api.MechanismDriver):
         port = context.current
         port_id = port["id"]
         host = context.host
-        vnic_type = port.get(portbindings.VNIC_TYPE, portbindings.VNIC_NORMAL)
+        # None: a binding created without a vnic_type (ML2 stores 'normal' for it).
+        vnic_type = port.get(portbindings.VNIC_TYPE) or portbindings.VNIC_NORMAL
         if vnic_type != portbindings.VNIC_NORMAL:
             LOG.info(
                 "vpp: not binding port %s on %s: vnic_type %r is not 'normal'",

@@ -181,9 +181,10 @@ class Forwarder:
         if oversized:
             self._set_aside(oversized, f"value over etcd's limit of {model.MAX_VALUE_BYTES} bytes")
         writable = [r for r in latest.values() if not _too_big(r)]
+        dead_before = self.rows_dead
         self._write(writable)
         self.store.delete([r.id for r in rows])
-        self.rows_forwarded += len(rows) - len(oversized)
+        self.rows_forwarded += len(rows) - len(oversized) - (self.rows_dead - dead_before)
         LOG.debug(
             "forwarder %s: forwarded %d rows (%d keys)", self.identity, len(rows), len(writable)
         )
