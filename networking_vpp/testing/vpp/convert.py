@@ -118,19 +118,34 @@ def _address_from_dict(value: dict[str, Any]) -> IPAddress:
     return _ip(raw or (b"\0" * (16 if af else 4)), 6 if af else 4, "vl_api_address_t")
 
 
+_HOST_BITS = "host_bits"
+
+
+def had_host_bits(prefix: Any) -> bool:
+    """Whether a prefix argument was given with host bits set (``"10.0.0.1/24"``).
+
+    The value itself holds the network (host bits dropped, as vpp_papi unpacks
+    it); VPP receives the bits as sent, and handlers that validate a prefix
+    (the ACL plugin's ``ip_prefix_decode2``) refuse it, so the fact is kept.
+    """
+    return bool(getattr(prefix, "__dict__", {}).get(_HOST_BITS, False))
+
+
 def _network(value: Any, what: str, version: int | None) -> Any:
     """A prefix: ``IPv4Network``/``IPv6Network``, ``"a/len"`` or ``{"address", "len"}``.
 
     Host bits are allowed on the way in and dropped on the way out, as vpp_papi
-    unpacks a prefix (``strict=False``).
+    unpacks a prefix (``strict=False``); see :func:`had_host_bits`.
     """
     kind = type(value).__name__
+    addr: Any = None
     try:
         if kind in ("IPv4Network", "IPv6Network"):
             out = ipaddress.ip_network((value.network_address, value.prefixlen))
         elif kind == "str":
             addr_text, plen = value.split("/")
-            out = ipaddress.ip_network((ipaddress.ip_address(addr_text), int(plen)), strict=False)
+            addr = ipaddress.ip_address(addr_text)
+            out = ipaddress.ip_network((addr, int(plen)), strict=False)
         elif isinstance(value, dict):
             raw = value.get("address")
             addr = _address_from_dict(raw) if isinstance(raw, dict) else _ip(raw, version, what)
@@ -141,6 +156,9 @@ def _network(value: Any, what: str, version: int | None) -> Any:
         raise _fail(what, value) from exc
     if version is not None and out.version != version:
         raise _fail(what, value)
+    if addr is not None and addr != out.network_address:
+        # A fresh object each call, so marking it affects no other value.
+        vars(out)[_HOST_BITS] = True
     return out
 
 

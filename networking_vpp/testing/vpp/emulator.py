@@ -11,7 +11,10 @@ Test hooks play the parts of the world around VPP: uplink NICs
 (``add_hardware_interface``), kernel interfaces for af_packet
 (``add_kernel_interface``), QEMU (``vm_connect``/``vm_disconnect``,
 ``auto_connect_vms``), the VPP process itself (``restart``, ``stop``,
-``start``, ``drop_connections``) and faults (``fail_next``).
+``start``, ``drop_connections``) and faults (``fail_next``). Packets:
+``walk`` (where does a frame go), ``passes`` (does it get from A to B),
+``features.verdicts`` (what the ACLs decided) and ``sessions`` (the ACL
+plugin's permit+reflect sessions; ``sessions.clear()`` plays their timeout).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import threading
 from typing import Any
 
 from networking_vpp.testing.vpp import packet
+from networking_vpp.testing.vpp.acl_path import AclFeatures, SessionView
 from networking_vpp.testing.vpp.client import EmulatorClient
 from networking_vpp.testing.vpp.codec import Compiler, MessageCodec
 from networking_vpp.testing.vpp.convert import MACAddress
@@ -32,7 +36,15 @@ from networking_vpp.testing.vpp.errors import VPPIOError
 from networking_vpp.testing.vpp.handlers import HANDLERS, Handler
 from networking_vpp.testing.vpp.state import EV_ADMIN_UP, EV_DEL, EV_LINK_UP, Interface, State
 
-_READ_ONLY = frozenset({"control_ping", "show_version"})
+_READ_ONLY = frozenset(
+    {
+        "control_ping",
+        "show_version",
+        "acl_plugin_control_ping",
+        "acl_plugin_get_version",
+        "acl_plugin_get_conn_table_max_entries",
+    }
+)
 _IOERROR: Any = object()
 
 
@@ -130,8 +142,11 @@ class VppEmulator:
         self.mutations = 0
         #: exceptions raised by clients' event callbacks
         self.event_errors: list[BaseException] = []
-        #: the L2 feature hooks of the packet walk (ACLs plug in here)
-        self.features = packet.L2Features()
+        #: the L2 feature hooks of the packet walk: the ACL plugin's ACLs and MACIP
+        #: (``features.verdicts`` tells why a frame was dropped); replace to bypass
+        self.features: packet.L2Features = AclFeatures(lambda: self.state)
+        #: the ACL plugin's sessions (``len``, iterate, ``clear()``)
+        self.sessions = SessionView(self.lock, lambda: self.state)
         self.running = True
         self.vpe_pid = 4242
         self.state = self._new_state()
@@ -414,6 +429,22 @@ class VppEmulator:
             if not self.running:
                 return []  # a stopped VPP forwards nothing
             return packet.walk(self.state, self.features, frame, ingress)
+
+    def passes(self, frame: packet.Frame, ingress: int | str, egress: int | str) -> bool:
+        """Does ``frame``, arriving on port ``ingress``, leave by ``egress``?
+
+        ``egress`` is a port or the L2 output interface (a VLAN sub-interface)
+        by index or name. This is a real walk: MACs are learnt and ACL
+        sessions made on the way, as the frame would make them.
+        """
+        for out in self.walk(frame, ingress):
+            if egress in (out.sw_if_index, out.name, out.via):
+                return True
+            if isinstance(egress, str):
+                via = self.interface(out.via)
+                if via is not None and via.name == egress:
+                    return True
+        return False
 
     # --- inspection ------------------------------------------------------------------------
     def interface(self, key: int | str) -> Interface | None:

@@ -10,7 +10,8 @@ A model of VPP's L2 path, one hop at a time, each O(1) but for floods:
    goes to the port. The interface it lands on must be admin up.
 2. *l2-input*: an interface in L3 mode forwards nothing here (no routing
    yet). VLAN tag rewrite on input (pop-1 on a VLAN sub-interface...).
-   **Input ACLs are applied here** (``L2Features.input``).
+   **Input ACLs are applied here** (``L2Features.input``; by default the
+   ACL plugin's ``AclFeatures``: the interface's input ACLs, then MACIP).
 3. *l2-learn*: the source MAC is learnt on the input interface, per bridge
    domain, if the bridge domain learns.
 4. *l2-fwd* / *l2-flood*: a broadcast/multicast destination floods (if the
@@ -18,11 +19,11 @@ A model of VPP's L2 path, one hop at a time, each O(1) but for floods:
    (if the bridge domain forwards; never back where it came from); an
    unknown one goes to the uu-fwd interface, else floods if uu_flood is on.
    Floods skip the input interface and members of its split-horizon group.
-5. *l2-output*: **output ACLs are applied here** (``L2Features.output``);
-   the output interface's tag rewrite is undone (a pop-1 sub-interface pushes
-   its VLAN back), and the frame leaves by the output interface's port,
-   which must be admin up with its link up (a vhost-user port whose VM is not
-   connected drops it).
+5. *l2-output*: the output interface's tag rewrite is undone (a pop-1
+   sub-interface pushes its VLAN back), **output ACLs are applied here**
+   (``L2Features.output``: MACIP egress, then the output ACLs), and the
+   frame leaves by the output interface's port, which must be admin up with
+   its link up (a vhost-user port whose VM is not connected drops it).
 """
 
 from __future__ import annotations
@@ -48,7 +49,13 @@ _VTR_INPUT = {
 class Frame:
     """An Ethernet frame; ``vlans`` lists the VLAN ids of its tags, outer first.
 
-    The L3/L4 fields are for the ACL hooks (not used by L2 forwarding).
+    The L3/L4 fields are for the ACL features (L2 forwarding ignores them).
+    ``ethertype`` 0x0800 is IPv4, 0x86DD IPv6, 0x0806 ARP. For IP: ``src_ip``,
+    ``dst_ip``, ``proto`` (None: 0), ``src_port``/``dst_port`` for TCP and UDP,
+    ``icmp_type``/``icmp_code`` for ICMP (proto 1) and ICMPv6 (58) - VPP's
+    ACLs match those in the rule's port ranges - and ``tcp_flags``. For ARP:
+    ``src_ip``/``dst_ip`` are the sender and target protocol addresses and
+    ``arp_sender_mac`` the sender hardware address (None: ``src_mac``).
     """
 
     src_mac: str
@@ -60,11 +67,31 @@ class Frame:
     proto: int | None = None
     src_port: int | None = None
     dst_port: int | None = None
+    icmp_type: int | None = None
+    icmp_code: int | None = None
+    tcp_flags: int = 0
+    arp_sender_mac: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "src_mac", self.src_mac.lower())
         object.__setattr__(self, "dst_mac", self.dst_mac.lower())
         object.__setattr__(self, "vlans", tuple(self.vlans))
+        if self.arp_sender_mac is not None:
+            object.__setattr__(self, "arp_sender_mac", self.arp_sender_mac.lower())
+
+    def reply(self, **changes: object) -> Frame:
+        """The frame coming back: MACs, IPs and ports swapped (then ``changes``)."""
+        swapped = dataclasses.replace(
+            self,
+            src_mac=self.dst_mac,
+            dst_mac=self.src_mac,
+            src_ip=self.dst_ip,
+            dst_ip=self.src_ip,
+            src_port=self.dst_port,
+            dst_port=self.src_port,
+            arp_sender_mac=None,
+        )
+        return dataclasses.replace(swapped, **changes) if changes else swapped  # type: ignore[arg-type]
 
     def with_vlans(self, vlans: tuple[int, ...]) -> Frame:
         """The same frame with other tags."""

@@ -23,6 +23,7 @@ import random
 from collections.abc import Iterator
 
 from networking_vpp.testing.vpp import errors as e
+from networking_vpp.testing.vpp.acl_state import AclState
 from networking_vpp.testing.vpp.convert import ZERO_MAC, MACAddress
 
 NO_INDEX = 0xFFFFFFFF
@@ -182,6 +183,7 @@ class State:
         self.events: dict[int, int] = {}
         self.subscribers: dict[int, int] = {}  # client_index -> pid (want_interface_events)
         self.vm_sockets: set[str] = set()  # sockets whose VM is connected
+        self.acl = AclState(IndexPool(), IndexPool())  # the ACL plugin
         local0 = self.new_interface("local0", "local", ethernet=False)
         local0.link_mtu, local0.mtu = 0, [0, 0, 0, 0]
         self.events.clear()  # VPP is up before any client can listen
@@ -253,11 +255,13 @@ class State:
         return sub
 
     def delete_interface(self, itf: Interface) -> None:
-        """vnet_delete_sw_interface: leave L2, go down, say deleted, free the index."""
+        """vnet_delete_sw_interface: ACLs off, leave L2, go down, say deleted, free the index."""
         for sub_index in list(itf.subifs.values()):
             sub = self.ifaces[sub_index]
             if sub is not None:
                 self.delete_interface(sub)
+        # The ACL plugin's interface-delete callback drops its bindings and sessions.
+        self.acl.interface_deleted(itf.sw_if_index)
         if itf.bd is not None or itf.port_type != PORT_NORMAL:
             self.set_l3(itf)
         itf.tag = ""

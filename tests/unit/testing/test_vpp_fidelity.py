@@ -18,6 +18,7 @@ import glob
 import inspect
 import ipaddress
 import json
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +141,12 @@ def papi_outcome(msg: Any, kwargs: dict[str, Any]) -> tuple[bool, Any]:
         packed = msg.pack({**HEADER, **kwargs})
     except (ValueError, TypeError):
         return False, "serializer"
-    return True, msg.unpack(packed)[0]
+    try:
+        return True, msg.unpack(packed)[0]
+    except struct.error:
+        # Packed, but malformed: a count above the elements sent ({"count": 1} with
+        # no list). VPP gets it as sent; its handler decides (acl_add_replace: -7).
+        return True, None
 
 
 def emulator_outcome(codec: Any, kwargs: dict[str, Any]) -> tuple[bool, Any]:
@@ -193,7 +199,7 @@ def test_argument_checking_agrees_with_vpp_papi(papi):
             ok_p, got_p = papi_outcome(msg, case)
             ok_e, got_e = emulator_outcome(req.codec, case)
             assert ok_p == ok_e, f"{name}({case}): vpp_papi {got_p!r}, emulator {got_e!r}"
-            if ok_p:
+            if ok_p and got_p is not None:
                 # Compare what was given and declared defaults. Zero-filled fields of an
                 # alias type are left out: vpp_papi 2.4.2 re-registers an alias globally
                 # when a field gives it a default (sw_interface_dump's sw_if_index), so

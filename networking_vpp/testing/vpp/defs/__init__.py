@@ -1,6 +1,6 @@
 """The emulator's declaration table: one module per VPP ``.api`` file.
 
-To implement more of VPP's API (the ACL plugin next), add a module here with
+To implement more of VPP's API, add a module here with
 its ``.api`` text (messages and the types they use, copied as facts from the
 ``.api.json`` of record), list it in ``MODULES``, and register handlers for
 its requests in ``networking_vpp.testing.vpp.handlers``. Nothing else changes:
@@ -13,16 +13,18 @@ import functools
 
 from networking_vpp.testing.vpp.apidef import ApiRegistry, parse
 from networking_vpp.testing.vpp.defs import (
+    acl,
     af_packet,
     interface,
     interface_types,
+    ip_types,
     l2,
     memclnt,
     vhost_user,
     vpe,
 )
 
-MODULES = (interface_types, memclnt, vpe, interface, l2, vhost_user, af_packet)
+MODULES = (interface_types, ip_types, memclnt, vpe, interface, l2, vhost_user, af_packet, acl)
 
 
 @functools.cache

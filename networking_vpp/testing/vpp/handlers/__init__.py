@@ -8,7 +8,18 @@ Handlers run under the emulator's lock and may be called often: no scans of
 all interfaces unless the message is a dump.
 """
 
-from networking_vpp.testing.vpp.handlers import af_packet, interfaces, l2, vhost, vpe
+from networking_vpp.testing.vpp.handlers import acl, af_packet, interfaces, l2, vhost, vpe
 from networking_vpp.testing.vpp.handlers.base import HANDLERS, Env, Handler, handler
 
-__all__ = ["HANDLERS", "Env", "Handler", "handler", "af_packet", "interfaces", "l2", "vhost", "vpe"]
+__all__ = [
+    "HANDLERS",
+    "Env",
+    "Handler",
+    "handler",
+    "acl",
+    "af_packet",
+    "interfaces",
+    "l2",
+    "vhost",
+    "vpe",
+]
