@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -304,14 +305,17 @@ def main() -> int:
         if missing:
             print("missing: " + ", ".join(missing), file=sys.stderr)
             return 2
-        with tempfile.TemporaryDirectory(prefix="bind-latency-") as tmp:
-            cloud = DevCloud(Path(tmp))
-            try:
-                print("starting a dev cloud ...", file=sys.stderr)
-                cloud.up()
-                rows = run(cloud, args.ports, args.warmup)
-            finally:
-                cloud.down()
+        cloud = DevCloud(Path(tempfile.mkdtemp(prefix="bind-latency-")))
+        print("starting a dev cloud ...", file=sys.stderr)
+        try:
+            cloud.up()
+            rows = run(cloud, args.ports, args.warmup)
+        except BaseException:
+            print(f"failed; logs kept in {cloud.layout.logs}", file=sys.stderr)
+            raise
+        finally:
+            cloud.down()
+        shutil.rmtree(cloud.layout.base)
     report(rows)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

@@ -164,7 +164,7 @@ class DevCloud:
         return [sys.executable, "-m", module, *args]
 
     def _start_nova(self) -> None:
-        proc = procs.spawn(
+        daemon = procs.spawn(
             NOVA,
             self._python("networking_vpp.testing.fake_nova", "--port", str(self.ports.nova)),
             self.layout.pid_file(NOVA),
@@ -174,7 +174,7 @@ class DevCloud:
             lambda: web.get_json(f"{self.nova_url}/health", timeout=1),
             15.0,
             "the fake Nova",
-            alive=procs.exit_check(proc, NOVA),
+            alive=daemon.died,
         )
 
     def _start_hosts(self) -> None:
@@ -199,12 +199,12 @@ class DevCloud:
                 self.layout.pid_file(name),
                 self.layout.log_file(name),
             )
-        for host, proc in started.items():
+        for host, daemon in started.items():
             procs.wait_until(
                 lambda h=host: web.get_json(f"{self.host_url(h)}/health", timeout=1).get("ready"),
                 60.0,
                 f"fake host {host}'s agent to converge",
-                alive=procs.exit_check(proc, host_service(host)),
+                alive=daemon.died,
             )
 
 

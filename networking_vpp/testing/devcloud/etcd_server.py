@@ -27,7 +27,7 @@ def start(layout: Layout, client_port: int, peer_port: int, timeout: float = 30.
         raise procs.DevCloudError("etcd not found: install the Debian package etcd-server")
     client = endpoint(client_port)
     peer = f"http://127.0.0.1:{peer_port}"
-    proc = procs.spawn(
+    daemon = procs.spawn(
         NAME,
         [
             binary,
@@ -46,9 +46,7 @@ def start(layout: Layout, client_port: int, peer_port: int, timeout: float = 30.
         layout.log_file(NAME),
     )
 
-    procs.wait_until(
-        lambda: healthy(client), timeout, "etcd to be healthy", alive=procs.exit_check(proc, "etcd")
-    )
+    procs.wait_until(lambda: healthy(client), timeout, "etcd to be healthy", alive=daemon.died)
 
 
 def healthy(client: str) -> bool:

@@ -91,7 +91,7 @@ def start(layout: Layout, port: int, timeout: float = 60.0) -> None:
     """Initialise the datadir if needed, start mariadbd, create Neutron's DB and user."""
     _initialise(layout)
     pid_file = layout.pid_file(NAME)
-    proc = procs.spawn(
+    daemon = procs.spawn(
         NAME,
         [
             _binary("mariadbd"),
@@ -118,7 +118,7 @@ def start(layout: Layout, port: int, timeout: float = 60.0) -> None:
         lambda: _ping(layout),
         timeout,
         "MariaDB to accept connections",
-        alive=procs.exit_check(proc, "mariadbd"),
+        alive=daemon.died,
     )
     _bootstrap(layout)
 

@@ -116,6 +116,8 @@ def write_config(
             start-time = %t
             # Each worker loads the app itself: PROCESS/AFTER_INIT fires in every worker.
             lazy-apps = true
+            # A worker that cannot load the app ends uWSGI, rather than serving 500s.
+            need-app = true
             master = true
             processes = {API_WORKERS}
             threads = 1
@@ -179,7 +181,7 @@ def start(layout: Layout, api_port: int, timeout: float = 120.0) -> None:
     uwsgi = _venv_bin("uwsgi")
     log = layout.log_file(NAME)
     offset = log.stat().st_size if log.exists() else 0
-    proc = procs.spawn(
+    daemon = procs.spawn(
         NAME,
         [
             str(uwsgi if uwsgi.exists() else "uwsgi"),
@@ -191,19 +193,27 @@ def start(layout: Layout, api_port: int, timeout: float = 120.0) -> None:
         env=_env(layout),
     )
 
-    def workers_ready() -> bool:
+    def since_start() -> bytes:
         with open(log, "rb") as f:
             f.seek(offset)
-            return f.read().count(b"WSGI app 0 (mountpoint='') ready") >= API_WORKERS
+            return f.read()
 
-    died = procs.exit_check(proc, "uWSGI")
-    procs.wait_until(workers_ready, timeout, "every uWSGI worker to load Neutron", 0.2, died)
+    def workers_ready() -> bool:
+        return since_start().count(b"WSGI app 0 (mountpoint='') ready") >= API_WORKERS
+
+    def failed() -> str | None:
+        # uWSGI's master respawns a worker that could not load Neutron, for ever.
+        if b"died :( trying respawn" in since_start():
+            return f"a uWSGI worker could not load Neutron; {log} ends:\n{procs.tail(log, 40)}"
+        return daemon.died()
+
+    procs.wait_until(workers_ready, timeout, "every uWSGI worker to load Neutron", 0.2, failed)
     procs.wait_until(
         lambda: web.get_json(f"{endpoint(api_port)}/v2.0/networks", timeout=10) is not None,
         30.0,
         "Neutron's API to answer",
         0.2,
-        died,
+        failed,
     )
 
 

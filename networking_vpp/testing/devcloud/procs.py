@@ -9,6 +9,7 @@ ends exactly that process group and nothing else.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -70,6 +71,33 @@ def tcp_open(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
+@dataclasses.dataclass(frozen=True)
+class Daemon:
+    """A process :func:`spawn` started, and where its output goes."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    log_file: Path
+
+    def died(self) -> str | None:
+        """For :func:`wait_until`'s ``alive``: why the process is gone, or None."""
+        code = self.proc.poll()
+        if code is None:
+            return None
+        return (
+            f"{self.name} exited with status {code}; {self.log_file} ends:\n{tail(self.log_file)}"
+        )
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    """The last ``lines`` lines of a log file."""
+    try:
+        with open(path, "rb") as f:
+            return b"".join(f.readlines()[-lines:]).decode(errors="replace")
+    except OSError:
+        return "(no log)"
+
+
 def spawn(
     name: str,
     argv: Sequence[str],
@@ -77,7 +105,7 @@ def spawn(
     log_file: Path,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
-) -> subprocess.Popen[bytes]:
+) -> Daemon:
     """Start ``argv`` detached in its own session; write its PID file."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
@@ -94,17 +122,7 @@ def spawn(
             start_new_session=True,  # pgid == pid: stop() reaches the children too
         )
     pid_file.write_text(f"{proc.pid}\n")
-    return proc
-
-
-def exit_check(proc: subprocess.Popen[bytes], name: str) -> Callable[[], str | None]:
-    """For :func:`wait_until`'s ``alive``: a message once ``proc`` has exited."""
-
-    def died() -> str | None:
-        code = proc.poll()
-        return None if code is None else f"{name} exited with status {code}; see its log"
-
-    return died
+    return Daemon(name, proc, log_file)
 
 
 def read_pid(pid_file: Path) -> int | None:
