@@ -153,6 +153,91 @@ class PortState:
     version: int = SCHEMA_VERSION
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class SecGroupRule:
+    """One Neutron security group rule, normalised by the server.
+
+    ``protocol`` is an IP protocol number (None: any). For TCP, UDP, SCTP and
+    UDP-Lite, ``port_range_min``/``max`` bound the destination port; for ICMP
+    and ICMPv6 they are the ICMP type and code (None: any). At most one of
+    ``remote_ip_prefix`` and ``remote_group_id`` is set; neither means any.
+    """
+
+    direction: Literal["ingress", "egress"]
+    ethertype: Literal["IPv4", "IPv6"]
+    protocol: int | None = None
+    port_range_min: int | None = None
+    port_range_max: int | None = None
+    remote_ip_prefix: str | None = None
+    remote_group_id: str | None = None
+
+    def check(self) -> str | None:
+        """Cross-field rules; returns what is wrong, or None."""
+        if self.protocol is not None and not 0 <= self.protocol <= 255:
+            return f"protocol {self.protocol} out of range 0..255"
+        if self.remote_ip_prefix is not None and self.remote_group_id is not None:
+            return "remote_ip_prefix and remote_group_id are exclusive"
+        if self.remote_ip_prefix is not None:
+            try:
+                net = ipaddress.ip_network(self.remote_ip_prefix, strict=False)
+            except ValueError as exc:
+                return str(exc)
+            if (net.version == 4) != (self.ethertype == "IPv4"):
+                return f"remote_ip_prefix {self.remote_ip_prefix} is not {self.ethertype}"
+        icmp = self.protocol in (1, 58)
+        limit = 255 if icmp else 65535
+        for value in (self.port_range_min, self.port_range_max):
+            if value is not None and not 0 <= value <= limit:
+                return f"port/type/code {value} out of range 0..{limit}"
+        if (
+            not icmp
+            and self.port_range_min is not None
+            and self.port_range_max is not None
+            and self.port_range_min > self.port_range_max
+        ):
+            return f"port range {self.port_range_min}..{self.port_range_max} is empty"
+        return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SecurityGroup:
+    """``/global/secgroups/<sg_id>``: every rule of one group, both directions."""
+
+    sg_id: str
+    rules: tuple[SecGroupRule, ...] = ()
+    version: int = SCHEMA_VERSION
+
+    def check(self) -> str | None:
+        """Every rule's cross-field rules."""
+        for i, rule in enumerate(self.rules):
+            problem = rule.check()
+            if problem:
+                return f"rules[{i}]: {problem}"
+        return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RemoteGroupMember:
+    """``/global/remote_groups/<sg_id>/<port_id>``: a member port's addresses.
+
+    ``ips`` holds the port's fixed IPs and its allowed-address-pair prefixes,
+    which rules naming the group as remote group match.
+    """
+
+    port_id: str
+    ips: tuple[str, ...] = ()
+    version: int = SCHEMA_VERSION
+
+    def check(self) -> str | None:
+        """Every address must parse as an IP or prefix."""
+        try:
+            for ip in self.ips:
+                ipaddress.ip_network(ip, strict=False)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+
 # --- encode / decode -------------------------------------------------------------
 
 T = TypeVar("T")
