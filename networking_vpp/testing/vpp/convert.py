@@ -12,6 +12,7 @@ the value's type.
 from __future__ import annotations
 
 import binascii
+import functools
 import ipaddress
 from collections.abc import Callable
 from typing import Any
@@ -131,6 +132,24 @@ def had_host_bits(prefix: Any) -> bool:
     return bool(getattr(prefix, "__dict__", {}).get(_HOST_BITS, False))
 
 
+_NETWORKS = (ipaddress.IPv4Network, ipaddress.IPv6Network)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _network_text(value: str) -> Any:
+    """``"a/len"`` as a network (cached: ACL rules repeat prefixes, parsing is slow).
+
+    The values are immutable and a string's host-bits mark is always the same,
+    so one object per text can be shared.
+    """
+    addr_text, plen = value.split("/")
+    addr = ipaddress.ip_address(addr_text)
+    out = ipaddress.ip_network((addr, int(plen)), strict=False)
+    if addr != out.network_address:
+        vars(out)[_HOST_BITS] = True
+    return out
+
+
 def _network(value: Any, what: str, version: int | None) -> Any:
     """A prefix: ``IPv4Network``/``IPv6Network``, ``"a/len"`` or ``{"address", "len"}``.
 
@@ -141,11 +160,12 @@ def _network(value: Any, what: str, version: int | None) -> Any:
     addr: Any = None
     try:
         if kind in ("IPv4Network", "IPv6Network"):
-            out = ipaddress.ip_network((value.network_address, value.prefixlen))
+            if type(value) in _NETWORKS and not had_host_bits(value):
+                out = value  # immutable: no copy needed
+            else:  # vpp_papi sends the network address: no host bits (nor their mark)
+                out = ipaddress.ip_network((value.network_address, value.prefixlen))
         elif kind == "str":
-            addr_text, plen = value.split("/")
-            addr = ipaddress.ip_address(addr_text)
-            out = ipaddress.ip_network((addr, int(plen)), strict=False)
+            out = _network_text(value)
         elif isinstance(value, dict):
             raw = value.get("address")
             addr = _address_from_dict(raw) if isinstance(raw, dict) else _ip(raw, version, what)
@@ -157,7 +177,7 @@ def _network(value: Any, what: str, version: int | None) -> Any:
     if version is not None and out.version != version:
         raise _fail(what, value)
     if addr is not None and addr != out.network_address:
-        # A fresh object each call, so marking it affects no other value.
+        # A fresh object (from a dict), so marking it affects no other value.
         vars(out)[_HOST_BITS] = True
     return out
 
@@ -188,9 +208,11 @@ def address_in(value: Any) -> IPAddress:
 
 _ZERO_IP4 = ipaddress.IPv4Address(0)
 _ZERO_IP6 = ipaddress.IPv6Address(0)
-_ZERO_NET4 = ipaddress.IPv4Network(0)
-_ZERO_NET6 = ipaddress.IPv6Network(0)
-_ZERO_IF4 = ipaddress.IPv4Interface(0)
+# A zeroed prefix is address 0, length 0 (as vpp_papi unpacks it), not the /32 that
+# IPv4Network(0) would make.
+_ZERO_NET4 = ipaddress.IPv4Network((0, 0))
+_ZERO_NET6 = ipaddress.IPv6Network((0, 0))
+_ZERO_IF4 = ipaddress.IPv4Interface((0, 0))
 
 Converter = Callable[[Any], Any]
 

@@ -8,7 +8,9 @@
 3. Every operation of the agent's VPP adapter, run against the emulator, sends
    requests vpp_papi can pack, and gets replies and events vpp_papi can pack
    and unpack to the same values, with the same namedtuple fields.
-4. The declaration table takes the ACL plugin's types and messages as they are.
+4. The ACL plugin's messages are declared as VPP has them, its rules (prefixes,
+   MACs, actions, ports) are checked as vpp_papi packs them, and representative
+   ACL and MACIP calls pack, answer and round-trip through vpp_papi.
 """
 
 from __future__ import annotations
@@ -25,10 +27,9 @@ from typing import Any
 import pytest
 
 from networking_vpp.agent.vpp.adapter import VppAdapter
-from networking_vpp.testing.vpp import VppEmulator
-from networking_vpp.testing.vpp.apidef import ApiRegistry, parse
-from networking_vpp.testing.vpp.codec import Compiler
-from networking_vpp.testing.vpp.defs import MODULES, registry
+from networking_vpp.testing.vpp import MACAddress, VppEmulator
+from networking_vpp.testing.vpp.apidef import ApiRegistry
+from networking_vpp.testing.vpp.defs import registry
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "vpp-api"
 HEADER = {"_vl_msg_id": 1, "context": 7, "client_index": 0}
@@ -380,97 +381,173 @@ def test_every_adapter_operation_speaks_vpp_s_api(papi):
         check_reply(papi, event)
 
 
-# --- 4. the ACL plugin fits the table as it is ---
-ACL_API = """
-enum address_family : u8 { ADDRESS_IP4 = 0, ADDRESS_IP6 = 1, };
-enum ip_proto : u8 {
-  IP_API_PROTO_HOPOPT = 0, IP_API_PROTO_ICMP = 1, IP_API_PROTO_IGMP = 2, IP_API_PROTO_TCP = 6,
-  IP_API_PROTO_UDP = 17, IP_API_PROTO_GRE = 47, IP_API_PROTO_ESP = 50, IP_API_PROTO_AH = 51,
-  IP_API_PROTO_ICMP6 = 58, IP_API_PROTO_EIGRP = 88, IP_API_PROTO_OSPF = 89,
-  IP_API_PROTO_SCTP = 132, IP_API_PROTO_RESERVED = 255,
-};
-enum acl_action : u8 {
-  ACL_ACTION_API_DENY = 0, ACL_ACTION_API_PERMIT = 1, ACL_ACTION_API_PERMIT_REFLECT = 2,
-};
-typedef u8 ip4_address[4];
-typedef u8 ip6_address[16];
-union address_union {
-  vl_api_ip4_address_t ip4 [case=ADDRESS_IP4];
-  vl_api_ip6_address_t ip6 [case=ADDRESS_IP6];
-};
-typedef address { vl_api_address_family_t af; vl_api_address_union_t un [discriminator=af]; };
-typedef prefix { vl_api_address_t address; u8 len; };
-typedef acl_rule {
-  vl_api_acl_action_t is_permit;
-  vl_api_prefix_t src_prefix;
-  vl_api_prefix_t dst_prefix;
-  vl_api_ip_proto_t proto;
-  u16 srcport_or_icmptype_first;
-  u16 srcport_or_icmptype_last;
-  u16 dstport_or_icmpcode_first;
-  u16 dstport_or_icmpcode_last;
-  u8 tcp_flags_mask;
-  u8 tcp_flags_value;
-};
-define acl_add_replace {
-  u32 client_index;
-  u32 context;
-  u32 acl_index;
-  string tag[64];
-  u32 count;
-  vl_api_acl_rule_t r[count];
-};
-define acl_add_replace_reply { u32 context; u32 acl_index; i32 retval; };
-define acl_interface_set_acl_list {
-  u32 client_index;
-  u32 context;
-  vl_api_interface_index_t sw_if_index;
-  u8 count;
-  u8 n_input;
-  u32 acls[count];
-};
-autoreply define acl_del { u32 client_index; u32 context; u32 acl_index; };
-"""
+# --- 4. the ACL plugin: rules, MACs and prefixes as vpp_papi packs them ---
+ACL_MESSAGES = """acl_plugin_get_version acl_plugin_control_ping
+acl_plugin_get_conn_table_max_entries acl_add_replace acl_del acl_interface_add_del
+acl_interface_set_acl_list acl_dump acl_interface_list_dump macip_acl_add
+macip_acl_add_replace macip_acl_del macip_acl_interface_add_del macip_acl_dump
+macip_acl_interface_get macip_acl_interface_list_dump""".split()
+RULE = {
+    "is_permit": 1,
+    "src_prefix": "10.0.0.0/24",
+    "dst_prefix": ipaddress.ip_network("2001:db8::/64"),
+    "proto": 6,
+    "dstport_or_icmpcode_first": 22,
+    "dstport_or_icmpcode_last": 22,
+}
+MACIP_RULE = {
+    "is_permit": 1,
+    "src_mac": "fa:16:3e:00:00:01",
+    "src_mac_mask": "ff:ff:ff:ff:ff:ff",
+    "src_prefix": "10.0.0.5/32",
+}
 
 
-def test_acl_declarations_fit_the_table_and_check_like_vpp_papi(api_json, papi):
-    reg = ApiRegistry()
-    for mod in MODULES:
-        reg.add(parse(mod.API, mod.NAME))
-    reg.add(parse(ACL_API, "acl"))
-    check_registry(
-        reg,
-        ["acl_add_replace", "acl_add_replace_reply", "acl_interface_set_acl_list", "acl_del"],
-        api_json,
+def test_the_acl_plugin_s_messages_are_declared(api_json):
+    reg = registry()
+    assert set(ACL_MESSAGES) <= set(reg.services)
+    check_registry(reg, ACL_MESSAGES, api_json)
+    assert {"vl_api_acl_rule_t", "vl_api_macip_acl_rule_t", "vl_api_prefix_t"} <= set(
+        reg.referenced_types(ACL_MESSAGES)
     )
-    codec = Compiler(reg).message("acl_add_replace", 99)
-    rule = {
-        "is_permit": 1,
-        "src_prefix": "10.0.0.0/24",
-        "dst_prefix": ipaddress.ip_network("2001:db8::/64"),
-        "proto": 6,
-        "dstport_or_icmpcode_first": 22,
-        "dstport_or_icmpcode_last": 22,
-    }
-    cases = [
-        {"acl_index": 0xFFFFFFFF, "tag": "sg", "count": 1, "r": [rule]},
-        {"count": 2, "r": [rule]},  # count disagrees
-        {"r": [rule]},  # count missing
-        {"count": 1, "r": [{**rule, "src_prefix": "10.0.0.1/24"}]},  # host bits
-        {"count": 1, "r": [{**rule, "src_prefix": "not-an-ip/8"}]},
-        {"count": 1, "r": [{**rule, "proto": 256}]},
-        {"count": 1, "r": [{**rule, "src_prefix": {"address": "10.1.0.0", "len": 16}}]},
+
+
+def compare_rules(name: str, case: dict[str, Any], papi: dict[str, Any]) -> None:
+    """One request's outcome and every rule field: vpp_papi's and the emulator's."""
+    ok_p, got_p = papi_outcome(papi[name], case)
+    ok_e, got_e = emulator_outcome(VppEmulator().requests[name].codec, case)
+    assert ok_p == ok_e, f"{name}({case}): vpp_papi {got_p!r}, emulator {got_e!r}"
+    if ok_p and got_p is not None:
+        assert len(got_e["r"]) == len(got_p.r)
+        for mine, theirs in zip(got_e["r"], got_p.r, strict=True):
+            for key, value in mine.items():
+                assert same(value, getattr(theirs, key)), f"{name}: {key} of {case}"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        {"acl_index": 0xFFFFFFFF, "tag": "sg", "count": 1, "r": [RULE]},
+        {"count": 2, "r": [RULE]},  # count disagrees
+        {"r": [RULE]},  # count missing
+        {"count": 1, "r": [{**RULE, "src_prefix": "10.0.0.1/24"}]},  # host bits: VPP says -57
+        {"count": 1, "r": [{**RULE, "src_prefix": "not-an-ip/8"}]},
+        {"count": 1, "r": [{**RULE, "src_prefix": "10.0.0.0"}]},  # no length
+        {"count": 1, "r": [{**RULE, "proto": 256}]},
+        {"count": 1, "r": [{**RULE, "is_permit": 2, "tcp_flags_mask": 0x12}]},
+        {"count": 1, "r": [{**RULE, "src_prefix": {"address": "10.1.0.0", "len": 16}}]},
+        {"count": 1, "r": [{**RULE, "src_prefix": ipaddress.ip_network("::/0")}]},
+        {"count": 1, "r": [{**RULE, "dst_prefix": "2001:db8::1/128"}]},
+        {"count": 1, "r": [{**RULE, "srcport_or_icmptype_last": 65536}]},
+        {"count": 1, "r": [{**RULE, "dst_prefix": None}]},  # zero: 0.0.0.0/0
         {"count": 0, "r": []},
-    ]
-    for case in cases:
-        ok_p, got_p = papi_outcome(papi["acl_add_replace"], case)
-        ok_e, got_e = emulator_outcome(codec, case)
-        assert ok_p == ok_e, f"{case}: vpp_papi {got_p!r}, emulator {got_e!r}"
-        if ok_p:
-            for i, r in enumerate(got_e["r"]):
-                assert same(r["src_prefix"], got_p.r[i].src_prefix)
-                assert same(r["dst_prefix"], got_p.r[i].dst_prefix)
-                assert same(r["proto"], got_p.r[i].proto)
-    # Stricter than vpp_papi on purpose: a typo inside a rule is an error.
-    ok_e, err = emulator_outcome(codec, {"count": 1, "r": [{**rule, "dport": 22}]})
+    ],
+)
+def test_acl_rules_are_checked_like_vpp_papi(papi, case):
+    compare_rules("acl_add_replace", case, papi)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        MACIP_RULE,
+        {**MACIP_RULE, "src_mac": "FA:16:3E:00:00:01", "src_mac_mask": "ff:ff:ff:00:00:00"},
+        {**MACIP_RULE, "src_mac": b"\xfa\x16\x3e\x00\x00\x01"},
+        {**MACIP_RULE, "src_mac": MACAddress("fa:16:3e:00:00:01")},
+        {**MACIP_RULE, "src_mac": "fa:16:3e"},
+        {**MACIP_RULE, "src_mac": "zz:16:3e:00:00:01"},
+        {**MACIP_RULE, "src_mac": b"\x01" * 7},
+        {**MACIP_RULE, "src_prefix": "fe80::f816:3eff:fe00:1/128"},
+        {**MACIP_RULE, "src_prefix": ipaddress.ip_network("10.0.0.0/24")},
+        {**MACIP_RULE, "src_prefix": "10.0.0.7/24"},  # host bits: MACIP takes them
+        {**MACIP_RULE, "is_permit": 3},
+    ],
+)
+def test_macip_rules_are_checked_like_vpp_papi(papi, rule):
+    compare_rules("macip_acl_add", {"tag": "p1", "count": 1, "r": [rule]}, papi)
+    compare_rules("macip_acl_add_replace", {"acl_index": 0, "count": 1, "r": [rule]}, papi)
+
+
+def test_a_typo_inside_a_rule_is_an_error_unlike_vpp_papi():
+    codec = VppEmulator().requests["acl_add_replace"].codec
+    ok_e, err = emulator_outcome(codec, {"count": 1, "r": [{**RULE, "dport": 22}]})
     assert not ok_e and "dport" in str(err)
+
+
+def test_acl_traffic_through_vpp_papi(papi):
+    """Representative ACL calls: requests pack, replies and details round-trip."""
+    emu = VppEmulator(event_delivery="sync")
+    emu.add_hardware_interface("GigabitEthernet0/8/0", "52:54:00:00:08:00")
+    rec = Recorder(emu)
+    client = rec()
+    client.connect("acl")
+    api = client.api
+    any4 = {**RULE, "src_prefix": "0.0.0.0/0", "dst_prefix": "0.0.0.0/0", "proto": 0}
+    rules = [
+        {**RULE, "is_permit": 2, "dst_prefix": "10.1.0.0/16"},
+        {
+            **any4,
+            "is_permit": 2,
+            "proto": 1,
+            "srcport_or_icmptype_first": 8,
+            "srcport_or_icmptype_last": 8,
+            "dstport_or_icmpcode_last": 255,
+        },
+        {**RULE, "src_prefix": "2001:db8::/64", "proto": 17},
+        {
+            **RULE,
+            "src_prefix": ipaddress.ip_network("::/0"),
+            "dst_prefix": "::/0",
+            "proto": 58,
+            "srcport_or_icmptype_first": 133,
+            "srcport_or_icmptype_last": 137,
+        },
+        {**any4, "is_permit": 0, "tcp_flags_mask": 0x12, "tcp_flags_value": 0x02, "proto": 6},
+    ]
+    acl = api.acl_add_replace(acl_index=0xFFFFFFFF, tag="net-vpp.sg:1", count=5, r=rules)
+    assert acl.retval == 0
+    api.acl_add_replace(acl_index=acl.acl_index, tag="net-vpp.sg:1", count=1, r=rules[:1])
+    api.acl_add_replace(acl_index=0xFFFFFFFF, count=1, r=[{**RULE, "src_prefix": "10.0.0.1/8"}])
+    api.acl_interface_set_acl_list(sw_if_index=1, count=2, n_input=1, acls=[0, 0])
+    api.acl_interface_add_del(is_add=True, is_input=False, sw_if_index=1, acl_index=0)
+    api.acl_interface_list_dump()
+    api.acl_interface_list_dump(sw_if_index=1)
+    api.acl_dump(acl_index=0xFFFFFFFF)
+    macip_rules = [
+        MACIP_RULE,
+        {**MACIP_RULE, "src_prefix": ipaddress.ip_network("fe80::f816:3eff:fe00:1/128")},
+        {
+            **MACIP_RULE,
+            "src_mac": b"\x00" * 6,
+            "src_mac_mask": "00:00:00:00:00:00",
+            "src_prefix": "0.0.0.0/0",
+            "is_permit": 0,
+        },
+    ]
+    macip = api.macip_acl_add(tag="net-vpp.port:p1", count=3, r=macip_rules)
+    api.macip_acl_add_replace(acl_index=macip.acl_index, count=2, r=macip_rules[:2])
+    api.macip_acl_add_replace(count=1, r=macip_rules[2:])
+    api.macip_acl_interface_add_del(is_add=True, sw_if_index=1, acl_index=macip.acl_index)
+    api.macip_acl_dump()
+    api.macip_acl_interface_get()
+    api.macip_acl_interface_list_dump(sw_if_index=0xFFFFFFFF)
+    api.macip_acl_interface_list_dump(sw_if_index=0)
+    api.macip_acl_interface_add_del(is_add=False, sw_if_index=1, acl_index=macip.acl_index)
+    api.macip_acl_del(acl_index=1)
+    api.acl_interface_set_acl_list(sw_if_index=1, count=0, n_input=0, acls=[])
+    api.acl_del(acl_index=0)
+    api.acl_plugin_get_version()
+    api.acl_plugin_control_ping()
+    api.acl_plugin_get_conn_table_max_entries()
+    assert {name for name, _, _ in rec.calls} == set(ACL_MESSAGES)
+    for name, kwargs, reply in rec.calls:
+        msg = papi[name]
+        unpacked = msg.unpack(msg.pack({**HEADER, **kwargs}))[0]
+        decoded = emu.requests[name].codec.decode(dict(kwargs))
+        for key, value in decoded.items():
+            if key not in HEADER:
+                assert same(value, getattr(unpacked, key)), f"{name}.{key}"
+        replies = reply if isinstance(reply, list) else [reply]
+        assert replies, f"{name} answered nothing"
+        for r in replies:
+            check_reply(papi, r)
