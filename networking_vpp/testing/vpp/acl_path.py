@@ -38,7 +38,9 @@ masked key replaces an earlier one); a frame that hits nothing - including
 any non-IP, non-ARP frame, and IPv6 when only IPv4 rules exist - is
 dropped. A MACIP ACL with no rules makes no tables and filters nothing.
 Rules with action 3 also build egress tables (destination MAC and IP), which
-then apply to every frame leaving the interface, ARP passing.
+then apply to every frame leaving the interface: IP frames to an action-3
+rule's MAC and IP pass, ARP passes if an IPv4 rule has action 3, the rest is
+dropped.
 
 Order as in VPP's L2 feature bitmaps: on input the ACL plugin (l2-input
 feature arc) runs before MACIP (l2-input-acl); on output MACIP
