@@ -15,11 +15,12 @@ import threading
 import time
 from collections.abc import Hashable
 
-from networking_vpp.agent.cache import PortCache
+from networking_vpp.agent.cache import PortCache, SecGroupCache
 from networking_vpp.agent.inventory import Inventory
 from networking_vpp.agent.queue import WorkQueue
 from networking_vpp.agent.reconcile.networks import NetworkReconciler
 from networking_vpp.agent.reconcile.ports import PortReconciler
+from networking_vpp.agent.reconcile.secgroups import AclInventory, SecGroupReconciler
 from networking_vpp.agent.report import Reporter
 from networking_vpp.agent.vpp import types as t
 from networking_vpp.agent.vpp.adapter import VppAdapter, VppApiError, VppConnectionError
@@ -52,14 +53,21 @@ class Agent:
         self.keys = k.KeySpace(settings.prefix)
         self.vpp = vpp
         self.cache = PortCache(self.keys, settings.host)
+        self.groups = SecGroupCache(self.keys)
         self.queue = WorkQueue()
         self.reporter = Reporter(
             etcd, self.keys, settings.host, settings.physnets, settings.alive_ttl
         )
         self.inventory = Inventory()
         self.networks = NetworkReconciler(vpp, self.inventory, settings.physnets)
+        self.secgroups = SecGroupReconciler(vpp, AclInventory(), self.groups)
         self.ports = PortReconciler(
-            vpp, self.inventory, self.networks, self.reporter, settings.report_before_vm_connects
+            vpp,
+            self.inventory,
+            self.networks,
+            self.secgroups,
+            self.reporter,
+            settings.report_before_vm_connects,
         )
         self._watcher = PrefixWatcher(
             etcd,
@@ -67,6 +75,13 @@ class Agent:
             self._on_load,
             self._on_events,
             name=f"watch-ports-{settings.host}",
+        )
+        self._global_watcher = PrefixWatcher(
+            etcd,
+            self.keys.global_prefix(),
+            lambda snapshot, _rev: self.queue.add_all(self.groups.replace(snapshot)),
+            lambda events: self.queue.add_all(self.groups.apply(events)),
+            name=f"watch-global-{settings.host}",
         )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -79,6 +94,7 @@ class Agent:
         """Register with etcd, load desired state, then reconcile for ever (threads)."""
         self.reporter.start()
         self._watcher.start()
+        self._global_watcher.start()
         self.queue.add(RESYNC)
         for target, name in ((self._work, "reconcile"), (self._watch_vpp, "vpp-ping")):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -90,6 +106,7 @@ class Agent:
         self._stop.set()
         self.queue.close()
         self._watcher.stop()
+        self._global_watcher.stop()
         for thread in self._threads:
             thread.join(timeout=5)
         self.reporter.stop()
@@ -98,13 +115,16 @@ class Agent:
     def wait_converged(self, timeout: float) -> bool:
         """Wait until the first load is done and the work queue and reports are idle."""
         deadline = time.monotonic() + timeout
-        if not self._watcher.wait_loaded(timeout):
+        if not self._loaded(timeout):
             return False
         while time.monotonic() < deadline:
             if self.resyncs and self.queue.idle():
                 return self.reporter.wait_idle(max(0.0, deadline - time.monotonic()))
             time.sleep(0.01)
         return False
+
+    def _loaded(self, timeout: float) -> bool:
+        return self._watcher.wait_loaded(timeout) and self._global_watcher.wait_loaded(timeout)
 
     # --- inputs --------------------------------------------------------------------
     def _on_load(self, snapshot: dict[str, bytes], revision: int) -> None:
@@ -124,7 +144,7 @@ class Agent:
     def _work(self) -> None:
         # Nothing may be reconciled against an empty cache: that would delete
         # every port. Wait for the first full load from etcd.
-        while not self._stop.is_set() and not self._watcher.wait_loaded(1.0):
+        while not self._stop.is_set() and not self._loaded(1.0):
             pass
         while not self._stop.is_set():
             key = self.queue.get()
@@ -155,7 +175,10 @@ class Agent:
         if kind == "resync":
             self._resync()
         elif kind == "port":
-            self.ports.reconcile(ident, self.cache.get(ident))
+            left = self.ports.reconcile(ident, self.cache.get(ident))
+            self.queue.add_all(("sg", sg) for sg in left)
+        elif kind == "sg":
+            self.secgroups.reconcile_group(ident, self.cache.group_in_use(ident))
         elif kind == "net":
             self.networks.collect(ident)
 
@@ -165,12 +188,21 @@ class Agent:
             self.vpp.connect()
         inventory = Inventory.from_vpp(self.vpp)
         self.inventory = self.networks.inv = self.ports.inv = inventory
+        self.secgroups.inv = AclInventory.from_vpp(self.vpp)
+        self.ports.applied_groups = {}
         for stray in inventory.stray_ports:
             self.ports.remove_stray(stray)
         self.networks.collect_strays()
+        self.secgroups.collect_strays()
         keys = self.cache.port_ids() | set(inventory.ports) | self.reporter.reported_ports()
         self.queue.add_all(("port", p) for p in sorted(keys))
         self.queue.add_all(("net", n) for n in list(inventory.networks))
+        ours = {
+            tag[len(t.SECGROUP_TAG) :].rsplit(":", 1)[0]
+            for tag in self.secgroups.inv.acls
+            if tag.startswith(t.SECGROUP_TAG)
+        }
+        self.queue.add_all(("sg", sg) for sg in sorted(ours | self.cache.groups_in_use()))
         self.resyncs += 1
         LOG.info("Resync %d: %d ports to reconcile", self.resyncs, len(keys))
 

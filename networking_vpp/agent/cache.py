@@ -27,6 +27,7 @@ class PortCache:
         self._host = host
         self._ports: dict[str, model.PortBinding] = {}
         self._raw: dict[str, bytes] = {}
+        self._by_group: dict[str, set[str]] = {}  # sg id -> ports in it
         self._lock = threading.Lock()
         #: bad values seen, by key (the latest reason), for operators and tests
         self.rejected: dict[str, str] = {}
@@ -35,6 +36,15 @@ class PortCache:
     def get(self, port_id: str) -> model.PortBinding | None:
         """The desired binding of a port, if any."""
         return self._ports.get(port_id)
+
+    def group_in_use(self, sg_id: str) -> bool:
+        """Whether a port of this host is (desired to be) in the group."""
+        return bool(self._by_group.get(sg_id))
+
+    def groups_in_use(self) -> set[str]:
+        """Every group a port of this host is in."""
+        with self._lock:
+            return {sg for sg, ports in self._by_group.items() if ports}
 
     def port_ids(self) -> set[str]:
         """Every port this host should have."""
@@ -103,15 +113,115 @@ class PortCache:
             self._forget(port_id)
             return port_id, had
         self.rejected.pop(key, None)
+        self._forget(port_id)
         self._ports[port_id] = binding
         self._raw[port_id] = raw
+        for sg in binding.security_groups:
+            self._by_group.setdefault(sg, set()).add(port_id)
         return port_id, True
 
     def _forget(self, port_id: str) -> None:
-        self._ports.pop(port_id, None)
+        old = self._ports.pop(port_id, None)
         self._raw.pop(port_id, None)
+        for sg in old.security_groups if old else ():
+            self._by_group.get(sg, set()).discard(port_id)
 
     def _reject(self, key: str, reason: str) -> None:
         self.rejected_total += 1
         self.rejected[key] = reason
         LOG.error("Skipping bad value at %s: %s", key, reason)
+
+
+class SecGroupCache:
+    """Security groups and remote-group memberships from ``/global/``.
+
+    Changes come back as work keys: ``("sg", sg_id)`` for a group whose rules
+    changed, and ``("sg", s)`` for every group ``s`` whose rules name a remote
+    group whose membership changed (its compiled ACL expands the members).
+    """
+
+    def __init__(self, keyspace: k.KeySpace) -> None:
+        self._keys = keyspace
+        self.groups: dict[str, model.SecurityGroup] = {}
+        self.members: dict[str, dict[str, tuple[str, ...]]] = {}  # rg -> port -> ips
+        self._raw: dict[str, bytes] = {}
+        self._referrers: dict[str, set[str]] = {}  # rg -> groups naming it
+        self._lock = threading.Lock()
+        self.rejected: dict[str, str] = {}
+        self.rejected_total = 0
+
+    def member_ips(self, rg: str) -> list[str]:
+        """Every address of every member port of remote group ``rg``."""
+        with self._lock:
+            return [ip for ips in self.members.get(rg, {}).values() for ip in ips]
+
+    def remote_members(self, group: model.SecurityGroup) -> dict[str, list[str]]:
+        """Member addresses of every remote group the group's rules name."""
+        wanted = {r.remote_group_id for r in group.rules if r.remote_group_id}
+        return {rg: self.member_ips(rg) for rg in wanted}
+
+    def replace(self, snapshot: dict[str, bytes]) -> set[tuple[str, str]]:
+        """Replace everything with a full load; returns the work keys that changed."""
+        with self._lock:
+            changed: set[tuple[str, str]] = set()
+            for key in set(self._raw) - set(snapshot):
+                changed |= self._remove(key)
+            for key, raw in snapshot.items():
+                if self._raw.get(key) != raw:
+                    changed |= self._put(key, raw)
+            return changed
+
+    def apply(self, events: Iterable[Event]) -> set[tuple[str, str]]:
+        """Apply watch events; returns the work keys that changed."""
+        changed: set[tuple[str, str]] = set()
+        with self._lock:
+            for ev in events:
+                if ev.kind == "put" and ev.value is not None:
+                    changed |= self._put(ev.key, ev.value)
+                else:
+                    changed |= self._remove(ev.key)
+        return changed
+
+    def _put(self, key: str, raw: bytes) -> set[tuple[str, str]]:
+        try:
+            kind, ids = self._keys.parse_global(key)
+            if kind == "secgroups":
+                group = model.decode(model.SecurityGroup, key, raw)
+                if group.sg_id != ids[0]:
+                    raise model.BadValue(key, f"sg_id {group.sg_id!r} does not match the key")
+            else:
+                member = model.decode(model.RemoteGroupMember, key, raw)
+                if member.port_id != ids[1]:
+                    raise model.BadValue(key, f"port_id {member.port_id!r} does not match")
+        except (k.BadKey, model.BadValue) as exc:
+            reason = exc.reason if isinstance(exc, model.BadValue) else str(exc)
+            self.rejected_total += 1
+            self.rejected[key] = reason
+            LOG.error("Skipping bad value at %s: %s", key, reason)
+            return self._remove(key)
+        self.rejected.pop(key, None)
+        self._raw[key] = raw
+        if kind == "secgroups":
+            self._index(group.sg_id, group)
+            self.groups[group.sg_id] = group
+            return {("sg", group.sg_id)}
+        self.members.setdefault(ids[0], {})[ids[1]] = member.ips
+        return {("sg", s) for s in self._referrers.get(ids[0], ())}
+
+    def _remove(self, key: str) -> set[tuple[str, str]]:
+        if self._raw.pop(key, None) is None:
+            return set()
+        kind, ids = self._keys.parse_global(key)
+        if kind == "secgroups":
+            self._index(ids[0], None)
+            self.groups.pop(ids[0], None)
+            return {("sg", ids[0])}
+        self.members.get(ids[0], {}).pop(ids[1], None)
+        return {("sg", s) for s in self._referrers.get(ids[0], ())}
+
+    def _index(self, sg_id: str, group: model.SecurityGroup | None) -> None:
+        for refs in self._referrers.values():
+            refs.discard(sg_id)
+        for rule in group.rules if group else ():
+            if rule.remote_group_id:
+                self._referrers.setdefault(rule.remote_group_id, set()).add(sg_id)

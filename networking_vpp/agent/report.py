@@ -199,7 +199,6 @@ class Reporter:
                 self._busy = False
                 self._cond.notify_all()
 
-
     def _write(self, ops: list[Put | Delete]) -> None:
         # One op per port in a batch, so its transactions are independent and
         # can be in flight together: etcd's latency, not its throughput, is

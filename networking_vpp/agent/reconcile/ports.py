@@ -11,6 +11,7 @@ import logging
 
 from networking_vpp.agent.inventory import Inventory, NetObj, PortObj
 from networking_vpp.agent.reconcile.networks import NetworkError, NetworkReconciler
+from networking_vpp.agent.reconcile.secgroups import SecGroupError, SecGroupReconciler
 from networking_vpp.agent.report import Reporter
 from networking_vpp.agent.vpp import types as t
 from networking_vpp.agent.vpp.adapter import VppAdapter
@@ -27,40 +28,52 @@ class PortReconciler:
         vpp: VppAdapter,
         inventory: Inventory,
         networks: NetworkReconciler,
+        secgroups: SecGroupReconciler,
         reporter: Reporter,
         report_before_vm_connects: bool = False,
     ) -> None:
         self._vpp = vpp
         self.inv = inventory
         self._networks = networks
+        self._secgroups = secgroups
+        #: security groups applied to each port, to collect ACLs no port needs
+        self.applied_groups: dict[str, frozenset[str]] = {}
         self._reporter = reporter
         self._report_early = report_before_vm_connects
 
-    def reconcile(self, port_id: str, desired: model.PortBinding | None) -> None:
-        """Converge one port; VPP errors propagate so the work queue retries."""
+    def reconcile(self, port_id: str, desired: model.PortBinding | None) -> set[str]:
+        """Converge one port; returns security groups it left (to collect).
+
+        VPP errors propagate so that the work queue retries the port.
+        """
+        before = self.applied_groups.get(port_id, frozenset())
         actual = self.inv.ports.get(port_id)
         if desired is None:
             if actual is not None:
                 self._remove(actual)
             self._reporter.port_gone(port_id)
-            return
+            return set(before)
         try:
             net = self._networks.ensure(desired)
-        except NetworkError as exc:
+            if actual is not None and not _same_attachment(actual, desired):
+                LOG.info("Port %s: attachment changed, recreating its interface", port_id)
+                self._remove(actual)
+                actual = None
+            if actual is None:
+                actual = self._create(desired)
+            self._converge(actual, desired, net)
+        except (NetworkError, SecGroupError) as exc:
             # Not half-programmed: whatever an earlier binding left goes.
+            actual = self.inv.ports.get(port_id)
             if actual is not None:
                 self._remove(actual)
             LOG.error("Port %s cannot be bound here: %s", port_id, exc)
             self._reporter.port_error(port_id, desired.binding_id, str(exc))
-            return
-        if actual is not None and not _same_attachment(actual, desired):
-            LOG.info("Port %s: attachment changed, recreating its interface", port_id)
-            self._remove(actual)
-            actual = None
-        if actual is None:
-            actual = self._create(desired)
-        self._converge(actual, desired, net)
+            return set(before)
+        now = frozenset(desired.security_groups if desired.port_security_enabled else ())
+        self.applied_groups[port_id] = now
         self._report(actual, desired, net)
+        return set(before - now)
 
     def _create(self, desired: model.PortBinding) -> PortObj:
         tag = t.PORT_TAG + desired.port_id
@@ -100,6 +113,8 @@ class PortReconciler:
             self.inv.join(port.sw_if_index, net.bd_id)
             if old is not None:
                 self._collect_bd(old)
+        # Filters before admin-up: no packet may pass an unfiltered port.
+        self._secgroups.apply_port(port.sw_if_index, desired)
         if port.admin_up != desired.admin_state_up:
             self._vpp.set_admin_up(port.sw_if_index, desired.admin_state_up)
             port.admin_up = desired.admin_state_up
@@ -131,6 +146,8 @@ class PortReconciler:
         else:
             self._vpp.delete_af_packet(port.endpoint)
         self.inv.remove_port(port.port_id)
+        self._secgroups.interface_deleted(port.sw_if_index, port.port_id)
+        self.applied_groups.pop(port.port_id, None)
         LOG.info("Port %s: removed %s", port.port_id, port.name)
         if bd_id is not None:
             self._collect_bd(bd_id)

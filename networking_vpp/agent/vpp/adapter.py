@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from networking_vpp.agent.vpp import types as t
+from networking_vpp.agent.vpp.acl import AclOps
 
 LOG = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def _str(value: Any) -> str:
     return str(value).rstrip("\x00")
 
 
-class VppAdapter:
+class VppAdapter(AclOps):
     """Connection to one VPP and the operations the agent needs."""
 
     def __init__(self, client_factory: ClientFactory, name: str = "vpp-agent") -> None:

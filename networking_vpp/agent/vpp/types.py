@@ -80,3 +80,55 @@ class InterfaceEvent:
     admin_up: bool
     link_up: bool
     deleted: bool
+
+
+# ACL plugin tags: shared per (group, direction) ACLs, the fixed ACLs every VM
+# port gets, and one MACIP (anti-spoofing) ACL per port.
+SECGROUP_TAG = TAG_PREFIX + "sg:"  # + "<sg_id>:<in|out>"
+ESSENTIALS_TAG = TAG_PREFIX + "essentials:"  # + "in" / "out"
+MACIP_TAG = TAG_PREFIX + "macip:"  # + port id
+
+# vl_api_acl_action_t
+ACL_DENY = 0
+ACL_PERMIT = 1
+ACL_PERMIT_REFLECT = 2
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AclRule:
+    """A vl_api_acl_rule_t, normalised (prefixes as canonical strings)."""
+
+    action: int
+    src: str
+    dst: str
+    proto: int = 0
+    sport: tuple[int, int] = (0, 65535)  # or ICMP type range
+    dport: tuple[int, int] = (0, 65535)  # or ICMP code range
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Acl:
+    """One row of ``acl_dump``."""
+
+    acl_index: int
+    tag: str
+    rules: tuple[AclRule, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MacipRule:
+    """A vl_api_macip_acl_rule_t: permit frames from ``mac`` sourced in ``prefix``."""
+
+    action: int
+    mac: str
+    mac_mask: str
+    prefix: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MacipAcl:
+    """One row of ``macip_acl_dump``."""
+
+    acl_index: int
+    tag: str
+    rules: tuple[MacipRule, ...]

@@ -45,6 +45,7 @@ def binding(port_id: str = "p1", **over: object) -> model.PortBinding:
         segmentation_id=100,
         binding_type="vhostuser",
         vhostuser=model.VhostUser(f"/run/vpp/vhu{port_id}"),
+        port_security_enabled=False,  # L2 tests; security group tests turn it on
     )
     fields.update(over)
     if fields["binding_type"] == "tap":

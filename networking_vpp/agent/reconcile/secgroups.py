@@ -1,0 +1,178 @@
+"""Security groups and anti-spoofing on VPP's ACL plugin.
+
+One ACL per (group, VPP direction), shared by every port of the host in the
+group and replaced in place with ``acl_add_replace`` so a rule change is one
+atomic call whatever the number of ports; per port, the interface's ACL list
+(``acl_interface_set_acl_list``) and a MACIP ACL for anti-spoofing. ACLs carry
+tags, so a restarted agent adopts them instead of recreating them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from networking_vpp.agent.cache import SecGroupCache
+from networking_vpp.agent.reconcile import acl_rules
+from networking_vpp.agent.vpp import types as t
+from networking_vpp.agent.vpp.adapter import VppAdapter
+from networking_vpp.common import model
+
+LOG = logging.getLogger(__name__)
+
+MAX_ACLS_PER_INTERFACE = 255  # acl_interface_set_acl_list's count is a u8
+DIRECTIONS = (("in", "egress"), ("out", "ingress"))  # VPP direction, Neutron direction
+
+
+class SecGroupError(Exception):
+    """A port's security cannot be expressed in VPP; the reason is reported."""
+
+
+def group_tag(sg_id: str, vpp_direction: str) -> str:
+    """The tag of a group's shared ACL in one VPP direction ("in" or "out")."""
+    return f"{t.SECGROUP_TAG}{sg_id}:{vpp_direction}"
+
+
+class AclInventory:
+    """Our ACLs in VPP and which interfaces use them."""
+
+    def __init__(self) -> None:
+        self.acls: dict[str, tuple[int, tuple[t.AclRule, ...]]] = {}  # tag -> (index, rules)
+        self.macips: dict[str, tuple[int, tuple[t.MacipRule, ...]]] = {}
+        self.if_acls: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+        self.if_macip: dict[int, int] = {}
+        self.stray_acls: list[int] = []
+        self.stray_macips: list[int] = []
+
+    @classmethod
+    def from_vpp(cls, vpp: VppAdapter) -> AclInventory:
+        """Adopt every tagged ACL and MACIP ACL; duplicates are strays to delete."""
+        inv = cls()
+        for acl in vpp.dump_acls():
+            if acl.tag.startswith((t.SECGROUP_TAG, t.ESSENTIALS_TAG)):
+                if acl.tag in inv.acls:
+                    inv.stray_acls.append(acl.acl_index)
+                else:
+                    inv.acls[acl.tag] = (acl.acl_index, acl.rules)
+        for macip in vpp.dump_macips():
+            if macip.tag.startswith(t.MACIP_TAG):
+                if macip.tag in inv.macips:
+                    inv.stray_macips.append(macip.acl_index)
+                else:
+                    inv.macips[macip.tag] = (macip.acl_index, macip.rules)
+        inv.if_acls = {i: lists for i, lists in vpp.dump_interface_acls().items() if any(lists)}
+        inv.if_macip = vpp.dump_interface_macips()
+        return inv
+
+    def in_use(self, acl_index: int) -> bool:
+        """Whether some interface's ACL list holds the ACL."""
+        return any(acl_index in ins or acl_index in outs for ins, outs in self.if_acls.values())
+
+
+class SecGroupReconciler:
+    """Compiles groups into shared ACLs and applies them to ports."""
+
+    def __init__(self, vpp: VppAdapter, inventory: AclInventory, groups: SecGroupCache) -> None:
+        self._vpp = vpp
+        self.inv = inventory
+        self._groups = groups
+
+    # --- shared ACLs -------------------------------------------------------------
+    def _ensure_acl(self, tag: str, rules: tuple[t.AclRule, ...]) -> int:
+        have = self.inv.acls.get(tag)
+        if have is not None and have[1] == rules:
+            return have[0]
+        index = self._vpp.acl_add_replace(have[0] if have else t.NO_INDEX, tag, rules)
+        self.inv.acls[tag] = (index, rules)
+        return index
+
+    def _group_acl(self, sg_id: str, vpp_direction: str, neutron_direction: str) -> int:
+        group = self._groups.groups.get(sg_id)
+        members = self._groups.remote_members(group) if group else {}
+        rules = acl_rules.group_rules(group, neutron_direction, members)
+        return self._ensure_acl(group_tag(sg_id, vpp_direction), rules)
+
+    def reconcile_group(self, sg_id: str, used: bool) -> None:
+        """Bring a group's ACLs up to date if a port here uses it, else collect them."""
+        if used:
+            for vpp_direction, neutron_direction in DIRECTIONS:
+                self._group_acl(sg_id, vpp_direction, neutron_direction)
+            return
+        for vpp_direction, _ in DIRECTIONS:
+            tag = group_tag(sg_id, vpp_direction)
+            have = self.inv.acls.get(tag)
+            if have is None:
+                continue
+            if self.inv.in_use(have[0]):
+                # A port still holds it; that port's reconcile queues us again.
+                LOG.debug("ACL %s still applied somewhere; not collected yet", tag)
+                continue
+            self._vpp.acl_del(have[0])
+            del self.inv.acls[tag]
+            LOG.info("Security group %s: ACL %d (%s) collected", sg_id, have[0], vpp_direction)
+
+    def collect_strays(self) -> None:
+        """Delete duplicate tagged ACLs (left by a crash between create and record)."""
+        for index in self.inv.stray_acls:
+            if not self.inv.in_use(index):
+                self._vpp.acl_del(index)
+        for index in self.inv.stray_macips:
+            if index not in self.inv.if_macip.values():
+                self._vpp.macip_del(index)
+        self.inv.stray_acls, self.inv.stray_macips = [], []
+
+    # --- ports ---------------------------------------------------------------------
+    def apply_port(self, sw_if_index: int, port: model.PortBinding) -> None:
+        """Set the port's ACL list and anti-spoofing (or none, without port security)."""
+        if not port.port_security_enabled:
+            self.clear_port(sw_if_index, port.port_id)
+            return
+        groups = sorted(set(port.security_groups))
+        if 2 * (len(groups) + 1) > MAX_ACLS_PER_INTERFACE:
+            raise SecGroupError(
+                f"{len(groups)} security groups need {2 * (len(groups) + 1)} ACLs on the "
+                f"interface; VPP allows {MAX_ACLS_PER_INTERFACE}"
+            )
+        inputs = [self._ensure_acl(t.ESSENTIALS_TAG + "in", acl_rules.ESSENTIAL_INPUT)]
+        outputs = [self._ensure_acl(t.ESSENTIALS_TAG + "out", acl_rules.ESSENTIAL_OUTPUT)]
+        for sg_id in groups:
+            inputs.append(self._group_acl(sg_id, "in", "egress"))
+            outputs.append(self._group_acl(sg_id, "out", "ingress"))
+        lists = (tuple(inputs), tuple(outputs))
+        if self.inv.if_acls.get(sw_if_index) != lists:
+            self._vpp.set_acl_list(sw_if_index, *lists)
+            self.inv.if_acls[sw_if_index] = lists
+        self._apply_macip(sw_if_index, port)
+
+    def _apply_macip(self, sw_if_index: int, port: model.PortBinding) -> None:
+        tag = t.MACIP_TAG + port.port_id
+        rules = acl_rules.macip_rules(port)
+        have = self.inv.macips.get(tag)
+        if have is None or have[1] != rules:
+            index = self._vpp.macip_add_replace(have[0] if have else t.NO_INDEX, tag, rules)
+            self.inv.macips[tag] = (index, rules)
+        else:
+            index = have[0]
+        if self.inv.if_macip.get(sw_if_index) != index:
+            self._vpp.macip_bind(sw_if_index, index)
+            self.inv.if_macip[sw_if_index] = index
+
+    def clear_port(self, sw_if_index: int, port_id: str) -> None:
+        """No filtering on the interface (port security off): lists and MACIP removed."""
+        if self.inv.if_acls.get(sw_if_index):
+            self._vpp.set_acl_list(sw_if_index, (), ())
+            self.inv.if_acls.pop(sw_if_index, None)
+        bound = self.inv.if_macip.pop(sw_if_index, None)
+        if bound is not None:
+            self._vpp.macip_bind(sw_if_index, bound, bind=False)
+        self._delete_macip(port_id)
+
+    def interface_deleted(self, sw_if_index: int, port_id: str) -> None:
+        """Record that VPP dropped the interface (and with it its ACL bindings)."""
+        self.inv.if_acls.pop(sw_if_index, None)
+        self.inv.if_macip.pop(sw_if_index, None)
+        self._delete_macip(port_id)
+
+    def _delete_macip(self, port_id: str) -> None:
+        have = self.inv.macips.pop(t.MACIP_TAG + port_id, None)
+        if have is not None:
+            self._vpp.macip_del(have[0])

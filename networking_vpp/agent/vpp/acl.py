@@ -1,0 +1,157 @@
+"""The ACL plugin's operations (security groups and anti-spoofing), for VppAdapter."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from networking_vpp.agent.vpp import types as t
+
+
+def _prefix(value: Any) -> str:
+    # vpp_papi hands prefixes back as ipaddress networks; normalise to text.
+    return str(ipaddress.ip_network(str(value), strict=False))
+
+
+def _str(value: Any) -> str:
+    return str(value).rstrip("\x00")
+
+
+class AclOps:
+    """Mixed into VppAdapter: needs its ``_call`` and ``_mutate``."""
+
+    def _call(self, message: str, *, mutating: bool = False, **fields: Any) -> Any:
+        raise NotImplementedError
+
+    def _mutate(self, message: str, **fields: Any) -> Any:
+        raise NotImplementedError
+
+    # --- ACLs ----------------------------------------------------------------
+    def acl_add_replace(self, acl_index: int, tag: str, rules: tuple[t.AclRule, ...]) -> int:
+        """Create (index ~0) or atomically replace an ACL; returns its index."""
+        reply = self._mutate(
+            "acl_add_replace",
+            acl_index=acl_index,
+            tag=tag,
+            count=len(rules),
+            r=[
+                {
+                    "is_permit": r.action,
+                    "src_prefix": r.src,
+                    "dst_prefix": r.dst,
+                    "proto": r.proto,
+                    "srcport_or_icmptype_first": r.sport[0],
+                    "srcport_or_icmptype_last": r.sport[1],
+                    "dstport_or_icmpcode_first": r.dport[0],
+                    "dstport_or_icmpcode_last": r.dport[1],
+                    "tcp_flags_mask": 0,
+                    "tcp_flags_value": 0,
+                }
+                for r in rules
+            ],
+        )
+        return int(reply.acl_index)
+
+    def acl_del(self, acl_index: int) -> None:
+        """Delete an ACL no interface uses."""
+        self._mutate("acl_del", acl_index=acl_index)
+
+    def dump_acls(self) -> list[t.Acl]:
+        """Every ACL with its rules."""
+        rows = self._call("acl_dump", acl_index=t.NO_INDEX)
+        return [
+            t.Acl(
+                int(row.acl_index),
+                _str(row.tag),
+                tuple(
+                    t.AclRule(
+                        action=int(r.is_permit),
+                        src=_prefix(r.src_prefix),
+                        dst=_prefix(r.dst_prefix),
+                        proto=int(r.proto),
+                        sport=(int(r.srcport_or_icmptype_first), int(r.srcport_or_icmptype_last)),
+                        dport=(int(r.dstport_or_icmpcode_first), int(r.dstport_or_icmpcode_last)),
+                    )
+                    for r in row.r
+                ),
+            )
+            for row in rows
+        ]
+
+    def set_acl_list(
+        self, sw_if_index: int, inputs: tuple[int, ...], outputs: tuple[int, ...]
+    ) -> None:
+        """Set an interface's input and output ACLs (in evaluation order)."""
+        acls = list(inputs) + list(outputs)
+        self._mutate(
+            "acl_interface_set_acl_list",
+            sw_if_index=sw_if_index,
+            count=len(acls),
+            n_input=len(inputs),
+            acls=acls,
+        )
+
+    def dump_interface_acls(self) -> dict[int, tuple[tuple[int, ...], tuple[int, ...]]]:
+        """Every interface's (input, output) ACL lists."""
+        rows = self._call("acl_interface_list_dump", sw_if_index=t.NO_INDEX)
+        out = {}
+        for row in rows:
+            acls = tuple(int(a) for a in row.acls)
+            n = int(row.n_input)
+            out[int(row.sw_if_index)] = (acls[:n], acls[n:])
+        return out
+
+    # --- MACIP -----------------------------------------------------------------
+    def macip_add_replace(self, acl_index: int, tag: str, rules: tuple[t.MacipRule, ...]) -> int:
+        """Create (index ~0) or replace a MACIP ACL; returns its index."""
+        reply = self._mutate(
+            "macip_acl_add_replace",
+            acl_index=acl_index,
+            tag=tag,
+            count=len(rules),
+            r=[
+                {
+                    "is_permit": r.action,
+                    "src_mac": r.mac,
+                    "src_mac_mask": r.mac_mask,
+                    "src_prefix": r.prefix,
+                }
+                for r in rules
+            ],
+        )
+        return int(reply.acl_index)
+
+    def macip_del(self, acl_index: int) -> None:
+        """Delete a MACIP ACL."""
+        self._mutate("macip_acl_del", acl_index=acl_index)
+
+    def dump_macips(self) -> list[t.MacipAcl]:
+        """Every MACIP ACL with its rules."""
+        rows = self._call("macip_acl_dump", acl_index=t.NO_INDEX)
+        return [
+            t.MacipAcl(
+                int(row.acl_index),
+                _str(row.tag),
+                tuple(
+                    t.MacipRule(
+                        int(r.is_permit),
+                        _str(r.src_mac).lower(),
+                        _str(r.src_mac_mask).lower(),
+                        _prefix(r.src_prefix),
+                    )
+                    for r in row.r
+                ),
+            )
+            for row in rows
+        ]
+
+    def macip_bind(self, sw_if_index: int, acl_index: int, bind: bool = True) -> None:
+        """Apply (or remove) a MACIP ACL on an interface's input."""
+        self._mutate(
+            "macip_acl_interface_add_del", is_add=bind, sw_if_index=sw_if_index, acl_index=acl_index
+        )
+
+    def dump_interface_macips(self) -> dict[int, int]:
+        """sw_if_index -> MACIP ACL index, for interfaces that have one."""
+        reply = self._call("macip_acl_interface_get")
+        return {i: int(a) for i, a in enumerate(reply.acls) if int(a) != t.NO_INDEX}
