@@ -14,6 +14,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 
 from networking_vpp.agent.vpp.types import (
+    ACL_DENY,
     ACL_PERMIT,
     ACL_PERMIT_REFLECT,
     AclRule,
@@ -32,7 +33,12 @@ UDP, ICMP6 = 17, 58
 
 # Holes every VM needs whatever its groups say (Neutron's firewalls have the
 # same): DHCP and DHCPv6 as a client, IPv6 router and neighbour discovery, MLD.
+# And, first, what no VM may send whatever its groups say: DHCP/DHCPv6 server
+# replies and router advertisements (rogue servers and routers).
 ESSENTIAL_INPUT: tuple[AclRule, ...] = (
+    AclRule(ACL_DENY, ANY4, ANY4, UDP, (67, 67), (68, 68)),
+    AclRule(ACL_DENY, ANY6, ANY6, UDP, (547, 547), (546, 546)),
+    AclRule(ACL_DENY, ANY6, ANY6, ICMP6, (134, 134), ANY_ICMP),
     AclRule(ACL_PERMIT_REFLECT, ANY4, ANY4, UDP, (68, 68), (67, 67)),
     AclRule(ACL_PERMIT_REFLECT, ANY6, ANY6, UDP, (546, 546), (547, 547)),
     AclRule(ACL_PERMIT, ANY6, ANY6, ICMP6, (130, 133), ANY_ICMP),  # MLD, RS

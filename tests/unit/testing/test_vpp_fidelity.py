@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from networking_vpp.agent.vpp.adapter import VppAdapter
+from networking_vpp.agent.vpp.types import NO_INDEX, AclRule, MacipRule
 from networking_vpp.testing.vpp import MACAddress, VppEmulator
 from networking_vpp.testing.vpp.apidef import ApiRegistry
 from networking_vpp.testing.vpp.defs import registry
@@ -316,6 +317,35 @@ def run_every_adapter_operation(adapter: VppAdapter, emu: VppEmulator) -> set[st
     did("dump_vhost_user")
     assert adapter.dump_af_packet()[0].host_if_name == "tapabc"
     did("dump_af_packet")
+    rule4 = AclRule(2, "10.0.0.0/24", "0.0.0.0/0", 6, (0, 65535), (22, 22))
+    rule6 = AclRule(1, "::/0", "2001:db8::/64", 58, (128, 128), (0, 255))
+    acl = adapter.acl_add_replace(NO_INDEX, "net-vpp.sg:sg1:in", (rule4, rule6))
+    did("acl_add_replace")
+    assert adapter.acl_add_replace(acl, "net-vpp.sg:sg1:in", (rule4,)) == acl
+    assert adapter.dump_acls()[0].rules == (rule4,)
+    did("dump_acls")
+    adapter.set_acl_list(vhost, (acl,), (acl,))
+    did("set_acl_list")
+    assert adapter.dump_interface_acls()[vhost] == ((acl,), (acl,))
+    did("dump_interface_acls")
+    mrules = (
+        MacipRule(1, "fa:16:3e:00:00:01", "ff:ff:ff:ff:ff:ff", "10.0.0.3/32"),
+        MacipRule(1, "fa:16:3e:00:00:01", "ff:ff:ff:ff:ff:ff", "fe80::f816:3eff:fe00:1/128"),
+    )
+    macip = adapter.macip_add_replace(NO_INDEX, "net-vpp.macip:p1", mrules)
+    did("macip_add_replace")
+    assert adapter.dump_macips()[0].rules == mrules
+    did("dump_macips")
+    adapter.macip_bind(vhost, macip)
+    did("macip_bind")
+    assert adapter.dump_interface_macips() == {vhost: macip}
+    did("dump_interface_macips")
+    adapter.macip_bind(vhost, macip, bind=False)
+    adapter.set_acl_list(vhost, (), ())
+    adapter.macip_del(macip)
+    did("macip_del")
+    adapter.acl_del(acl)
+    did("acl_del")
     for itf in (sub, vhost, tap):
         adapter.unset_bridge(itf)
     did("unset_bridge")
