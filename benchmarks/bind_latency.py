@@ -305,7 +305,7 @@ def main() -> int:
         if missing:
             print("missing: " + ", ".join(missing), file=sys.stderr)
             return 2
-        cloud = DevCloud(Path(tempfile.mkdtemp(prefix="bind-latency-")))
+        cloud = DevCloud(Path(tempfile.mkdtemp(prefix="bind-latency-")), tied=True)
         print("starting a dev cloud ...", file=sys.stderr)
         try:
             cloud.up()

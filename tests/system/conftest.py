@@ -22,7 +22,7 @@ def devcloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCloud]:
     missing = missing_prerequisites()
     if missing:
         pytest.skip("the dev cloud needs " + ", ".join(missing))
-    cloud = DevCloud(tmp_path_factory.mktemp("devcloud"))
+    cloud = DevCloud(tmp_path_factory.mktemp("devcloud"), tied=True)
     try:
         cloud.up()
         yield cloud

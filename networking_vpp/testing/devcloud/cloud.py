@@ -10,7 +10,6 @@ this one class.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
 import sys
@@ -54,11 +53,14 @@ class DevCloud:
         hosts: tuple[str, ...] = HOSTS,
         mechanism_drivers: str = "vpp",
         debug: bool = False,
+        tied: bool = False,
     ) -> None:
+        """``tied``: every daemon gets SIGTERM if this thread ends (tests, benchmarks)."""
         self.layout = Layout(Path(base).resolve())
         self.hosts = hosts
         self.mechanism_drivers = mechanism_drivers
         self.debug = debug
+        self.tied = tied
         self.ports = self.layout.load_ports() or Ports()
         #: seconds each start-up step took, for the tour's report
         self.timings: dict[str, float] = {}
@@ -98,11 +100,17 @@ class DevCloud:
         )
         self.layout.save_ports(self.ports)
         try:
-            self._step("mariadb", lambda: mariadb.start(self.layout, self.ports.mariadb))
+            self._step(
+                "mariadb",
+                lambda: mariadb.start(self.layout, self.ports.mariadb, die_with_parent=self.tied),
+            )
             self._step(
                 "etcd",
                 lambda: etcd_server.start(
-                    self.layout, self.ports.etcd_client, self.ports.etcd_peer
+                    self.layout,
+                    self.ports.etcd_client,
+                    self.ports.etcd_peer,
+                    die_with_parent=self.tied,
                 ),
             )
             self._step("fake nova", self._start_nova)
@@ -117,7 +125,10 @@ class DevCloud:
             self._step("migrations", lambda: neutron.migrate(self.layout))
             # Agents first: a port bound right after the API is up finds live hosts.
             self._step("fake hosts", self._start_hosts)
-            self._step("neutron api", lambda: neutron.start(self.layout, self.ports.neutron))
+            self._step(
+                "neutron api",
+                lambda: neutron.start(self.layout, self.ports.neutron, die_with_parent=self.tied),
+            )
         except BaseException:
             LOG.error(
                 "dev cloud start failed; stopping what was started (logs in %s)", self.layout.logs
@@ -169,6 +180,7 @@ class DevCloud:
             self._python("networking_vpp.testing.fake_nova", "--port", str(self.ports.nova)),
             self.layout.pid_file(NOVA),
             self.layout.log_file(NOVA),
+            die_with_parent=self.tied,
         )
         procs.wait_until(
             lambda: web.get_json(f"{self.nova_url}/health", timeout=1),
@@ -198,6 +210,7 @@ class DevCloud:
                 self._python("networking_vpp.testing.fake_host", *args),
                 self.layout.pid_file(name),
                 self.layout.log_file(name),
+                die_with_parent=self.tied,
             )
         for host, daemon in started.items():
             procs.wait_until(
@@ -206,14 +219,3 @@ class DevCloud:
                 f"fake host {host}'s agent to converge",
                 alive=daemon.died,
             )
-
-
-@contextlib.contextmanager
-def running_cloud(base: Path, **kwargs: object):  # noqa: ANN201
-    """A dev cloud for the duration of a ``with`` block, stopped even on failure."""
-    cloud = DevCloud(base, **kwargs)  # type: ignore[arg-type]
-    try:
-        cloud.up()
-        yield cloud
-    finally:
-        cloud.down()

@@ -20,7 +20,13 @@ def endpoint(client_port: int) -> str:
     return f"http://127.0.0.1:{client_port}"
 
 
-def start(layout: Layout, client_port: int, peer_port: int, timeout: float = 30.0) -> None:
+def start(
+    layout: Layout,
+    client_port: int,
+    peer_port: int,
+    timeout: float = 30.0,
+    die_with_parent: bool = False,
+) -> None:
     """Start etcd with its data under the dev cloud's directory and wait until healthy."""
     binary = shutil.which("etcd")
     if binary is None:
@@ -44,6 +50,7 @@ def start(layout: Layout, client_port: int, peer_port: int, timeout: float = 30.
         ],
         layout.pid_file(NAME),
         layout.log_file(NAME),
+        die_with_parent=die_with_parent,
     )
 
     procs.wait_until(lambda: healthy(client), timeout, "etcd to be healthy", alive=daemon.died)

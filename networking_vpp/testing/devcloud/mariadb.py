@@ -87,7 +87,7 @@ def _initialise(layout: Layout) -> None:
         raise procs.DevCloudError(f"mariadb-install-db failed, see {log}")
 
 
-def start(layout: Layout, port: int, timeout: float = 60.0) -> None:
+def start(layout: Layout, port: int, timeout: float = 60.0, die_with_parent: bool = False) -> None:
     """Initialise the datadir if needed, start mariadbd, create Neutron's DB and user."""
     _initialise(layout)
     pid_file = layout.pid_file(NAME)
@@ -112,6 +112,7 @@ def start(layout: Layout, port: int, timeout: float = 60.0) -> None:
         ],
         pid_file,
         layout.log_file(NAME),
+        die_with_parent=die_with_parent,
     )
 
     procs.wait_until(

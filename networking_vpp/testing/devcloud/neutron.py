@@ -176,7 +176,9 @@ def migrate(layout: Layout, timeout: float = 300.0) -> None:
         raise procs.DevCloudError(f"neutron-db-manage upgrade heads failed, see {log}")
 
 
-def start(layout: Layout, api_port: int, timeout: float = 120.0) -> None:
+def start(
+    layout: Layout, api_port: int, timeout: float = 120.0, die_with_parent: bool = False
+) -> None:
     """Start uWSGI and wait until every worker has loaded the app and the API answers."""
     uwsgi = _venv_bin("uwsgi")
     log = layout.log_file(NAME)
@@ -191,6 +193,7 @@ def start(layout: Layout, api_port: int, timeout: float = 120.0) -> None:
         layout.pid_file(NAME),
         log,
         env=_env(layout),
+        die_with_parent=die_with_parent,
     )
 
     def since_start() -> bytes:

@@ -9,6 +9,7 @@ ends exactly that process group and nothing else.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import os
 import signal
@@ -104,9 +105,14 @@ def spawn(
     pid_file: Path,
     log_file: Path,
     env: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
+    die_with_parent: bool = False,
 ) -> Daemon:
-    """Start ``argv`` detached in its own session; write its PID file."""
+    """Start ``argv`` detached in its own session; write its PID file.
+
+    ``die_with_parent``: the kernel sends SIGTERM to the process if the thread that
+    started it ends (a test run killed outright leaves no daemon behind). Off for
+    ``up.sh``, whose daemons outlive it.
+    """
     log_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as log:
@@ -118,11 +124,16 @@ def spawn(
             stdout=log,
             stderr=subprocess.STDOUT,
             env=dict(env) if env is not None else None,
-            cwd=cwd,
             start_new_session=True,  # pgid == pid: stop() reaches the children too
+            preexec_fn=_term_with_parent if die_with_parent else None,
         )
     pid_file.write_text(f"{proc.pid}\n")
     return Daemon(name, proc, log_file)
+
+
+def _term_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    # prctl(PR_SET_PDEATHSIG, SIGTERM)
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
 def read_pid(pid_file: Path) -> int | None:
