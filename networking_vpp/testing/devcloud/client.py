@@ -15,7 +15,7 @@ from openstack.network.v2.port import Port
 
 from networking_vpp.common import keys, model
 from networking_vpp.common.etcd.client import EtcdClient, EtcdSettings
-from networking_vpp.testing.devcloud import mariadb, procs, web
+from networking_vpp.testing.devcloud import procs, web
 from networking_vpp.testing.devcloud.cloud import DevCloud
 
 VIF_PLUGGED = "network-vif-plugged"
@@ -46,13 +46,6 @@ class CloudClient:
             timeout,
             f"port {port_id} to be {status}",
             interval=0.05,
-        )
-
-    def wait_port_gone(self, port_id: str, timeout: float = 30.0) -> None:
-        procs.wait_until(
-            lambda: self.neutron.network.find_port(port_id) is None,
-            timeout,
-            f"port {port_id} to be deleted",
         )
 
     # --- etcd ----------------------------------------------------------------------------
@@ -100,11 +93,6 @@ class CloudClient:
             timeout,
             f"{name} for {tag} at the fake Nova",
         )
-
-    # --- the database, for precise timing ------------------------------------------------
-    def db(self):  # noqa: ANN201 - a PyMySQL connection
-        """A connection to Neutron's database (read it, never write)."""
-        return mariadb.connect(self.cloud.layout, mariadb.DB_USER, mariadb.DB_NAME)
 
 
 def _if(value: Any, pred: Any) -> Any:

@@ -10,6 +10,7 @@ this one class.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from networking_vpp.testing.devcloud import etcd_server, mariadb, neutron, procs, web
 from networking_vpp.testing.devcloud.layout import HOSTS, PHYSNETS, Layout, Ports
+from networking_vpp.testing.etcd import free_port  # the loopback port picker tests share
 
 LOG = logging.getLogger(__name__)
 
@@ -81,6 +83,10 @@ class DevCloud:
     def host_url(self, host: str) -> str:
         return f"http://127.0.0.1:{self.ports.hosts[host]}"
 
+    def host_ready(self, host: str) -> bool:
+        """Whether a fake host's agent has done its first load and resync."""
+        return bool(web.get_json(f"{self.host_url(host)}/health", timeout=1).get("ready"))
+
     @property
     def server_log(self) -> Path:
         return self.layout.log_file(neutron.NAME)
@@ -91,12 +97,12 @@ class DevCloud:
         self.down()
         self.layout.make_dirs()
         self.ports = Ports(
-            mariadb=procs.free_port(),
-            etcd_client=procs.free_port(),
-            etcd_peer=procs.free_port(),
-            neutron=procs.free_port(),
-            nova=procs.free_port(),
-            hosts={h: procs.free_port() for h in self.hosts},
+            mariadb=free_port(),
+            etcd_client=free_port(),
+            etcd_peer=free_port(),
+            neutron=free_port(),
+            nova=free_port(),
+            hosts={h: free_port() for h in self.hosts},
         )
         self.layout.save_ports(self.ports)
         try:
@@ -214,7 +220,7 @@ class DevCloud:
             )
         for host, daemon in started.items():
             procs.wait_until(
-                lambda h=host: web.get_json(f"{self.host_url(h)}/health", timeout=1).get("ready"),
+                functools.partial(self.host_ready, host),
                 60.0,
                 f"fake host {host}'s agent to converge",
                 alive=daemon.died,

@@ -13,7 +13,6 @@ import ctypes
 import dataclasses
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,13 +24,6 @@ T = TypeVar("T")
 
 class DevCloudError(RuntimeError):
     """A component did not start, or did not become healthy in time."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(
@@ -63,13 +55,6 @@ def wait_until(
             hint = f" (last error: {last_error})" if last_error else ""
             raise DevCloudError(f"timed out after {timeout:.0f}s waiting for {what}{hint}")
         time.sleep(interval)
-
-
-def tcp_open(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether something accepts connections on ``host:port``."""
-    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
-        return True
-    return False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,9 +161,21 @@ def _pgid_of(pid: int) -> int | None:
 
 
 def _reap(pid: int) -> None:
-    # Our own children must be waited for, or they linger as zombies.
     with contextlib.suppress(ChildProcessError, OSError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def _signal_and_wait(pgid: int, sig: int, timeout: float) -> bool:
+    """Signal the group; True once every member is gone within ``timeout``."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap(pgid)  # the leader may be our own child: reap it, or it stays a zombie
+        if not _group_alive(pgid):
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def stop(pid_file: Path, timeout: float = 15.0, sig: int = signal.SIGTERM) -> bool:
@@ -193,19 +190,8 @@ def stop(pid_file: Path, timeout: float = 15.0, sig: int = signal.SIGTERM) -> bo
     if pid is None:
         return False
     running = _pgid_of(pid) == pid and pid_alive(pid)
-    if running:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, sig)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            _reap(pid)
-            if not _group_alive(pid):
-                break
-            time.sleep(0.05)
-        else:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            wait_until(lambda: not (_reap(pid) or _group_alive(pid)), 5.0, f"kill of {pid}")
+    if running and not _signal_and_wait(pid, sig, timeout):
+        _signal_and_wait(pid, signal.SIGKILL, 5.0)
     with contextlib.suppress(FileNotFoundError):
         pid_file.unlink()
     return running
