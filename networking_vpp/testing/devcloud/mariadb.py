@@ -101,7 +101,7 @@ def start(layout: Layout, port: int, timeout: float = 60.0, die_with_parent: boo
             f"--port={port}",
             "--bind-address=127.0.0.1",
             f"--user={getpass.getuser()}",
-            f"--pid-file={layout.run / 'mariadbd.pid'}",
+            f"--pid-file={pid_file}",  # the same file: mariadbd removes it when it stops
             "--skip-log-bin",
             "--skip-name-resolve",
             "--innodb-buffer-pool-size=128M",
