@@ -11,8 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from networking_vpp.server.journal import migration
-from networking_vpp.testing.devcloud import mariadb, procs
+from networking_vpp.testing.devcloud import mariadb
 from networking_vpp.testing.devcloud.layout import Layout
+from networking_vpp.testing.etcd import free_port
 
 pytestmark = pytest.mark.skipif(not mariadb.available(), reason="mariadb-server not installed")
 
@@ -24,7 +25,7 @@ TABLES = ("vpp_journal", "vpp_journal_dead", "vpp_port_bindings")
 def neutron_conf(tmp_path_factory) -> Iterator[tuple[str, str]]:
     layout = Layout(tmp_path_factory.mktemp("mig"))
     layout.make_dirs()
-    mariadb.start(layout, procs.free_port())
+    mariadb.start(layout, free_port(), die_with_parent=True)
     url = mariadb.connection_url(layout)
     conf = layout.etc / "neutron.conf"
     conf.write_text(f"[DEFAULT]\ncore_plugin = ml2\n[database]\nconnection = {url}\n")
