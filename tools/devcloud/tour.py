@@ -160,7 +160,7 @@ def summarise(key: str, value: bytes) -> str:
         sock = (data.get("vhostuser") or {}).get("socket") or (data.get("tap") or {}).get("ifname")
         return (
             f"{data.get('network_type')} {data.get('physnet')} "
-            f"seg {data.get('segmentation_id')} mac {data.get('mac_address')} {sock}"
+            f"seg {data.get('segmentation_id') or '-'} mac {data.get('mac_address')} {sock}"
         )
     if "/ports/" in key:
         prog = data.get("programmed") or {}

@@ -50,10 +50,14 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         _print_status(cloud)
     elif args.command == "down":
+        existed = cloud.layout.base.exists()
         stopped = cloud.down(purge=args.purge)
         print("devcloud: stopped " + (", ".join(stopped) or "nothing (nothing was running)"))
-        if args.purge:
+        if args.purge and existed:
             print(f"devcloud: removed {cloud.layout.base}")
+    elif not cloud.ports.neutron:
+        print(f"devcloud: no dev cloud in {cloud.layout.base}")
+        return 1
     else:
         _print_status(cloud)
     return 0
