@@ -89,7 +89,12 @@ class VppMechanismDriver(api.MechanismDriver):
             return
         if not self.hosts.is_alive(host):
             LOG.warning(
-                "vpp: not binding port %s on %s: no live vpp-agent on that host", port_id, host
+                "vpp: not binding port %s on %s: no live vpp-agent on that host%s",
+                port_id,
+                host,
+                ""
+                if self.hosts.loaded
+                else " (this API worker has not read the agents' states from etcd yet)",
             )
             return
         served = self.hosts.physnets(host)
