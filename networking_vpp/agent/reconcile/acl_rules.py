@@ -10,7 +10,9 @@ No rule matching means deny (the ACL plugin's default), as in Neutron.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import logging
 from collections.abc import Iterable, Mapping
 
 from networking_vpp.agent.vpp.types import (
@@ -27,8 +29,11 @@ ANY6 = "::/0"
 FULL = (0, 65535)
 ANY_ICMP = (0, 255)
 ICMP_PROTOCOLS = (1, 58)
-# Protocols whose port_range bounds the destination port (Neutron's list).
-PORT_PROTOCOLS = (6, 17, 33, 132, 136)
+# VPP's ACL plugin reads L4 ports of TCP and UDP only (acl_fill_5tuple): a
+# port range on any other protocol (SCTP, DCCP, UDP-Lite) would never match.
+# The server refuses such rules; should one arrive, it is left out (never
+# permit more than asked) and logged.
+PORT_PROTOCOLS = (6, 17)
 UDP, ICMP6 = 17, 58
 
 # Holes every VM needs whatever its groups say (Neutron's firewalls have the
@@ -51,6 +56,8 @@ ESSENTIAL_OUTPUT: tuple[AclRule, ...] = (
     AclRule(ACL_PERMIT, ANY6, ANY6, ICMP6, (130, 130), ANY_ICMP),  # MLD query
     AclRule(ACL_PERMIT, ANY6, ANY6, ICMP6, (134, 136), ANY_ICMP),  # RA, NS, NA
 )
+
+LOG = logging.getLogger(__name__)
 
 Members = Mapping[str, Iterable[str]]  # remote group id -> member IPs/prefixes
 
@@ -85,6 +92,9 @@ def _expand(rule: model.SecGroupRule, members: Members) -> Iterable[AclRule]:
     else:
         remotes = [any_ip]
     proto = rule.protocol or 0
+    if rule.port_range_min is not None and proto not in PORT_PROTOCOLS + ICMP_PROTOCOLS:
+        LOG.error("Rule %s: VPP cannot match ports of protocol %d; rule left out", rule, proto)
+        return
     sport, dport = _ranges(rule, proto)
     for remote in remotes:
         if rule.direction == "ingress":
@@ -101,12 +111,13 @@ def _ranges(rule: model.SecGroupRule, proto: int) -> tuple[tuple[int, int], tupl
         types = ANY_ICMP if icmp_type is None else (icmp_type, icmp_type)
         codes = ANY_ICMP if code is None or icmp_type is None else (code, code)
         return types, codes
-    if proto in PORT_PROTOCOLS and rule.port_range_min is not None:
+    if rule.port_range_min is not None:
         high = rule.port_range_max if rule.port_range_max is not None else rule.port_range_min
         return FULL, (rule.port_range_min, high)
     return FULL, FULL
 
 
+@functools.lru_cache(maxsize=65536)
 def _canonical(prefix: str) -> str:
     return str(ipaddress.ip_network(prefix, strict=False))
 

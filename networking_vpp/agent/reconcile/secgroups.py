@@ -91,6 +91,15 @@ class SecGroupReconciler:
         rules = acl_rules.group_rules(group, neutron_direction, members)
         return self._ensure_acl(group_tag(sg_id, vpp_direction), rules)
 
+    def _group_acl_index(self, sg_id: str, vpp_direction: str, neutron_direction: str) -> int:
+        # Compiling expands remote groups (O(members)); doing it per port would
+        # make a host's work quadratic. Content is kept current by
+        # reconcile_group, which every group or membership change queues.
+        have = self.inv.acls.get(group_tag(sg_id, vpp_direction))
+        if have is not None:
+            return have[0]
+        return self._group_acl(sg_id, vpp_direction, neutron_direction)
+
     def reconcile_group(self, sg_id: str, used: bool) -> None:
         """Bring a group's ACLs up to date if a port here uses it, else collect them."""
         if used:
@@ -135,8 +144,8 @@ class SecGroupReconciler:
         inputs = [self._ensure_acl(t.ESSENTIALS_TAG + "in", acl_rules.ESSENTIAL_INPUT)]
         outputs = [self._ensure_acl(t.ESSENTIALS_TAG + "out", acl_rules.ESSENTIAL_OUTPUT)]
         for sg_id in groups:
-            inputs.append(self._group_acl(sg_id, "in", "egress"))
-            outputs.append(self._group_acl(sg_id, "out", "ingress"))
+            inputs.append(self._group_acl_index(sg_id, "in", "egress"))
+            outputs.append(self._group_acl_index(sg_id, "out", "ingress"))
         lists = (tuple(inputs), tuple(outputs))
         if self.inv.if_acls.get(sw_if_index) != lists:
             self._vpp.set_acl_list(sw_if_index, *lists)
