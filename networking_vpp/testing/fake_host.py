@@ -21,18 +21,18 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import signal
 import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 from networking_vpp.agent.agent import Agent, AgentSettings
 from networking_vpp.agent.vpp.adapter import VppAdapter, VppError
 from networking_vpp.common.etcd.client import EtcdClient, EtcdSettings
+from networking_vpp.testing.devcloud.web import JsonHandler
 from networking_vpp.testing.vpp import VppEmulator
 
 LOG = logging.getLogger("fake_host")
@@ -45,7 +45,7 @@ def uplink_mac(host: str, index: int) -> str:
 
 
 class FakeHost:
-    """The emulator, the agent, the VM plugger and the JSON endpoint of one host."""
+    """The emulator, the agent and the JSON endpoint of one host."""
 
     def __init__(
         self,
@@ -105,13 +105,8 @@ def _plain(obj: Any) -> dict[str, Any]:
     return {k: sorted(v) if isinstance(v, frozenset | set) else v for k, v in data.items()}
 
 
-def _handler_for(host: FakeHost) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            LOG.debug(format, *args)
-
+def _handler_for(host: FakeHost) -> type[JsonHandler]:
+    class Handler(JsonHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             path = urlsplit(self.path).path
             try:
@@ -120,20 +115,12 @@ def _handler_for(host: FakeHost) -> type[BaseHTTPRequestHandler]:
                 elif path == "/vpp":
                     body = host.vpp_objects()
                 else:
-                    self._reply(404, {"error": f"no {path}"})
+                    self.reply(404, {"error": f"no {path}"})
                     return
             except VppError as exc:
-                self._reply(503, {"error": str(exc)})
+                self.reply(503, {"error": str(exc)})
                 return
-            self._reply(200, body)
-
-        def _reply(self, code: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.reply(200, body)
 
     return Handler
 

@@ -19,14 +19,15 @@ Run: ``python -m networking_vpp.testing.fake_nova --port 8774``.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from networking_vpp.testing.devcloud.web import JsonHandler
 
 LOG = logging.getLogger("fake_nova")
 
@@ -57,35 +58,19 @@ class EventLog:
             self._events.clear()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     server: FakeNovaServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
-        LOG.debug("%s " + format, self.client_address[0], *args)
-
-    def _reply(self, code: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        return json.loads(self.rfile.read(length) or b"null")
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         received_at = time.time()  # before parsing: the arrival time is what tests compare
         if urlsplit(self.path).path.rstrip("/") != EVENTS_PATH:
-            self._reply(404, {"itemNotFound": {"code": 404, "message": self.path}})
+            self.reply(404, {"itemNotFound": {"code": 404, "message": self.path}})
             return
         try:
-            events = self._body()["events"]
+            events = self.read_json()["events"]
             assert isinstance(events, list)
         except (ValueError, KeyError, TypeError, AssertionError):
-            self._reply(400, {"badRequest": {"code": 400, "message": "malformed events"}})
+            self.reply(400, {"badRequest": {"code": 400, "message": "malformed events"}})
             return
         self.server.events.add(events, received_at)
         for event in events:
@@ -96,19 +81,19 @@ class _Handler(BaseHTTPRequestHandler):
                 event.get("tag"),
                 event.get("status"),
             )
-        self._reply(200, {"events": [{**e, "code": 200} for e in events]})
+        self.reply(200, {"events": [{**e, "code": 200} for e in events]})
 
     def do_GET(self) -> None:  # noqa: N802
         url = urlsplit(self.path)
         if url.path == "/health":
-            self._reply(200, {"ok": True})
+            self.reply(200, {"ok": True})
         elif url.path == "/events":
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
             events = self.server.events.query(query.get("name"), query.get("tag"))
-            self._reply(200, {"events": events})
+            self.reply(200, {"events": events})
         elif url.path.rstrip("/") in ("", "/v2.1"):
             # Version discovery, in case a client asks.
-            self._reply(
+            self.reply(
                 200,
                 {
                     "version": {
@@ -120,14 +105,14 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
         else:
-            self._reply(404, {"itemNotFound": {"code": 404, "message": self.path}})
+            self.reply(404, {"itemNotFound": {"code": 404, "message": self.path}})
 
     def do_DELETE(self) -> None:  # noqa: N802
         if urlsplit(self.path).path == "/events":
             self.server.events.clear()
-            self._reply(200, {"events": []})
+            self.reply(200, {"events": []})
         else:
-            self._reply(404, {"itemNotFound": {"code": 404, "message": self.path}})
+            self.reply(404, {"itemNotFound": {"code": 404, "message": self.path}})
 
 
 class FakeNovaServer(ThreadingHTTPServer):
