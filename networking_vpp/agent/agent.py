@@ -25,6 +25,7 @@ from networking_vpp.agent.report import Reporter
 from networking_vpp.agent.vpp import types as t
 from networking_vpp.agent.vpp.adapter import VppAdapter, VppApiError, VppConnectionError
 from networking_vpp.common import keys as k
+from networking_vpp.common import model
 from networking_vpp.common.etcd.client import EtcdClient
 from networking_vpp.common.etcd.watcher import Event, PrefixWatcher
 
@@ -168,6 +169,25 @@ class Agent:
                 LOG.exception("Reconcile %s failed; will retry", key)
             finally:
                 self.queue.done(key, ok)
+            if self.queue.idle():
+                self._publish_summary()
+
+    def _publish_summary(self) -> None:
+        statuses = self.reporter.statuses()
+        desired = self.cache.port_ids()
+        pending = sorted(p for p in desired if p not in statuses)
+        self.reporter.set_summary(
+            model.HostSummary(
+                host=self.settings.host,
+                desired=len(desired),
+                programmed=len(self.inventory.ports),
+                active=sum(1 for s in statuses.values() if s == "active"),
+                errors=tuple(sorted(p for p, s in statuses.items() if s == "error")),
+                pending=tuple(pending[:100]),
+                rejected_values=self.cache.rejected_total + self.groups.rejected_total,
+                resyncs=self.resyncs,
+            )
+        )
 
     def _reconcile(self, key: Hashable) -> None:
         assert isinstance(key, tuple)

@@ -47,6 +47,8 @@ class Reporter:
         self._written: dict[str, Signature] = {}
         self._pending: dict[str, model.PortState | None] = {}
         self._inflight: dict[str, model.PortState | None] = {}  # being written now
+        self._summary: model.HostSummary | None = None  # to write
+        self._summary_written: model.HostSummary | None = None
         self._cond = threading.Condition()
         self._busy = False
         self._stop = False
@@ -85,10 +87,16 @@ class Reporter:
         while True:
             try:
                 kvs, _ = self._client.get_prefix(prefix)
+                summary = self._client.get(self._keys.summary(self._host))
                 break
             except EtcdError as exc:
                 LOG.warning("Cannot read our earlier reports yet (%s); retrying", exc)
                 time.sleep(1.0)
+        if summary is not None:
+            try:
+                self._summary_written = model.decode(model.HostSummary, summary.key, summary.value)
+            except model.BadValue as exc:
+                LOG.warning("Replacing unreadable summary: %s", exc)
         for kv in kvs:
             try:
                 state = model.decode(model.PortState, kv.key, kv.value)
@@ -135,11 +143,29 @@ class Reporter:
             return None if state is None else _signature(state)
         return self._written.get(port_id)
 
+    def statuses(self) -> dict[str, str]:
+        """Port id -> reported status ("active"/"error"), as etcd will have it."""
+        with self._cond:
+            out = {p: sig[1] for p, sig in self._written.items()}
+            for port_id, state in {**self._inflight, **self._pending}.items():
+                if state is None:
+                    out.pop(port_id, None)
+                else:
+                    out[port_id] = state.status
+            return out
+
+    def set_summary(self, summary: model.HostSummary) -> None:
+        """Publish the agent's own account (written only when it changed)."""
+        with self._cond:
+            if summary != self._summary_written:
+                self._summary = summary
+                self._cond.notify()
+
     def wait_idle(self, timeout: float) -> bool:
         """Wait until every queued report is in etcd (for tests and benchmarks)."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._pending or self._busy:
+            while self._pending or self._busy or self._summary is not None:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -151,11 +177,12 @@ class Reporter:
         backoff = 0.1
         while True:
             with self._cond:
-                while not self._pending and not self._stop:
+                while not self._pending and self._summary is None and not self._stop:
                     self._cond.wait()
                 if self._stop:
                     return
                 batch, self._pending = self._pending, {}
+                summary, self._summary = self._summary, None
                 self._inflight = batch
                 self._busy = True
             ops: list[Put | Delete] = []
@@ -174,6 +201,8 @@ class Reporter:
                         reported_at=now,
                     )
                     ops.append(Put(key, model.encode(state)))
+            if summary is not None:
+                ops.append(Put(self._keys.summary(self._host), model.encode(summary)))
             try:
                 self._write(ops)
             except EtcdError as exc:
@@ -181,6 +210,8 @@ class Reporter:
                 with self._cond:
                     # Newer reports queued meanwhile win over the failed ones.
                     self._pending = {**batch, **self._pending}
+                    if self._summary is None:
+                        self._summary = summary
                     self._inflight = {}
                     self._busy = False
                     self._cond.notify_all()
@@ -190,6 +221,8 @@ class Reporter:
             backoff = 0.1
             with self._cond:
                 self.flushes += 1
+                if summary is not None:
+                    self._summary_written = summary
                 for port_id, state in batch.items():
                     if state is None:
                         self._written.pop(port_id, None)

@@ -7,6 +7,7 @@ Layout (below a configurable prefix, default ``/networking-vpp``)::
     /global/remote_groups/<sg_id>/<port_id>    a member port's IPs (journal -> agents)
     /state/<host>/alive                        agent liveness, under a lease (agent -> server)
     /state/<host>/physnets/<name>              physnets the host serves (agent -> server)
+    /state/<host>/summary                      what the agent has programmed (agent -> operators)
     /state/<host>/ports/<port_id>              what the agent programmed (agent -> server)
     /election/<role>                           leader election (server)
     /kick/<role>                               wake-up key for an elected role (server)
@@ -28,7 +29,7 @@ class StateKey:
     """A parsed ``/state/<host>/...`` key."""
 
     host: str
-    kind: str  # "alive", "physnets" or "ports"
+    kind: str  # "alive", "summary", "physnets" or "ports"
     name: str  # physnet name or port id; "" for alive
 
 
@@ -116,6 +117,10 @@ class KeySpace:
         """Leased liveness key of a host's agent."""
         return f"{self.host_state_prefix(host)}alive"
 
+    def summary(self, host: str) -> str:
+        """A short summary of what one agent has programmed (for drift checks)."""
+        return f"{self.host_state_prefix(host)}summary"
+
     def physnets_prefix(self, host: str) -> str:
         """The physnets one host serves."""
         return f"{self.host_state_prefix(host)}physnets/"
@@ -136,8 +141,8 @@ class KeySpace:
         """Parse any ``/state/<host>/...`` key."""
         rest = self._strip(key, self.state_prefix())
         parts = rest.split("/")
-        if len(parts) == 2 and parts[1] == "alive" and parts[0]:
-            return StateKey(parts[0], "alive", "")
+        if len(parts) == 2 and parts[1] in ("alive", "summary") and parts[0]:
+            return StateKey(parts[0], parts[1], "")
         if len(parts) == 3 and parts[1] in ("physnets", "ports") and parts[0] and parts[2]:
             return StateKey(parts[0], parts[1], parts[2])
         raise BadKey(f"{key!r} is not a known /state/ key")

@@ -154,6 +154,21 @@ class PortState:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class HostSummary:
+    """``/state/<host>/summary``: the agent's own account, for drift detection."""
+
+    host: str
+    desired: int  # port bindings in etcd for this host (valid ones)
+    programmed: int  # ports with an interface in VPP
+    active: int  # ports reported active
+    errors: tuple[str, ...] = ()  # ports reported in error
+    pending: tuple[str, ...] = ()  # desired, not (yet) active nor in error; at most 100
+    rejected_values: int = 0  # bad etcd values skipped since start
+    resyncs: int = 0
+    version: int = SCHEMA_VERSION
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class SecGroupRule:
     """One Neutron security group rule, normalised by the server.
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from networking_vpp.agent.vpp import types as t
+from networking_vpp.common import model
 from networking_vpp.testing.vpp import Frame
 
-from .conftest import UPLINK1, UPLINK2, binding, wait_for
+from .conftest import KEYS, UPLINK1, UPLINK2, binding, wait_for
 
 MAC_A = "fa:16:3e:00:00:0a"
 MAC_B = "fa:16:3e:00:00:0b"
@@ -159,6 +160,10 @@ def test_unmapped_physnet_is_reported_as_error_and_not_programmed(rig, look):
     assert agent.wait_converged(10)
     assert by_tag(look, t.PORT_TAG + "x") is None
     assert look.dump_bridge_domains() == []
+    # The agent's own account says so too (what `networking-vpp status` reads).
+    kv = wait_for(lambda: rig.etcd.get(KEYS.summary(rig.host)), what="summary")
+    summary = model.decode(model.HostSummary, kv.key, kv.value)
+    assert (summary.desired, summary.programmed, summary.errors) == (1, 0, ("x",))
 
 
 def test_rebinding_to_another_network_moves_and_collects(rig, look):
