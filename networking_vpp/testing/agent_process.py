@@ -1,0 +1,53 @@
+"""The real vpp-agent as a process of its own, on an emulator process's socket.
+
+For fault tests that SIGKILL agents: the same Agent as ``vpp-agent`` runs, with
+``RemoteClient`` (see ``testing/vpp/remote.py``) in place of vpp_papi::
+
+    python -m networking_vpp.testing.agent_process --host compute-1 \\
+        --etcd http://127.0.0.1:2379 --vpp-socket /tmp/vpp.sock \\
+        --physnet physnet1:GigabitEthernet0/8/0
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+
+from networking_vpp.agent.agent import Agent, AgentSettings
+from networking_vpp.agent.vpp.adapter import VppAdapter
+from networking_vpp.common.etcd.client import EtcdClient, EtcdSettings
+from networking_vpp.testing.vpp.remote import RemoteClient
+
+
+def main() -> None:
+    """Run one agent until SIGTERM (or until SIGKILLed, which is the point)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--etcd", action="append", required=True, help="endpoint (repeatable)")
+    parser.add_argument("--vpp-socket", required=True)
+    parser.add_argument("--physnet", action="append", default=[], help="NAME:INTERFACE")
+    parser.add_argument("--report-before-vm-connects", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s"
+    )
+    settings = AgentSettings(
+        host=args.host,
+        physnets=dict(p.split(":", 1) for p in args.physnet),
+        alive_ttl=3,
+        vpp_ping_interval=0.2,
+        report_before_vm_connects=args.report_before_vm_connects,
+    )
+    etcd = EtcdClient(EtcdSettings(endpoints=args.etcd, timeout=2.0))
+    agent = Agent(settings, etcd, VppAdapter(lambda: RemoteClient(args.vpp_socket)))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    agent.start()
+    stop.wait()
+    agent.stop()
+
+
+if __name__ == "__main__":
+    main()
