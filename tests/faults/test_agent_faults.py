@@ -217,3 +217,56 @@ def converged_with_error(etcd, vpp, ports) -> bool:
     states = reported(etcd)
     ok = all(p.port_id in states and states[p.port_id].status == "active" for p in ports)
     return ok and "unknown-physnet" in states and vpp_matches(vpp, ports)
+
+
+def test_etcd_cluster_member_and_leader_kills_while_the_agent_watches(
+    etcd_cluster, tmp_path, vpp_process, figures
+):
+    from networking_vpp.common.etcd.client import EtcdUnavailable
+
+    from .conftest import AgentProcess
+
+    client = EtcdClient(etcd_cluster.settings(timeout=10.0))
+    client.delete_prefix("")
+    vpp = vpp_process.handle
+    agent = AgentProcess(tmp_path, "compute-1", etcd_cluster.endpoints, vpp_process)
+    try:
+        agent.start()
+        ports: list[model.PortBinding] = []
+        faults = 0
+        start = time.monotonic()
+        for round_ in range(6):
+            # Kill a follower, the leader, or (every third round) the member the
+            # agent most likely talks to, while ports keep coming.
+            victim = etcd_cluster.leader_index() if round_ % 2 else (round_ % 3)
+            etcd_cluster.kill(victim)
+            faults += 1
+            for i in range(len(ports), len(ports) + 8):
+                ports.append(port(i))
+                _put_retrying(client, ports[-1], EtcdUnavailable)
+            etcd_cluster.restart(victim)
+        last_fault = time.monotonic()
+        wait_for(lambda: converged(client, vpp, ports), 90, "converged after member kills")
+        took = time.monotonic() - last_fault
+        total = last_fault - start
+        assert agent.alive(), agent.tail()
+        figures(
+            f"etcd 3-member cluster: {len(ports)} port puts, {faults} member kills "
+            f"(leader {faults // 2} times) over {total:.1f} s, lost 0, "
+            f"converged {took:.2f} s after the last"
+        )
+    finally:
+        agent.kill()
+        client.close()
+
+
+def _put_retrying(client: EtcdClient, p: model.PortBinding, unavailable: type) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            client.put(KEYS.port("compute-1", p.port_id), model.encode(p))
+            return
+        except unavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
