@@ -118,8 +118,8 @@ class HostCache:
             parsed = self._keys.parse_state(key)
         except keys.BadKey:
             return None
-        if parsed.kind == "ports":
-            return None
+        if parsed.kind not in ("alive", "physnets"):
+            return None  # port reports, the agent's summary: not liveness
         if value is not None:
             # A put must carry a valid value; a malformed one would otherwise make
             # us bind ports to a host whose agent cannot be trusted to serve them.

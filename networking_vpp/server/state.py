@@ -241,11 +241,13 @@ class StateHandler:
         except keys.BadKey:
             LOG.warning("state watcher: ignoring unknown key %s", key)
             return None
-        schema: type = {
+        schema: type | None = {
             "alive": model.HostAlive,
             "physnets": model.HostPhysnet,
             "ports": model.PortState,
-        }[parsed.kind]
+        }.get(parsed.kind)
+        if schema is None:
+            return None  # e.g. the agent's summary: for operators, not for this watcher
         try:
             obj: Any = model.decode(schema, key, value)
         except model.BadValue as exc:
