@@ -14,7 +14,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -112,18 +111,6 @@ def read_status(path: str) -> dict[str, Any]:
             return dict(json.load(f))
     except (OSError, ValueError):
         return {}
-
-
-def wait_until(cond: Any, timeout: float, what: str = "condition") -> Any:
-    """Poll ``cond`` until truthy; AssertionError after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 if __name__ == "__main__":

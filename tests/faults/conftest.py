@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,21 +18,10 @@ import pytest
 
 from networking_vpp.agent.vpp.adapter import VppAdapter
 from networking_vpp.testing.vpp.remote import RemoteEmulator
+from networking_vpp.testing.wait import wait_for
 
 UPLINK = "GigabitEthernet0/8/0"
 _FIGURES: list[str] = []
-
-
-def wait_for(cond: Callable[[], object], timeout: float = 20.0, what: str = "condition") -> object:
-    """Poll ``cond`` until truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def dump_state(vpp: RemoteEmulator) -> dict:

@@ -11,9 +11,10 @@ from networking_vpp.common import model
 from networking_vpp.common.etcd.client import EtcdClient
 from networking_vpp.common.etcd.writer import Put, write_batch
 from networking_vpp.testing.proxy import TcpProxy
+from networking_vpp.testing.wait import wait_for
 from tests.functional.agent.conftest import KEYS, binding
 
-from .conftest import dump_state, wait_for
+from .conftest import dump_state
 
 PORT_TAG, NET_TAG, UPLINK_TAG = "net-vpp.port:", "net-vpp.net:", "net-vpp.uplink:"
 READ_ONLY = ("control_ping", "want_interface_events", "show_version")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -13,23 +12,12 @@ from networking_vpp.common import keys as k
 from networking_vpp.common import model
 from networking_vpp.common.etcd.client import EtcdClient
 from networking_vpp.testing.vpp import VppEmulator
+from networking_vpp.testing.wait import wait_for
 
 UPLINK1 = "GigabitEthernet0/8/0"
 UPLINK2 = "GigabitEthernet0/9/0"
 PHYSNETS = {"physnet1": UPLINK1, "physnet2": UPLINK2}
 KEYS = k.KeySpace()
-
-
-def wait_for(cond: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> object:
-    """Poll ``cond`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.01)
 
 
 def binding(port_id: str = "p1", **over: object) -> model.PortBinding:

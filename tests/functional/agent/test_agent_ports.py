@@ -7,8 +7,9 @@ import pytest
 from networking_vpp.agent.vpp import types as t
 from networking_vpp.common import model
 from networking_vpp.testing.vpp import Frame
+from networking_vpp.testing.wait import wait_for
 
-from .conftest import KEYS, UPLINK1, UPLINK2, binding, wait_for
+from .conftest import KEYS, UPLINK1, UPLINK2, binding
 
 MAC_A = "fa:16:3e:00:00:0a"
 MAC_B = "fa:16:3e:00:00:0b"

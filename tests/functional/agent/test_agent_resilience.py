@@ -6,8 +6,9 @@ from networking_vpp.agent.vpp import types as t
 from networking_vpp.common import model
 from networking_vpp.common.etcd.client import EtcdClient, EtcdSettings
 from networking_vpp.testing.proxy import TcpProxy
+from networking_vpp.testing.wait import wait_for
 
-from .conftest import KEYS, binding, wait_for
+from .conftest import KEYS, binding
 
 
 def test_agent_restart_with_nothing_changed_makes_no_mutating_vpp_call(rig):

@@ -8,8 +8,9 @@ import pytest
 
 from networking_vpp.common import model
 from networking_vpp.testing.vpp import Frame
+from networking_vpp.testing.wait import wait_for
 
-from .conftest import KEYS, binding, wait_for
+from .conftest import KEYS, binding
 
 ANY = "0.0.0.0/0"
 EGRESS_ALL = model.SecGroupRule("egress", "IPv4")

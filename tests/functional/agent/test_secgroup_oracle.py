@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 from networking_vpp.common import model
 from networking_vpp.testing.etcd import EtcdServer
 from networking_vpp.testing.vpp import Frame
+from networking_vpp.testing.wait import wait_for
 
-from .conftest import KEYS, HostRig, binding, wait_for
+from .conftest import KEYS, HostRig, binding
 
 PORTS = {
     "pa": ("fa:16:3e:00:30:01", "10.0.0.1", "2001:db8::1"),

@@ -7,8 +7,9 @@ import threading
 from networking_vpp.common.etcd.client import EtcdClient, EtcdError
 from networking_vpp.common.etcd.watcher import PrefixWatcher
 from networking_vpp.testing.etcd import EtcdCluster
+from networking_vpp.testing.wait import wait_for
 
-from .conftest import Mirror, server_contents, wait_for
+from .conftest import Mirror, server_contents
 
 P = "/nvpp/cluster/"
 

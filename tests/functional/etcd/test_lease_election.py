@@ -12,8 +12,7 @@ from networking_vpp.common.etcd.client import EtcdClient
 from networking_vpp.common.etcd.election import Election
 from networking_vpp.common.etcd.lease import LeasedKeys
 from networking_vpp.testing.etcd import EtcdServer
-
-from .conftest import wait_for
+from networking_vpp.testing.wait import wait_for
 
 KEY = "/nvpp/election/forwarder"
 

@@ -15,8 +15,9 @@ from networking_vpp.common.etcd.client import (
 from networking_vpp.common.etcd.watcher import PrefixWatcher
 from networking_vpp.testing.etcd import EtcdServer
 from networking_vpp.testing.pki import make_pki
+from networking_vpp.testing.wait import wait_for
 
-from .conftest import Mirror, wait_for
+from .conftest import Mirror
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,9 @@ from networking_vpp.common.etcd.watcher import PrefixWatcher
 from networking_vpp.common.etcd.writer import Put, write_batch
 from networking_vpp.testing.etcd import EtcdServer
 from networking_vpp.testing.proxy import TcpProxy
+from networking_vpp.testing.wait import wait_for
 
-from .conftest import Mirror, server_contents, wait_for
+from .conftest import Mirror, server_contents
 
 P = "/nvpp/w/"
 

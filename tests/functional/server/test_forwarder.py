@@ -18,7 +18,8 @@ from networking_vpp.common import keys, model
 from networking_vpp.common.etcd.client import EtcdClient
 from networking_vpp.common.etcd.watcher import PrefixWatcher
 from networking_vpp.server.journal.forwarder import Forwarder, Kicker, NotLeader, wait_drained
-from networking_vpp.testing.journal import JournalDb, read_status, wait_until
+from networking_vpp.testing.journal import JournalDb, read_status
+from networking_vpp.testing.wait import wait_for as wait_until
 
 K = keys.KeySpace()
 Txn = list[tuple[str, str | None]]
