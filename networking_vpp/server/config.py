@@ -78,6 +78,19 @@ ml2_vpp_opts = [
         "leader is replaced within about this time.",
     ),
     cfg.BoolOpt(
+        "resync_on_election",
+        default=True,
+        help="When a forwarder becomes the leader, compare etcd with the database and repair "
+        "the difference (networking-vpp resync does the same on demand).",
+    ),
+    cfg.FloatOpt(
+        "resync_interval",
+        default=0.0,
+        min=0.0,
+        help="Seconds between full resyncs run by the forwarder leader (etcd compared with "
+        "the database, differences repaired). 0: only on election and on demand.",
+    ),
+    cfg.BoolOpt(
         "start_services",
         default=True,
         help="Start the etcd watchers, forwarder and state watcher in API workers. "

@@ -21,6 +21,7 @@ from networking_vpp.server.hosts import HostCache
 from networking_vpp.server.journal.api import JournalStore, neutron_session_scope
 from networking_vpp.server.journal.forwarder import Forwarder, Kicker
 from networking_vpp.server.state import StateWatcher
+from networking_vpp.server.sync import Guard, SyncReport, log_report, make_resync
 
 LOG = logging.getLogger(__name__)
 
@@ -49,6 +50,12 @@ class ServerServices:
             retry_interval=group.etcd_retry_interval,
             election_ttl=group.election_ttl,
             txns_in_flight=group.journal_txns_in_flight,
+            syncer=self._resync,
+            sync_on_election=group.resync_on_election,
+            sync_interval=group.resync_interval,
+        )
+        self.resync = make_resync(
+            self.client, keyspace, group.vpp_vhostuser_role, kick=self.forwarder.kick
         )
         self.kicker = Kicker(self.client, keyspace, self.forwarder)
         self.state = StateWatcher(
@@ -74,3 +81,9 @@ class ServerServices:
     def kick(self) -> None:
         """Journal rows were committed: wake the forwarder leader, wherever it is."""
         self.kicker.kick()
+
+    def _resync(self, guard: Guard) -> SyncReport:
+        """The forwarder leader's full resync (runs in the forwarder's thread)."""
+        report = self.resync.run(guard=guard)
+        log_report(report)
+        return report

@@ -55,10 +55,10 @@ def _size(op: Op) -> int:
     return (len(codec.to_bytes(op.key)) + len(codec.to_bytes(value))) * 4 // 3 + 64
 
 
-def plan_transactions(ops: Sequence[Op]) -> list[tuple[list[Op], int]]:
+def plan_transactions(ops: Sequence[Op], max_ops: int = MAX_TXN_OPS) -> list[tuple[list[Op], int]]:
     """Cut ``ops`` into transactions: ``[(ops to send, input ops they cover), ...]``.
 
-    A transaction is closed when one more distinct key would exceed :data:`MAX_TXN_OPS`
+    A transaction is closed when one more distinct key would exceed ``max_ops``
     operations or :data:`MAX_TXN_BYTES`; a repeated key replaces its earlier op in place.
     """
     plan: list[tuple[list[Op], int]] = []
@@ -71,7 +71,7 @@ def plan_transactions(ops: Sequence[Op]) -> list[tuple[list[Op], int]]:
         if (
             op.key not in current
             and current
-            and (len(current) >= MAX_TXN_OPS or size + op_size > MAX_TXN_BYTES)
+            and (len(current) >= max_ops or size + op_size > MAX_TXN_BYTES)
         ):
             plan.append((list(current.values()), covered))
             current, covered, size = {}, 0, 0

@@ -97,6 +97,11 @@ class JournalStore:
         with self._scope() as session:
             return int(session.execute(sa.select(sa.func.count(models.VppJournal.id))).scalar())
 
+    def pending_keys(self) -> set[str]:
+        """Keys that have rows waiting to be forwarded (the full resync leaves them alone)."""
+        with self._scope() as session:
+            return set(session.execute(sa.select(models.VppJournal.key).distinct()).scalars())
+
     def dead(self) -> list[JournalRow]:
         """Rows that were set aside, oldest first."""
         with self._scope() as session:

@@ -30,8 +30,9 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent import futures
+from typing import Any
 
 from networking_vpp.common import keys, model
 from networking_vpp.common.etcd import codec
@@ -45,6 +46,10 @@ LOG = logging.getLogger(__name__)
 
 ROLE = "forwarder"
 MAX_RETRY_DELAY = 30.0
+
+# A full resync run by the leader in its own thread; it receives the leader's write
+# guard (see :meth:`Forwarder.leader_compare`) and returns its report.
+Syncer = Callable[[Callable[[], dict[str, Any]]], object]
 
 
 class NotLeader(Exception):
@@ -66,6 +71,9 @@ class Forwarder:
         retry_interval: float = 1.0,
         election_ttl: int = 5,
         txns_in_flight: int = 4,
+        syncer: Syncer | None = None,
+        sync_on_election: bool = True,
+        sync_interval: float = 0.0,
     ) -> None:
         self.store = store
         self.client = client
@@ -75,6 +83,15 @@ class Forwarder:
         self.poll_interval = poll_interval
         self.retry_interval = retry_interval
         self.txns_in_flight = txns_in_flight
+        # Full resyncs run here, between journal batches, so that their writes are
+        # serialised with the drain (see networking_vpp.server.sync).
+        self.syncer = syncer
+        self.sync_on_election = sync_on_election
+        self.sync_interval = sync_interval
+        self._sync_due = False
+        self._next_sync = time.monotonic() + sync_interval
+        self.resyncs = 0
+        self.last_resync: object = None
         self._pool: futures.ThreadPoolExecutor | None = None
         self._counter_lock = threading.Lock()
         self.election = Election(
@@ -82,7 +99,7 @@ class Forwarder:
             keyspace.election(ROLE),
             self.identity,
             ttl=election_ttl,
-            on_elected=self.kick,
+            on_elected=self._on_elected,
         )
         self.kick_watcher = PrefixWatcher(
             client,
@@ -124,6 +141,16 @@ class Forwarder:
         """Drain now (if leader) instead of at the next poll."""
         self._wake.set()
 
+    def request_resync(self) -> None:
+        """Run a full resync at the next pause of the drain (if and while leading)."""
+        self._sync_due = True
+        self.kick()
+
+    def _on_elected(self) -> None:
+        if self.sync_on_election and self.syncer is not None:
+            self._sync_due = True  # whatever happened while nobody led, repair it
+        self.kick()
+
     @property
     def is_leader(self) -> bool:
         """True while this forwarder is the one that writes."""
@@ -140,8 +167,11 @@ class Forwarder:
                 if self.drain_once():
                     delay = self.retry_interval
                     continue  # more may be waiting: no sleep between full batches
+                if self._resync_if_due():
+                    delay = self.retry_interval
+                    continue  # it may have journaled rows: drain before sleeping
                 # Journal empty: sleep until kicked (or the poll safety net fires).
-                self._wake.wait(self.poll_interval)
+                self._wake.wait(self._idle_wait())
                 self._wake.clear()
                 delay = self.retry_interval
             except NotLeader:
@@ -190,6 +220,37 @@ class Forwarder:
         )
         return len(rows)
 
+    # --- full resync -----------------------------------------------------------------
+    def _resync_if_due(self) -> bool:
+        """Run the syncer if a resync is due; True if it ran.
+
+        etcd errors and lost leadership propagate (the resync stays due and the
+        loop's backoff applies); any other failure is logged and the resync waits
+        for its next turn, so that a bug in it cannot stop the journal.
+        """
+        if self.syncer is None:
+            return False
+        periodic = self.sync_interval > 0 and time.monotonic() >= self._next_sync
+        if not (self._sync_due or periodic):
+            return False
+        self._sync_due = False
+        try:
+            self.last_resync = self.syncer(self.leader_compare)
+            self.resyncs += 1
+        except (NotLeader, EtcdError):
+            self._sync_due = True
+            raise
+        except Exception:  # noqa: BLE001 - see the docstring
+            LOG.exception("forwarder %s: full resync failed", self.identity)
+        finally:
+            self._next_sync = time.monotonic() + self.sync_interval
+        return True
+
+    def _idle_wait(self) -> float:
+        if self.syncer is None or self.sync_interval <= 0:
+            return self.poll_interval
+        return max(0.0, min(self.poll_interval, self._next_sync - time.monotonic()))
+
     # --- etcd ----------------------------------------------------------------------
     def _write(self, rows: Sequence[JournalRow]) -> None:
         by_key = {r.key: r for r in rows}
@@ -218,7 +279,7 @@ class Forwarder:
         try:
             self._guarded_txn(txn_ops)
         except EtcdError as exc:
-            if isinstance(exc, EtcdUnavailable) or not _permanent(exc):
+            if isinstance(exc, EtcdUnavailable) or not permanent_error(exc):
                 raise
             # etcd refused the transaction itself: find the row(s) it cannot take.
             LOG.warning(
@@ -233,15 +294,19 @@ class Forwarder:
         try:
             self._guarded_txn([op])
         except EtcdError as exc:
-            if isinstance(exc, EtcdUnavailable) or not _permanent(exc):
+            if isinstance(exc, EtcdUnavailable) or not permanent_error(exc):
                 raise
             self._set_aside([row], f"etcd refused it: {exc}")
 
-    def _guarded_txn(self, ops: Sequence[Op]) -> None:
+    def leader_compare(self) -> dict[str, Any]:
+        """The compare every write of the leader carries: "the election key holds my lease"."""
         lease = self.election.lease_id
         if not lease or not self.election.is_leader:
             raise NotLeader()
-        guard = codec.compare(self.keys.election(ROLE), "LEASE", "EQUAL", lease)
+        return codec.compare(self.keys.election(ROLE), "LEASE", "EQUAL", lease)
+
+    def _guarded_txn(self, ops: Sequence[Op]) -> None:
+        guard = self.leader_compare()
         requests = [
             codec.put_op(op.key, op.value) if isinstance(op, Put) else codec.delete_op(op.key)
             for op in ops
@@ -322,7 +387,7 @@ def _too_big(row: JournalRow) -> bool:
     return row.value is not None and len(row.value.encode()) > model.MAX_VALUE_BYTES
 
 
-def _permanent(exc: EtcdError) -> bool:
+def permanent_error(exc: EtcdError) -> bool:
     """etcd will refuse this request however often it is sent (not a passing trouble)."""
     text = str(exc).lower()
     if "larger than max" in text or "too large" in text:

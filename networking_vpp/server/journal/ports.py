@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,6 +30,21 @@ from networking_vpp.server.journal import models
 LOG = logging.getLogger(__name__)
 
 DRIVER_NAME = "vpp"  # the entry point name ML2 knows us by
+
+
+def bound_segment(
+    vif_type: str | None, host: str | None, levels: Sequence[Mapping[str, Any]] | None
+) -> dict[str, Any] | None:
+    """The segment the vpp driver bound a port to, or None if the port is not ours/bound.
+
+    ``levels`` are ML2's binding levels (``api.BOUND_DRIVER``/``api.BOUND_SEGMENT``
+    dicts, top level first), from a PortContext or rebuilt from the database.
+    """
+    if vif_type not in binding.VIF_TYPES or not host:
+        return None
+    if not levels or levels[-1][api.BOUND_DRIVER] != DRIVER_NAME:
+        return None
+    return levels[-1][api.BOUND_SEGMENT]
 
 
 class PortNotServable(n_exc.BadRequest):
@@ -78,13 +94,9 @@ class PortJournal:
 
         new = row is None
         binding_id = str(uuid.uuid4()) if new else row.binding_id
-        try:
-            desired = binding.port_value(
-                port, bound, mtu, context.vif_type, context.vif_details, binding_id, self._role
-            )
-        except binding.UnservablePort as exc:
-            raise PortNotServable(resource="port", msg=str(exc)) from exc
-        value = self._encode(context.host, desired)
+        value = self.binding_value(
+            context.host, port, bound, mtu, context.vif_type, context.vif_details, binding_id
+        )
         if new:
             session.add(
                 models.VppPortBinding(
@@ -152,15 +164,30 @@ class PortJournal:
         )
         return len(rows)
 
+    # --- the value (shared with the full resync, server/desired.py) -----------
+    def binding_value(
+        self,
+        host: str,
+        port: Mapping[str, Any],
+        segment: Mapping[str, Any],
+        mtu: int,
+        vif_type: str,
+        vif_details: Mapping[str, Any],
+        binding_id: str,
+    ) -> str:
+        """The encoded ``/nodes/<host>/ports/<id>`` value; raises :class:`PortNotServable`."""
+        try:
+            desired = binding.port_value(
+                port, segment, mtu, vif_type, vif_details, binding_id, self._role
+            )
+        except binding.UnservablePort as exc:
+            raise PortNotServable(resource="port", msg=str(exc)) from exc
+        return self._encode(host, desired)
+
     # --- helpers --------------------------------------------------------------
     def _bound_segment(self, context: api.PortContext) -> dict[str, Any] | None:
         """The segment we bound the port to, or None if the port is not ours/bound."""
-        if context.vif_type not in binding.VIF_TYPES or not context.host:
-            return None
-        levels = context.binding_levels
-        if not levels or levels[-1][api.BOUND_DRIVER] != DRIVER_NAME:
-            return None
-        return levels[-1][api.BOUND_SEGMENT]
+        return bound_segment(context.vif_type, context.host, context.binding_levels)
 
     @staticmethod
     def _network_mtu(session: Any, network_id: str) -> int:
