@@ -60,7 +60,11 @@ class VifPolicy:
     def vif_details(self, vif_type: str, port_id: str) -> dict[str, Any]:
         """The vif_details Nova (os-vif) reads for this binding."""
         details: dict[str, Any] = {
-            portbindings.CAP_PORT_FILTER: False,
+            # The vpp-agent enforces security groups and anti-spoofing itself
+            # (VPP ACLs): the hypervisor must not filter. A capability of the
+            # binding, as with OVS: a port-security change does not rebind, so
+            # a per-port value would go stale.
+            portbindings.CAP_PORT_FILTER: True,
             portbindings.VIF_DETAILS_CONNECTIVITY: portbindings.CONNECTIVITY_L2,
         }
         if vif_type == portbindings.VIF_TYPE_VHOST_USER:

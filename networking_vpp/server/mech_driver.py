@@ -4,7 +4,9 @@ No Neutron agents and no RPC: a host can take a port when its vpp-agent is alive
 in etcd and reports the segment's physnet (read from an in-memory cache, see
 :mod:`networking_vpp.server.hosts`). Precommits append journal rows in
 Neutron's own transaction; postcommits only wake the forwarder, which copies
-the rows to etcd (:mod:`networking_vpp.server.journal.forwarder`).
+the rows to etcd (:mod:`networking_vpp.server.journal.forwarder`). Security
+groups, their rules and every port's remote-group memberships are journaled
+the same way (:mod:`networking_vpp.server.secgroups`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from networking_vpp.server import binding
 from networking_vpp.server import config as server_config
 from networking_vpp.server.hosts import HostCache
 from networking_vpp.server.journal.ports import DRIVER_NAME, PortJournal
+from networking_vpp.server.secgroups.journal import SecGroupJournal
 
 LOG = logging.getLogger(__name__)
 
@@ -39,6 +42,7 @@ class VppMechanismDriver(api.MechanismDriver):
         super().__init__()
         self.hosts: HostCache = HostCache()
         self.services: Any = None  # ServerServices, once started in an API worker
+        self.secgroups: SecGroupJournal | None = None
         self._pending = threading.local()  # precommit wrote rows -> postcommit kicks
 
     # --- lifecycle --------------------------------------------------------------
@@ -50,6 +54,10 @@ class VppMechanismDriver(api.MechanismDriver):
         self.hosts = HostCache(self.keys)
         self.policy = binding.VifPolicy.from_conf(group)
         self.journal = PortJournal(self.keys, group.vpp_vhostuser_role)
+        if self.secgroups is not None:
+            self.secgroups.unsubscribe()
+        self.secgroups = SecGroupJournal(self.keys, self._mark_pending, self._kick_if_pending)
+        self.secgroups.subscribe()
         registry.subscribe(self._after_init, resources.PROCESS, events.AFTER_INIT)
         LOG.info("vpp mechanism driver initialised (etcd prefix %s)", self.keys.prefix)
 
@@ -150,8 +158,19 @@ class VppMechanismDriver(api.MechanismDriver):
         return segment[api.PHYSICAL_NETWORK] in mappings
 
     # --- ports ------------------------------------------------------------------
+    def create_port_precommit(self, context: api.PortContext) -> None:
+        """Journal the new port's remote-group memberships (bound or not)."""
+        self._secgroups.port_changed(context.plugin_context.session, context.current, None)
+
+    def create_port_postcommit(self, context: api.PortContext) -> None:
+        """Wake the forwarder if the precommit wrote rows."""
+        self._kick_if_pending()
+
     def update_port_precommit(self, context: api.PortContext) -> None:
-        """Journal binding changes; block provisioning of a freshly bound port."""
+        """Journal binding and membership changes; block provisioning of a freshly bound port."""
+        self._secgroups.port_changed(
+            context.plugin_context.session, context.current, context.original
+        )
         change = self.journal.port_changed(context)
         if change.wrote:
             self._pending.rows = True
@@ -165,7 +184,8 @@ class VppMechanismDriver(api.MechanismDriver):
         self._kick_if_pending()
 
     def delete_port_precommit(self, context: api.PortContext) -> None:
-        """Journal the removal of the port's key."""
+        """Journal the removal of the port's key and of its memberships."""
+        self._secgroups.port_deleted(context.plugin_context.session, context.current)
         if self.journal.port_deleted(context):
             self._pending.rows = True
 
@@ -184,6 +204,15 @@ class VppMechanismDriver(api.MechanismDriver):
         self._kick_if_pending()
 
     # --- helpers ----------------------------------------------------------------
+    @property
+    def _secgroups(self) -> SecGroupJournal:
+        if self.secgroups is None:
+            raise RuntimeError("vpp mechanism driver used before initialize()")
+        return self.secgroups
+
+    def _mark_pending(self) -> None:
+        self._pending.rows = True
+
     def _kick_if_pending(self) -> None:
         # A precommit of a transaction that then rolled back leaves the flag set:
         # the next postcommit in this thread kicks for nothing, which is harmless.

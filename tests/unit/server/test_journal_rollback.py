@@ -38,7 +38,7 @@ class RollbackCase(t.VppDriverTestCase):
 
     def _assert_untouched(self) -> None:
         self.assertTrue(self.record.called, "vpp wrote no row: the test proves nothing")
-        self.assertEqual([], self._journal())
+        self.assertEqual([], self._journal(everything=True))
         row = self._binding_row(self.port["id"])
         self.assertEqual(
             (self.row.host, self.row.binding_id, self.row.value),
@@ -94,6 +94,10 @@ class TestJournalRollback(RollbackCase):
         self.assertEqual(500, res.status_int)
         self.assertTrue(self.record.called)
         self.assertEqual([], self._journal())
+        # The port's creation committed (its security group membership with
+        # it); the deletion that undid it deleted the membership again.
+        last = dict(self._journal(everything=True))
+        self.assertEqual({None}, set(last.values()) or {None})
 
 
 class TestJournalRollbackOnDelete(RollbackCase):

@@ -1,0 +1,218 @@
+"""Security groups into the journal, in the transaction of Neutron's own change.
+
+Neutron's security group code (``SecurityGroupDbMixin``, which ML2 inherits)
+publishes these events; what we do with each, and why that event:
+
+* ``SECURITY_GROUP_RULE`` ``BEFORE_CREATE``: refuse a rule VPP cannot express.
+  Published per rule after Neutron's own validation (legacy ICMP names and
+  the full port range already canonicalised) and, unlike the precommit, not
+  re-wrapped by Neutron into a 409, so the API answers **400** with our
+  message. For a bulk create it fires inside the transaction: one bad rule
+  and none is created.
+* ``SECURITY_GROUP`` ``PRECOMMIT_CREATE``: put the new group's value; its
+  rules (from Neutron's templates; for a project's ``default`` group, created
+  lazily on its first network or port, the ingress-from-itself rules) exist by
+  then. Refuse a stateless group (409: Neutron wraps errors of this event).
+* ``SECURITY_GROUP`` ``PRECOMMIT_UPDATE``: only ``stateful`` matters (refused
+  when turned off); names and descriptions are not in the value.
+* ``SECURITY_GROUP`` ``PRECOMMIT_DELETE``: delete the group's key and its
+  members' keys, and rewrite the groups whose rules named it as remote group
+  (the database deletes those rules with it: ``ON DELETE CASCADE``).
+* ``SECURITY_GROUP_RULE`` ``PRECOMMIT_CREATE`` / ``PRECOMMIT_DELETE``: rewrite
+  the group's whole value (one key per group: agents replace the group's ACL
+  in one call).
+* ``SUBNET`` ``PRECOMMIT_DELETE_ASSOCIATIONS``: deleting a subnet drops its
+  addresses from ports without a port update; rewrite those ports' members.
+* ``AFTER_*`` of all of these: wake the forwarder once the rows are committed.
+
+Ports' memberships come from the mechanism driver's port precommits
+(:meth:`SecGroupJournal.port_changed`, :meth:`port_deleted`), in ML2's
+transaction: every port of a group is a member, bound or not.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from neutron_lib import exceptions as n_exc
+from neutron_lib.callbacks import events, registry, resources
+
+from networking_vpp.common import keys, model
+from networking_vpp.server.journal import api as journal
+from networking_vpp.server.secgroups import db, values
+
+LOG = logging.getLogger(__name__)
+
+
+class StatelessGroupNotSupported(n_exc.BadRequest):
+    """VPP's ACLs here are stateful (permit+reflect); stateless groups would permit more."""
+
+    message = (
+        "networking-vpp does not support stateless security groups (stateful=false): its "
+        "VPP ACLs always let replies back in, which a stateless group would not"
+    )
+
+
+class SecGroupJournal:
+    """Journals security groups, rules and remote-group memberships."""
+
+    def __init__(
+        self,
+        keyspace: keys.KeySpace,
+        wrote: Callable[[], None] = lambda: None,
+        committed: Callable[[], None] = lambda: None,
+    ) -> None:
+        """``wrote``: a precommit appended rows; ``committed``: a change was committed."""
+        self._keys = keyspace
+        self._wrote = wrote
+        self._committed = committed
+
+    def _callbacks(self) -> list[tuple[Callable[..., None], str, str]]:
+        sg, rule, subnet = resources.SECURITY_GROUP, resources.SECURITY_GROUP_RULE, resources.SUBNET
+        out = [
+            (self._check_new_rule, rule, events.BEFORE_CREATE),
+            (self._rule_created, rule, events.PRECOMMIT_CREATE),
+            (self._rule_deleted, rule, events.PRECOMMIT_DELETE),
+            (self._group_created, sg, events.PRECOMMIT_CREATE),
+            (self._group_updated, sg, events.PRECOMMIT_UPDATE),
+            (self._group_deleted, sg, events.PRECOMMIT_DELETE),
+            (self._subnet_deleting, subnet, events.PRECOMMIT_DELETE_ASSOCIATIONS),
+            (self._after_commit, subnet, events.AFTER_DELETE),
+        ]
+        for resource in (sg, rule):
+            for event in (events.AFTER_CREATE, events.AFTER_UPDATE, events.AFTER_DELETE):
+                out.append((self._after_commit, resource, event))
+        return out
+
+    def subscribe(self) -> None:
+        """Register the Neutron callbacks."""
+        for callback, resource, event in self._callbacks():
+            registry.subscribe(callback, resource, event)
+
+    def unsubscribe(self) -> None:
+        """Withdraw them (a re-initialised driver replaces its journal)."""
+        for callback, _resource, _event in self._callbacks():
+            registry.unsubscribe_all(callback)
+
+    # --- rules --------------------------------------------------------------------
+    def _check_new_rule(self, resource: str, event: str, trigger: Any, payload: Any) -> None:
+        values.rule_value(payload.latest_state)  # raises RuleNotSupported: 400
+
+    def _rule_created(self, resource: str, event: str, trigger: Any, payload: Any) -> None:
+        rule = payload.latest_state
+        self._put_groups(payload.context.session, [rule["security_group_id"]])
+
+    def _rule_deleted(self, resource: str, event: str, trigger: Any, payload: Any) -> None:
+        # Published before the rule's row is deleted: leave it out of the value.
+        sg_id = payload.metadata["security_group_id"]
+        self._put_groups(payload.context.session, [sg_id], exclude_rule_ids=[payload.resource_id])
+
+    # --- groups -------------------------------------------------------------------
+    def _group_created(self, resource: str, event: str, trigger: Any, payload: Any) -> None:
+        group = payload.latest_state
+        if group.get("stateful") is False:
+            raise StatelessGroupNotSupported()
+        self._put_groups(payload.context.session, [group["id"]], locking=False)
+
+    def _group_updated(self, resource: str, event: str, trigger: Any, payload: Any) -> None:
+        if (payload.desired_state or {}).get("stateful") is False:
+            raise StatelessGroupNotSupported()
+
+    def _group_deleted(self, resource: str, event: str, trigger: Any, payload: Any) -> None:
+        session = payload.context.session
+        sg_id = payload.resource_id
+        referring = db.groups_referring_to(session, sg_id)
+        if referring:
+            self._put_groups(session, referring, exclude_remote_group=sg_id)
+        # Neutron refused the delete if ports were in the group, but it checked
+        # in an earlier transaction: a port that joined since leaves with it.
+        for port_id in db.group_ports(session, sg_id):
+            journal.record(session, self._keys.remote_group_member(sg_id, port_id), None)
+        journal.record(session, self._keys.secgroup(sg_id), None)
+        self._wrote()
+        LOG.info("journal: security group %s deleted", sg_id)
+
+    def _put_groups(
+        self,
+        session: Any,
+        sg_ids: list[str],
+        *,
+        exclude_rule_ids: list[str] | None = None,
+        exclude_remote_group: str | None = None,
+        locking: bool = True,
+    ) -> None:
+        if locking:
+            db.lock_groups(session, sg_ids)
+        rules = db.group_rules(
+            session,
+            sg_ids,
+            exclude_rule_ids=exclude_rule_ids or (),
+            exclude_remote_group=exclude_remote_group,
+            locking=locking,
+        )
+        for sg_id in sorted(rules):
+            group, skipped = values.group_value(sg_id, rules[sg_id])
+            for reason in skipped:
+                # Rules that never passed our API check: Neutron's default-rule
+                # templates, or rules from before networking-vpp was installed.
+                LOG.error(
+                    "security group %s: %s; left out, the group permits less than Neutron shows",
+                    sg_id,
+                    reason,
+                )
+            key = self._keys.secgroup(sg_id)
+            journal.record(session, key, values.encode(key, group))
+            LOG.debug("journal: security group %s, %d rules", sg_id, len(group.rules))
+        self._wrote()
+
+    # --- ports (called by the mechanism driver's precommits) -------------------------
+    def port_changed(
+        self, session: Any, current: Mapping[str, Any], original: Mapping[str, Any] | None
+    ) -> bool:
+        """create/update_port_precommit: journal membership changes; True if rows written."""
+        before = values.memberships(original) if original else {}
+        after = values.memberships(current)
+        return self._write_members(session, current["id"], before, after)
+
+    def port_deleted(self, session: Any, port: Mapping[str, Any]) -> bool:
+        """delete_port_precommit: the port leaves all its groups."""
+        return self._write_members(session, port["id"], values.memberships(port), {})
+
+    def _write_members(
+        self,
+        session: Any,
+        port_id: str,
+        before: dict[str, model.RemoteGroupMember],
+        after: dict[str, model.RemoteGroupMember],
+    ) -> bool:
+        wrote = False
+        for sg_id in sorted(set(before) - set(after)):
+            journal.record(session, self._keys.remote_group_member(sg_id, port_id), None)
+            wrote = True
+        for sg_id, member in sorted(after.items()):
+            if before.get(sg_id) != member:
+                key = self._keys.remote_group_member(sg_id, port_id)
+                journal.record(session, key, values.encode(key, member))
+                wrote = True
+        if wrote:
+            LOG.debug("journal: port %s in groups %s", port_id, sorted(after))
+            self._wrote()
+        return wrote
+
+    def _subnet_deleting(self, resource: str, event: str, trigger: Any, payload: Any) -> None:
+        session = payload.context.session
+        subnet_id = payload.resource_id
+        port_ids = db.ports_on_subnet_in_groups(session, subnet_id)
+        if not port_ids:
+            return
+        for port in db.ports_in_groups(session, port_ids, without_subnet=subnet_id).values():
+            for sg_id, member in values.memberships(port).items():
+                key = self._keys.remote_group_member(sg_id, port["id"])
+                journal.record(session, key, values.encode(key, member))
+        self._wrote()
+
+    # --- after commit ------------------------------------------------------------------
+    def _after_commit(self, resource: str, event: str, trigger: Any, payload: Any) -> None:
+        self._committed()
