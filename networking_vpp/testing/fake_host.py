@@ -12,6 +12,12 @@ A read-only JSON endpoint on 127.0.0.1 shows the host to tests and the tour::
 
     GET /health   {"host", "ready"}           ready: the agent's first load and resync are done
     GET /vpp      {"interfaces", "bridge_domains", "vhost_user"}   VPP's own dumps
+    GET /acls     {"acls", "interface_acls", "macips", "interface_macips"}   ACL plugin dumps
+    POST /passes  {"ingress", "egress", "frame"} -> {"passes"}: does the frame get from
+                  one port to the other? (ports by id or interface name; ``frame`` holds
+                  :class:`~networking_vpp.testing.vpp.Frame` fields). A probe through the
+                  emulated dataplane: it learns MACs and makes ACL sessions as the real
+                  frame would, and changes no configuration.
 
 Run: ``python -m networking_vpp.testing.fake_host --host compute-1 --etcd
 http://127.0.0.1:2379 --http-port 8701 --physnet physnet1:GigabitEthernet0/8/0``.
@@ -30,10 +36,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from networking_vpp.agent.agent import Agent, AgentSettings
+from networking_vpp.agent.vpp import types as vpp_types
 from networking_vpp.agent.vpp.adapter import VppAdapter, VppError
 from networking_vpp.common.etcd.client import EtcdClient, EtcdSettings
 from networking_vpp.testing.devcloud.web import JsonHandler
-from networking_vpp.testing.vpp import VppEmulator
+from networking_vpp.testing.vpp import Frame, VppEmulator
 
 LOG = logging.getLogger("fake_host")
 
@@ -99,6 +106,37 @@ class FakeHost:
                 "vhost_user": [_plain(v) for v in self._inspector.dump_vhost_user()],
             }
 
+    def acl_objects(self) -> dict[str, Any]:
+        """The ACL plugin's ACLs, MACIP ACLs and which interface uses which."""
+        with self._inspect_lock:
+            if not self._inspector.connected:
+                self._inspector.connect()
+            lists = self._inspector.dump_interface_acls()
+            return {
+                "acls": [_plain(a) for a in self._inspector.dump_acls()],
+                "interface_acls": {
+                    str(i): {"input": list(ins), "output": list(outs)}
+                    for i, (ins, outs) in lists.items()
+                },
+                "macips": [_plain(m) for m in self._inspector.dump_macips()],
+                "interface_macips": {
+                    str(i): a for i, a in self._inspector.dump_interface_macips().items()
+                },
+            }
+
+    def passes(self, ingress: str, egress: str, frame: dict[str, Any]) -> bool:
+        """Does ``frame`` get from port ``ingress`` to port ``egress`` (ids or names)?"""
+        return self.emulator.passes(
+            Frame(**frame), self._interface_name(ingress), self._interface_name(egress)
+        )
+
+    def _interface_name(self, port: str) -> str:
+        tag = vpp_types.PORT_TAG + port
+        for itf in self.vpp_objects()["interfaces"]:
+            if itf.get("tag") == tag:
+                return str(itf["name"])
+        return port  # an interface name already
+
 
 def _plain(obj: Any) -> dict[str, Any]:
     data = dataclasses.asdict(obj)
@@ -114,9 +152,27 @@ def _handler_for(host: FakeHost) -> type[JsonHandler]:
                     body: Any = {"host": host.host, "ready": host.ready.is_set()}
                 elif path == "/vpp":
                     body = host.vpp_objects()
+                elif path == "/acls":
+                    body = host.acl_objects()
                 else:
                     self.reply(404, {"error": f"no {path}"})
                     return
+            except VppError as exc:
+                self.reply(503, {"error": str(exc)})
+                return
+            self.reply(200, body)
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            path = urlsplit(self.path).path
+            if path != "/passes":
+                self.reply(404, {"error": f"no {path}"})
+                return
+            try:
+                query = self.read_json()
+                body = {"passes": host.passes(query["ingress"], query["egress"], query["frame"])}
+            except (KeyError, TypeError, ValueError) as exc:
+                self.reply(400, {"error": f"bad query: {exc!r}"})
+                return
             except VppError as exc:
                 self.reply(503, {"error": str(exc)})
                 return
