@@ -85,6 +85,9 @@ class Agent:
             name=f"watch-global-{settings.host}",
         )
         self._stop = threading.Event()
+        # True while the inventory reflects the connected VPP; port work waits
+        # (is dropped: the next resync queues every key) until it does.
+        self._synced = False
         self._threads: list[threading.Thread] = []
         #: full resyncs done (first start included)
         self.resyncs = 0
@@ -93,10 +96,12 @@ class Agent:
     # --- lifecycle ---------------------------------------------------------------
     def start(self) -> None:
         """Register with etcd, load desired state, then reconcile for ever (threads)."""
+        # The inventory must be read from VPP before any port is reconciled
+        # against it: the resync goes first, whatever the watchers queue.
+        self.queue.add_first(RESYNC)
         self.reporter.start()
         self._watcher.start()
         self._global_watcher.start()
-        self.queue.add(RESYNC)
         for target, name in ((self._work, "reconcile"), (self._watch_vpp, "vpp-ping")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -157,12 +162,10 @@ class Agent:
                 ok = True
             except VppConnectionError as exc:
                 LOG.warning("VPP connection lost (%s); reconnecting", exc)
-                if key != RESYNC:
-                    # Reconnect first, then this key again; a failing resync
-                    # itself is retried with the queue's backoff instead.
-                    self.queue.add(RESYNC)
-                    self.queue.add(key)
-                    ok = True
+                # A failing resync is retried with the queue's backoff; any
+                # other key hands over to a resync, which queues it again.
+                ok = key != RESYNC
+                self._lost_vpp()
             except VppApiError as exc:
                 LOG.warning("Reconcile %s failed: %s; will retry", key, exc)
             except Exception:
@@ -194,6 +197,8 @@ class Agent:
         kind, ident = key
         if kind == "resync":
             self._resync()
+        elif not self._synced:
+            return  # the resync under way will queue this key again
         elif kind == "port":
             left = self.ports.reconcile(ident, self.cache.get(ident))
             self.queue.add_all(("sg", sg) for sg in left)
@@ -204,6 +209,7 @@ class Agent:
 
     def _resync(self) -> None:
         """(Re)connect to VPP, rebuild the inventory from its dumps, queue everything."""
+        self._synced = False
         if not self.vpp.connected:
             self.vpp.connect()
         inventory = Inventory.from_vpp(self.vpp)
@@ -224,7 +230,13 @@ class Agent:
         }
         self.queue.add_all(("sg", sg) for sg in sorted(ours | self.cache.groups_in_use()))
         self.resyncs += 1
+        self._synced = True
         LOG.info("Resync %d: %d ports to reconcile", self.resyncs, len(keys))
+
+    def _lost_vpp(self) -> None:
+        if self._synced:
+            self._synced = False
+            self.queue.add_first(RESYNC)
 
     # --- VPP liveness ------------------------------------------------------------------
     def _watch_vpp(self) -> None:
@@ -237,6 +249,6 @@ class Agent:
                 self.vpp.ping()
             except VppConnectionError:
                 LOG.warning("VPP stopped answering; reconnecting")
-                self.queue.add(RESYNC)
+                self._lost_vpp()
             except VppApiError:
                 LOG.debug("VPP ping returned an error", exc_info=True)

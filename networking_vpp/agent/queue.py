@@ -41,6 +41,16 @@ class WorkQueue:
             self._ready[key] = None
             self._cond.notify()
 
+    def add_first(self, key: Key) -> None:
+        """Queue ``key`` ahead of everything waiting (e.g. a resync that others depend on)."""
+        with self._cond:
+            if key in self._active:
+                self._dirty.add(key)
+                return
+            self._ready[key] = None
+            self._ready.move_to_end(key, last=False)
+            self._cond.notify()
+
     def add_all(self, keys: Iterable[Key]) -> None:
         """Queue several keys."""
         with self._cond:

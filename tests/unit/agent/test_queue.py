@@ -54,3 +54,11 @@ def test_idle_and_close_wakes_waiting_worker():
     q.close()
     t.join(2)
     assert result == [None]
+
+
+def test_add_first_jumps_the_queue():
+    q = WorkQueue()
+    q.add_all(["a", "b"])
+    q.add_first("resync")
+    q.add_first("b")  # already waiting: moved to the front
+    assert [q.get(timeout=0) for _ in range(3)] == ["b", "resync", "a"]
