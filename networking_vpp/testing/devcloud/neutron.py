@@ -124,7 +124,9 @@ def write_config(
             enable-threads = true
             die-on-term = true
             exit-on-reload = false
-            worker-reload-mercy = 10
+            # Bounded shutdown: workers still busy after 5 s are killed.
+            worker-reload-mercy = 5
+            reload-mercy = 5
             buffer-size = 65535
             add-header = Connection: close
             virtualenv = {sys.prefix}
