@@ -166,3 +166,61 @@ def test_rules_vpp_cannot_express_are_refused(client, groups):
     assert "VPP's ACL plugin cannot match ports of protocol sctp (132)" in str(caught.value)
     rules = client.neutron.network.get_security_group(web_sg.id).security_group_rules
     assert not [r for r in rules if r["protocol"] == "sctp"]
+
+
+def test_concurrent_rule_changes_of_one_group_all_reach_etcd(devcloud, client, groups):
+    """Each rule change rewrites the group's whole value: none may be lost to a race.
+
+    Two API workers create rules of the same group at once (and delete some):
+    the journal's lock and locking read make the last row written hold them all.
+    """
+    import concurrent.futures
+
+    import openstack
+
+    _admins, web_sg = groups
+
+    def connect():  # noqa: ANN202
+        return openstack.connect(
+            auth_type="none",
+            auth={"endpoint": devcloud.neutron_url},
+            network_endpoint_override=devcloud.neutron_url,
+        )
+
+    def create(port: int) -> str:
+        conn = connect()
+        try:
+            rule = conn.network.create_security_group_rule(
+                security_group_id=web_sg.id,
+                direction="ingress",
+                protocol="udp",
+                port_range_min=port,
+                port_range_max=port,
+            )
+            return rule.id
+        finally:
+            conn.close()
+
+    ports = list(range(7000, 7012))
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        ids = dict(zip(ports, pool.map(create, ports), strict=True))
+        doomed = ports[::3]
+
+        def delete(port: int) -> None:
+            conn = connect()
+            try:
+                conn.network.delete_security_group_rule(ids[port])
+            finally:
+                conn.close()
+
+        list(pool.map(delete, doomed))
+
+    expected = {p for p in ports if p not in doomed}
+
+    def udp_ports() -> set[int] | None:
+        kv = client.etcd.get(client.keys.secgroup(web_sg.id))
+        group = model.decode(model.SecurityGroup, kv.key, kv.value)
+        found = {r.port_range_min for r in group.rules if r.protocol == 17}
+        return found if found == expected else None
+
+    wait_until(udp_ports, 20, f"etcd's value of the group to hold UDP ports {sorted(expected)}")
