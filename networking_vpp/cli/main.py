@@ -14,6 +14,7 @@ import sys
 import warnings
 
 from networking_vpp.cli import resync, status, watch
+from networking_vpp.common import keys
 from networking_vpp.common.etcd.errors import EtcdError
 
 COMMANDS = (status, watch, resync)
@@ -48,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         return status
     except EtcdError as exc:
         print(f"networking-vpp {args.command}: etcd: {exc}", file=sys.stderr)
+        return 2
+    except keys.BadKey as exc:  # e.g. --host with a '/'
+        print(f"networking-vpp {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
