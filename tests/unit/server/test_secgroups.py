@@ -119,6 +119,18 @@ class TestGroups(SecGroupTestCase):
             set(value.rules),
         )
 
+    def test_default_group_reaches_etcd_when_its_project_first_creates_a_port(self):
+        third = "a0000000000000000000000000000003"
+        self._take_journal(everything=True)
+        port = self._port(host=None, project_id=third)
+        default = self._default_group(third)
+        rows = self._take_journal(everything=True)
+        self.assertEqual(4, len(self._group_value(default["id"], rows).rules))
+        self.assertEqual([default["id"]], port["security_groups"])
+        self.assertIn(KEYS.remote_group_member(default["id"], port["id"]), self._members(rows))
+        # The group's row comes first: it committed before the port's transaction began.
+        self.assertEqual(KEYS.secgroup(default["id"]), rows[0][0])
+
     def test_rule_create_and_delete_rewrite_the_group(self):
         sg = self._group()
         self._take_journal(everything=True)
