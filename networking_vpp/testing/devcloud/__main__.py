@@ -68,7 +68,7 @@ def _print_status(cloud: DevCloud) -> None:
     ports = cloud.ports
     where = {
         "mariadb": f"{cloud.layout.mariadb_socket} and 127.0.0.1:{ports.mariadb}",
-        "etcd": cloud.etcd_url,
+        "etcd": ",".join(cloud.etcd_endpoints),
         "fake-nova": cloud.nova_url,
         "neutron-api": cloud.neutron_url,
     }

@@ -32,7 +32,7 @@ class CloudClient:
             auth={"endpoint": cloud.neutron_url},
             network_endpoint_override=cloud.neutron_url,
         )
-        self.etcd = EtcdClient(EtcdSettings([cloud.etcd_url]))
+        self.etcd = EtcdClient(EtcdSettings(cloud.etcd_endpoints))
 
     def close(self) -> None:
         self.neutron.close()

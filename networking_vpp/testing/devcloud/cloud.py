@@ -56,13 +56,20 @@ class DevCloud:
         mechanism_drivers: str = "vpp",
         debug: bool = False,
         tied: bool = False,
+        etcd_endpoints: tuple[str, ...] = (),
     ) -> None:
-        """``tied``: every daemon gets SIGTERM if this thread ends (tests, benchmarks)."""
+        """``tied``: every daemon gets SIGTERM if this thread ends (tests, benchmarks).
+
+        ``etcd_endpoints``: use that etcd (e.g. a test's 3-member
+        :class:`~networking_vpp.testing.etcd.EtcdCluster`, which the caller starts,
+        kills and stops) instead of starting a single member here.
+        """
         self.layout = Layout(Path(base).resolve())
         self.hosts = hosts
         self.mechanism_drivers = mechanism_drivers
         self.debug = debug
         self.tied = tied
+        self.external_etcd = tuple(etcd_endpoints)
         self.ports = self.layout.load_ports() or Ports()
         #: seconds each start-up step took, for the tour's report
         self.timings: dict[str, float] = {}
@@ -74,7 +81,15 @@ class DevCloud:
 
     @property
     def etcd_url(self) -> str:
-        return etcd_server.endpoint(self.ports.etcd_client)
+        """The first etcd client URL (the only one unless etcd is external)."""
+        return self.etcd_endpoints[0]
+
+    @property
+    def etcd_endpoints(self) -> list[str]:
+        """Every etcd client URL the cloud's components are configured with."""
+        if self.ports.etcd_endpoints:
+            return list(self.ports.etcd_endpoints)
+        return [etcd_server.endpoint(self.ports.etcd_client)]
 
     @property
     def nova_url(self) -> str:
@@ -96,10 +111,12 @@ class DevCloud:
         """Start every component (stopping any leftover first); undo everything on failure."""
         self.down()
         self.layout.make_dirs()
+        external = list(self.external_etcd)
         self.ports = Ports(
             mariadb=free_port(),
-            etcd_client=free_port(),
-            etcd_peer=free_port(),
+            etcd_client=0 if external else free_port(),
+            etcd_peer=0 if external else free_port(),
+            etcd_endpoints=external,
             neutron=free_port(),
             nova=free_port(),
             hosts={h: free_port() for h in self.hosts},
@@ -110,21 +127,22 @@ class DevCloud:
                 "mariadb",
                 lambda: mariadb.start(self.layout, self.ports.mariadb, die_with_parent=self.tied),
             )
-            self._step(
-                "etcd",
-                lambda: etcd_server.start(
-                    self.layout,
-                    self.ports.etcd_client,
-                    self.ports.etcd_peer,
-                    die_with_parent=self.tied,
-                ),
-            )
+            if not external:
+                self._step(
+                    "etcd",
+                    lambda: etcd_server.start(
+                        self.layout,
+                        self.ports.etcd_client,
+                        self.ports.etcd_peer,
+                        die_with_parent=self.tied,
+                    ),
+                )
             self._step("fake nova", self._start_nova)
             neutron.write_config(
                 self.layout,
                 self.ports.neutron,
                 self.ports.nova,
-                self.etcd_url,
+                ",".join(self.etcd_endpoints),
                 self.mechanism_drivers,
                 self.debug,
             )
@@ -158,7 +176,9 @@ class DevCloud:
 
     def running(self) -> dict[str, bool]:
         """Which components have a live process."""
-        names = [mariadb.NAME, etcd_server.NAME, NOVA, neutron.NAME]
+        names = [mariadb.NAME, NOVA, neutron.NAME]
+        if not self.ports.etcd_endpoints:  # an external etcd is not ours to report
+            names.insert(1, etcd_server.NAME)
         names += [host_service(h) for h in self._known_hosts()]
         result = {}
         for name in names:
@@ -198,14 +218,9 @@ class DevCloud:
     def _start_hosts(self) -> None:
         started = {}
         for host in self.hosts:
-            args = [
-                "--host",
-                host,
-                "--etcd",
-                self.etcd_url,
-                "--http-port",
-                str(self.ports.hosts[host]),
-            ]
+            args = ["--host", host, "--http-port", str(self.ports.hosts[host])]
+            for endpoint in self.etcd_endpoints:
+                args += ["--etcd", endpoint]
             for physnet in PHYSNETS:
                 args += ["--physnet", f"{physnet}:{UPLINKS[physnet]}"]
             if self.debug:

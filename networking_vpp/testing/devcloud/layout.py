@@ -26,6 +26,8 @@ class Ports:
     neutron: int = 0
     nova: int = 0
     hosts: dict[str, int] = dataclasses.field(default_factory=dict)  # host -> fake_host HTTP
+    # client URLs of an etcd the cloud uses but did not start (empty: its own member)
+    etcd_endpoints: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)
