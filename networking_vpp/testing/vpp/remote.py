@@ -25,6 +25,7 @@ import queue
 import signal
 import threading
 from collections.abc import Callable
+from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Connection, Listener
 from typing import Any
 
@@ -92,7 +93,10 @@ class EmulatorServer:
         while True:
             try:
                 conn = self._listener.accept()
-            except (OSError, EOFError):
+            except (OSError, EOFError, AuthenticationError) as exc:
+                # One client's failed handshake (killed mid-way, or garbled) must not
+                # end the emulator: VPP keeps serving its other clients.
+                LOG.warning("API connection refused during the handshake: %r", exc)
                 continue
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
