@@ -44,6 +44,7 @@ class AgentSettings:
     alive_ttl: int = 10
     vpp_ping_interval: float = 2.0
     report_before_vm_connects: bool = False
+    summary_interval: float = 1.0  # seconds between two summaries at the most
 
 
 class Agent:
@@ -88,6 +89,8 @@ class Agent:
         # True while the inventory reflects the connected VPP; port work waits
         # (is dropped: the next resync queues every key) until it does.
         self._synced = False
+        self._summary_due = False
+        self._summary_at = 0.0
         self._threads: list[threading.Thread] = []
         #: full resyncs done (first start included)
         self.resyncs = 0
@@ -119,12 +122,13 @@ class Agent:
         self.vpp.disconnect()
 
     def wait_converged(self, timeout: float) -> bool:
-        """Wait until the first load is done and the work queue and reports are idle."""
+        """Wait until the first load is done, the work queue is idle and every
+        report (the summary too) is in etcd."""
         deadline = time.monotonic() + timeout
         if not self._loaded(timeout):
             return False
         while time.monotonic() < deadline:
-            if self.resyncs and self.queue.idle():
+            if self.resyncs and self.queue.idle() and not self._summary_due:
                 return self.reporter.wait_idle(max(0.0, deadline - time.monotonic()))
             time.sleep(0.01)
         return False
@@ -153,9 +157,14 @@ class Agent:
         while not self._stop.is_set() and not self._loaded(1.0):
             pass
         while not self._stop.is_set():
-            key = self.queue.get()
+            key = self.queue.get(
+                timeout=self.settings.summary_interval if self._summary_due else None
+            )
             if key is None:
-                return
+                if self._stop.is_set():
+                    return
+                self._maybe_publish_summary()
+                continue
             ok = False
             try:
                 self._reconcile(key)
@@ -172,8 +181,19 @@ class Agent:
                 LOG.exception("Reconcile %s failed; will retry", key)
             finally:
                 self.queue.done(key, ok)
-            if self.queue.idle():
-                self._publish_summary()
+            self._summary_due = True
+            self._maybe_publish_summary()
+
+    def _maybe_publish_summary(self) -> None:
+        # The summary costs O(ports): written when the queue is idle, and at
+        # most once a summary_interval, so a busy agent's work stays O(1) a key.
+        if not self._summary_due or not self.queue.idle():
+            return
+        if time.monotonic() - self._summary_at < self.settings.summary_interval:
+            return
+        self._summary_due = False
+        self._summary_at = time.monotonic()
+        self._publish_summary()
 
     def _publish_summary(self) -> None:
         statuses = self.reporter.statuses()

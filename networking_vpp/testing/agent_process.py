@@ -38,6 +38,7 @@ def main() -> None:
         physnets=dict(p.split(":", 1) for p in args.physnet),
         alive_ttl=3,
         vpp_ping_interval=0.2,
+        summary_interval=0.2,
         report_before_vm_connects=args.report_before_vm_connects,
     )
     etcd = EtcdClient(EtcdSettings(endpoints=args.etcd, timeout=2.0))

@@ -77,7 +77,9 @@ class HostRig:
         }
 
     def start_agent(self, etcd: EtcdClient | None = None, **over: object) -> Agent:
-        settings = AgentSettings(host=self.host, physnets=dict(PHYSNETS), vpp_ping_interval=0.1)
+        settings = AgentSettings(
+            host=self.host, physnets=dict(PHYSNETS), vpp_ping_interval=0.1, summary_interval=0.05
+        )
         for name, value in over.items():
             setattr(settings, name, value)
         agent = Agent(settings, etcd or self.etcd, VppAdapter(self.vpp.client))
