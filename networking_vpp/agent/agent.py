@@ -236,6 +236,7 @@ class Agent:
         self.inventory = self.networks.inv = self.ports.inv = inventory
         self.secgroups.inv = AclInventory.from_vpp(self.vpp)
         self.ports.applied_groups = {}
+        self.ports.converged = {}
         for stray in inventory.stray_ports:
             self.ports.remove_stray(stray)
         self.networks.collect_strays()

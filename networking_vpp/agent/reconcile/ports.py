@@ -38,6 +38,9 @@ class PortReconciler:
         self._secgroups = secgroups
         #: security groups applied to each port, to collect ACLs no port needs
         self.applied_groups: dict[str, frozenset[str]] = {}
+        #: the binding each port was last fully converged to (by identity: the
+        #: cache makes a new object for every change); cleared by a resync
+        self.converged: dict[str, model.PortBinding] = {}
         self._reporter = reporter
         self._report_early = report_before_vm_connects
 
@@ -48,6 +51,14 @@ class PortReconciler:
         """
         before = self.applied_groups.get(port_id, frozenset())
         actual = self.inv.ports.get(port_id)
+        if actual is not None and desired is not None and self.converged.get(port_id) is desired:
+            # Nothing asked changed since we converged it (a link event, say):
+            # only the report may differ.
+            net = self.inv.networks.get(desired.network_id)
+            if net is not None:
+                self._report(actual, desired, net)
+                return set()
+        self.converged.pop(port_id, None)
         if desired is None:
             if actual is not None:
                 self._remove(actual)
@@ -72,6 +83,7 @@ class PortReconciler:
             return set(before)
         now = frozenset(desired.security_groups if desired.port_security_enabled else ())
         self.applied_groups[port_id] = now
+        self.converged[port_id] = desired
         self._report(actual, desired, net)
         return set(before - now)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -68,6 +69,9 @@ class VppAdapter(AclOps):
         self._event_cb: EventCallback | None = None
         #: mutating calls made since connect: lets tests prove "nothing to do"
         self.mutations = 0
+        #: API calls made and seconds spent waiting for VPP's answers (metrics)
+        self.calls = 0
+        self.call_seconds = 0.0
 
     # --- connection ----------------------------------------------------------
     def connect(self) -> None:
@@ -123,11 +127,15 @@ class VppAdapter(AclOps):
         with self._lock:
             if self._client is None:
                 raise VppConnectionError("not connected to VPP")
+            started = time.perf_counter()
             try:
                 reply = getattr(self._client.api, message)(**fields)
             except (OSError, ConnectionError) as exc:
                 self._client = None
                 raise VppConnectionError(f"{message}: connection lost: {exc}") from exc
+            finally:
+                self.calls += 1
+                self.call_seconds += time.perf_counter() - started
             if mutating:
                 self.mutations += 1
         if isinstance(reply, list):
