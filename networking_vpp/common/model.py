@@ -407,10 +407,20 @@ def _compile_dataclass(cls: type) -> Builder:
     return build
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}  # None: not a schema class
+
+
 def _to_plain(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple | list):
+    cls = type(value)
+    try:
+        names = _FIELD_NAMES[cls]
+    except KeyError:
+        is_schema = dataclasses.is_dataclass(cls)
+        names = tuple(f.name for f in dataclasses.fields(cls)) if is_schema else None
+        _FIELD_NAMES[cls] = names
+    if names is not None:
+        return {name: _to_plain(getattr(value, name)) for name in names}
+    if cls is tuple or cls is list:
         return [_to_plain(v) for v in value]
     return value
 
