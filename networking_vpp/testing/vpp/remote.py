@@ -130,11 +130,16 @@ class EmulatorServer:
 
     def _api(self, conn: Connection) -> None:
         client = self.emulator.client()
+        # Sends (replies, and events from the emulator's threads) and the close are
+        # serialised: a send racing the close could write into the descriptor number
+        # the next accepted client already reuses, garbling its handshake.
         send_lock = threading.Lock()
+        closed = False
 
         def on_event(name: str, msg: Any) -> None:
             with send_lock:
-                conn.send(("event", name, _plain(msg)))
+                if not closed:
+                    conn.send(("event", name, _plain(msg)))
 
         try:
             while True:
@@ -161,6 +166,9 @@ class EmulatorServer:
                 client.disconnect()
             except OSError:
                 pass
+            with send_lock:
+                closed = True
+                conn.close()
 
 
 # --- clients --------------------------------------------------------------------------------
