@@ -148,6 +148,9 @@ def main() -> None:
     try:
         fanout(server, args.hosts, args.ports, PREFIX_RULES, "prefix rules")
         fanout(server, args.hosts, args.ports, SELF_RULES, "self remote group")
+        # What one real host pays for that change (the line above shares two
+        # cores between every simulated host).
+        fanout(server, 1, args.ports, SELF_RULES, "self remote group, one host")
     finally:
         server.stop()
 
