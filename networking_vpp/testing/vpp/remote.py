@@ -21,8 +21,10 @@ import collections
 import enum
 import ipaddress
 import logging
+import os
 import queue
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from multiprocessing import AuthenticationError
@@ -174,6 +176,20 @@ class EmulatorServer:
 # --- clients --------------------------------------------------------------------------------
 
 
+def _shutdown(conn: Connection) -> None:
+    """Shut a connection's socket down both ways (a blocked reader sees EOF); keep the fd."""
+    try:
+        dup = socket.socket(fileno=os.dup(conn.fileno()))
+    except OSError:
+        return  # already closed
+    try:
+        dup.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # the peer is gone already
+    finally:
+        dup.close()  # closes only the duplicate descriptor
+
+
 class _RemoteApi:
     def __init__(self, call: Callable[..., Any]) -> None:
         self._call = call
@@ -200,19 +216,26 @@ class RemoteClient:
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             raise ConnectionRefusedError(111, f"VPP API socket {self._path}: {exc}") from exc
         self._conn.send("api")
-        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._read, args=(self._conn,), daemon=True).start()
         threading.Thread(target=self._dispatch, daemon=True).start()
         self._request("connect", name, {})
 
     def disconnect(self) -> None:
-        """Close the connection."""
+        """Close the connection.
+
+        The socket is shut down, not closed: the reader thread, blocked in ``recv``
+        on it, wakes up with EOF and closes it. Closing it here would free the
+        descriptor number under the reader, and the next connection (this process
+        often reconnects at once) would get that number: the old reader would then
+        read the new connection's bytes.
+        """
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
                 conn.send(("disconnect", "", {}))
             except OSError:
                 pass
-            conn.close()
+            _shutdown(conn)
         self._events.put(None)
 
     def register_event_callback(self, callback: Callable[[str, Any], None] | None) -> None:
@@ -234,19 +257,20 @@ class RemoteClient:
             raise VPPIOError(2, payload)
         raise payload
 
-    def _read(self) -> None:
-        conn = self._conn
+    def _read(self, conn: Connection) -> None:
+        """Read replies and events of ``conn`` until it ends; then close it (its owner)."""
         try:
-            while conn is not None:
+            while True:
                 msg = conn.recv()
                 if msg[0] == "event":
                     self._events.put((msg[1], _rebuild(msg[2])))
                 else:
                     self._replies.put(msg)
         except (EOFError, OSError, TypeError, ValueError):
-            # TypeError/ValueError: our own disconnect() closed the handle under recv().
             self._replies.put(("ioerror", "VPP API client: read failed (connection closed)"))
             self._events.put(None)
+        finally:
+            conn.close()
 
     def _dispatch(self) -> None:
         while (item := self._events.get()) is not None:
