@@ -201,6 +201,15 @@ class EtcdCluster:
         if wait:
             self._wait_healthy([member])
 
+    def wait_healthy(self, indices: list[int] | None = None) -> None:
+        """Wait until members ``indices`` (default: all) are healthy.
+
+        After a full outage, restart every member with ``wait=False`` and then wait
+        here: a lone member cannot be healthy before a quorum is back.
+        """
+        chosen = range(len(self.members)) if indices is None else indices
+        self._wait_healthy([self.members[i] for i in chosen])
+
     def __enter__(self) -> EtcdCluster:
         return self.start()
 
