@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import uuid
 from typing import Any
 
@@ -171,8 +172,11 @@ class OrderReport:
     committed: int = 0  # committed journal writes (audit rows) in the window
     applied: int = 0  # etcd events on the journal's keys in the window
     superseded: int = 0  # committed writes etcd skipped because a later one replaced them
+    replayed: int = 0  # etcd writes repeating the previous one (a batch sent again)
     reordered: list[str] = dataclasses.field(default_factory=list)
     lost: list[str] = dataclasses.field(default_factory=list)
+    #: for every key with a problem: its committed and etcd sequences, values in full
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -181,8 +185,8 @@ class OrderReport:
     def summary(self) -> str:
         return (
             f"{self.committed} committed journal writes on {self.keys} keys, "
-            f"{self.applied} etcd writes ({self.superseded} superseded in a batch), "
-            f"lost {len(self.lost)}, reordered {len(self.reordered)}"
+            f"{self.applied} etcd writes ({self.superseded} superseded in a batch, "
+            f"{self.replayed} replayed), lost {len(self.lost)}, reordered {len(self.reordered)}"
         )
 
 
@@ -193,48 +197,80 @@ def check_order(
 ) -> OrderReport:
     """Compare, per key, committed values (audit rows) with etcd's events and final value.
 
-    ``final`` is etcd's content of the journal's keys now. The audit rows must cover
-    the window of ``events`` (start auditing, drain the journal, then note the revision).
+    etcd's values must be a subsequence of the committed ones (a value a later row of
+    the same batch replaced may be skipped), except that a write may repeat the one
+    before it: the forwarder sends a batch again when etcd's answer was lost, and the
+    journal's writes are idempotent for exactly that. ``final`` is etcd's content of
+    the journal's keys now. The audit rows must cover the window of ``events`` (start
+    auditing, drain the journal, then note the revision).
     """
-    by_key: dict[str, list[str | None]] = {}
-    for _id, key, value in sorted(committed):
-        by_key.setdefault(key, []).append(value)
-    seen: dict[str, list[str | None]] = {}
+    by_key: dict[str, list[tuple[int, str | None]]] = {}
+    for ident, key, value in sorted(committed):
+        by_key.setdefault(key, []).append((ident, value))
+    seen: dict[str, list[tuple[int, str | None]]] = {}
     for event in events:
         value = None if event.kind == "delete" else (event.value or b"").decode()
-        seen.setdefault(event.key, []).append(value)
+        seen.setdefault(event.key, []).append((event.mod_revision, value))
     report = OrderReport(keys=len(set(by_key) | set(seen)), committed=len(committed))
     report.applied = len(events)
     for key in sorted(set(by_key) | set(seen)):
-        want = by_key.get(key, [])
-        got = seen.get(key, [])
-        position = 0
+        want = [v for _, v in by_key.get(key, [])]
+        got = [v for _, v in seen.get(key, [])]
+        position = 0  # committed writes matched so far
+        matched = 0
+        problem = False
         for i, value in enumerate(got):
+            if position and want[position - 1] == value:
+                report.replayed += 1
+                continue
             # Greedy leftmost matching decides "is a subsequence" exactly.
             while position < len(want) and want[position] != value:
                 position += 1
             if position == len(want):
                 report.reordered.append(
-                    f"{key}: etcd write #{i + 1} ({_short(value)}) is not next in commit order "
-                    f"(committed: {[_short(v) for v in want]}, etcd: {[_short(v) for v in got]})"
+                    f"{key}: etcd write #{i + 1} is not next in commit order; "
+                    + _sequences(by_key.get(key, []), seen.get(key, []))
                 )
+                problem = True
                 break
             position += 1
-        report.superseded += max(0, len(want) - len(got))
+            matched += 1
+        report.superseded += max(0, len(want) - matched)
         have = final.get(key)
-        last = want[-1] if want else None
-        if want and (have.decode() if have is not None else None) != last:
+        now = have.decode() if have is not None else None
+        if want and now != want[-1]:
             report.lost.append(
-                f"{key}: etcd holds {_short(have.decode() if have else None)}, the last "
-                f"committed write is {_short(last)}"
+                f"{key}: etcd ends on another value than the last committed write; "
+                + _sequences(by_key.get(key, []), seen.get(key, []))
             )
+            problem = True
+        if problem:
+            report.details[key] = {
+                "committed": by_key.get(key, []),
+                "etcd": seen.get(key, []),
+                "final": now,
+            }
     return report
 
 
-def _short(value: str | None) -> str:
-    if value is None:
-        return "<deleted>"
-    return value if len(value) <= 80 else value[:77] + "..."
+def _sequences(committed: list[tuple[int, str | None]], etcd: list[tuple[int, str | None]]) -> str:
+    """Both sequences, values named by their first committed position (v0, v1, ...)."""
+    names: dict[str | None, str] = {}
+    for _ident, value in committed:
+        names.setdefault(value, "del" if value is None else f"v{len(names)}")
+
+    def name(value: str | None) -> str:
+        if value in names:
+            return names[value]
+        digest = hashlib.sha1((value or "").encode()).hexdigest()[:8]
+        return f"unknown:{digest}"
+
+    return (
+        "committed "
+        + " ".join(f"{name(v)}#{i}" for i, v in committed)
+        + "; etcd "
+        + " ".join(f"{name(v)}@{r}" for r, v in etcd)
+    )
 
 
 __all__ = ["JournalAudit", "OrderReport", "check_order", "etcd_history", "journal_prefixes"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import re
@@ -319,7 +320,12 @@ class FaultCloud:
         assert self.audit is not None
         after_id, after_revision = mark
         events = etcd_history(self.etcd_client, self.keys, after_revision)
-        return check_order(self.audit.rows(after_id), events, self.journal_keys())
+        report = check_order(self.audit.rows(after_id), events, self.journal_keys())
+        if report.details:  # the full sequences, for the post-mortem
+            path = self.dev.layout.logs / f"order-problems-{after_revision}.json"
+            path.write_text(json.dumps(report.details, indent=1))
+            report.reordered.append(f"(full sequences in {path})")
+        return report
 
     # --- reporting ---------------------------------------------------------------------------
     def logs(self) -> dict[str, Any]:
