@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import threading
 import uuid
 from typing import Any
 
@@ -110,11 +111,55 @@ class JournalAudit:
             cur.execute("SELECT COUNT(*) FROM vpp_journal")
             return int(cur.fetchone()[0])
 
+    def oldest_pending_age(self) -> float:
+        """Seconds the oldest unforwarded journal row has waited (0: journal empty)."""
+        with self._db().cursor() as cur:
+            cur.execute(
+                "SELECT TIMESTAMPDIFF(MICROSECOND, MIN(created_at), UTC_TIMESTAMP(6)) "
+                "FROM vpp_journal"
+            )
+            micro = cur.fetchone()[0]
+        return max(0.0, float(micro or 0) / 1e6)
+
     def dead(self) -> int:
         """Rows the forwarder set aside as unwritable (must stay 0)."""
         with self._db().cursor() as cur:
             cur.execute("SELECT COUNT(*) FROM vpp_journal_dead")
             return int(cur.fetchone()[0])
+
+
+class BacklogSampler:
+    """Samples the journal's backlog in a thread: how many rows, and how long the oldest waited."""
+
+    def __init__(self, audit: JournalAudit, interval: float = 0.1) -> None:
+        self._audit = audit.connect()
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="backlog-sampler", daemon=True)
+        self.max_rows = 0
+        self.max_wait = 0.0
+
+    def start(self) -> BacklogSampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop sampling (idempotent)."""
+        if not self._stop.is_set():
+            self._stop.set()
+            self._thread.join(10)
+            self._audit.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.max_rows = max(self.max_rows, self._audit.pending())
+                self.max_wait = max(self.max_wait, self._audit.oldest_pending_age())
+            except Exception:  # noqa: BLE001 - a sample lost to a DB hiccup is no failure
+                continue
+
+    def summary(self) -> str:
+        return f"journal backlog at most {self.max_rows} rows, oldest waited {self.max_wait:.1f} s"
 
 
 def journal_prefixes(keyspace: keys.KeySpace) -> tuple[str, ...]:
@@ -273,4 +318,11 @@ def _sequences(committed: list[tuple[int, str | None]], etcd: list[tuple[int, st
     )
 
 
-__all__ = ["JournalAudit", "OrderReport", "check_order", "etcd_history", "journal_prefixes"]
+__all__ = [
+    "BacklogSampler",
+    "JournalAudit",
+    "OrderReport",
+    "check_order",
+    "etcd_history",
+    "journal_prefixes",
+]

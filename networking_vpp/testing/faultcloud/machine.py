@@ -288,15 +288,16 @@ class CloudMachine(RuleBasedStateMachine):
         del self.ports[port]
 
     # --- faults ---------------------------------------------------------------------------
-    @rule(host=st.sampled_from(["compute-1", "compute-2"]))
-    def restart_agent(self, host: str) -> None:
-        self.rig.restart_agent(host)
-        self._fault("agent SIGKILL+start")
-
-    @rule(host=st.sampled_from(["compute-1", "compute-2"]))
-    def restart_vpp(self, host: str) -> None:
-        self.rig.restart_vpp(host)
-        self._fault("VPP crash+start")
+    # Two fault rules among a dozen of API ones: faults come every few operations
+    # (one rule per kind of fault would make them most of the steps).
+    @rule(host=st.sampled_from(["compute-1", "compute-2"]), what=st.sampled_from(["agent", "vpp"]))
+    def crash_host(self, host: str, what: str) -> None:
+        if what == "agent":
+            self.rig.restart_agent(host)
+            self._fault("agent SIGKILL+start")
+        else:
+            self.rig.restart_vpp(host)
+            self._fault("VPP crash+start")
 
     @rule(which=st.sampled_from(["member", "leader", "all"]))
     def restart_etcd(self, which: str) -> None:

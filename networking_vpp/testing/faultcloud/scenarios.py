@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from networking_vpp.testing.faultcloud.history import OrderReport
+from networking_vpp.testing.faultcloud.history import BacklogSampler, OrderReport
 from networking_vpp.testing.faultcloud.rig import FaultCloud
 from networking_vpp.testing.faultcloud.workload import PortWorkload, WorkloadStats
 from networking_vpp.testing.wait import wait_for
@@ -121,6 +121,7 @@ def api_worker_kills(
     )
     faults: list[str] = []
     respawns: list[float] = []
+    backlog = BacklogSampler(rig.audit).start()
     started = last_fault = time.monotonic()
     workload.start()
     try:
@@ -147,12 +148,14 @@ def api_worker_kills(
         workload.join(900)
     finally:
         workload.stop()
+        backlog.stop()
     outcome = _finish(
         "API worker SIGKILL", rig, workload, mark, repairs_before, faults, started, last_fault
     )
     outcome.notes.append(
         "uWSGI respawned each in " + ", ".join(f"{s:.1f}" for s in respawns) + " s"
     )
+    outcome.notes.append(backlog.summary())
     workload.cleanup(rig.api)  # type: ignore[arg-type]
     return outcome
 
@@ -184,6 +187,41 @@ def etcd_faults(
     )
     faults: list[str] = []
     seen = {"peak": 0, "committed": 0, "back": 0.0}
+    backlog = BacklogSampler(rig.audit).start()
+    try:
+        started, last_fault = _run_etcd_plan(rig, workload, plan, outage, rng, faults, seen)
+        audit = rig.audit
+        wait_for(lambda: audit.pending() == 0, 180, "the journal to drain", interval=0.05)
+    finally:
+        backlog.stop()
+    drained = time.monotonic() - seen["back"]
+    outcome = _finish(
+        "etcd 3-member cluster", rig, workload, mark, repairs_before, faults, started, last_fault
+    )
+    if seen["back"]:
+        outcome.notes.append(
+            f"{seen['committed']:.0f} journal writes committed during the outage (backlog "
+            f"peak {seen['peak']:.0f} rows), journal empty {drained:.1f} s after etcd was back"
+        )
+    outcome.notes.append(backlog.summary())
+    outcome.extra.update(seen)
+    outcome.extra["backlog_rows"] = backlog.max_rows
+    outcome.extra["backlog_wait"] = backlog.max_wait
+    workload.cleanup(rig.api)  # type: ignore[arg-type]
+    return outcome
+
+
+def _run_etcd_plan(
+    rig: FaultCloud,
+    workload: PortWorkload,
+    plan: Sequence[str],
+    outage: float,
+    rng: random.Random,
+    faults: list[str],
+    seen: dict[str, float],
+) -> tuple[float, float]:
+    """Run the traffic and inject ``plan``; returns (start, last fault) instants."""
+    ops = workload.budget
     started = last_fault = time.monotonic()
     workload.start()
     try:
@@ -212,20 +250,7 @@ def etcd_faults(
             if not member.running:
                 rig.etcd.restart(i, wait=False)
         rig.etcd.wait_healthy()
-    audit = rig.audit
-    wait_for(lambda: audit.pending() == 0, 180, "the journal to drain", interval=0.05)
-    drained = time.monotonic() - seen["back"]
-    outcome = _finish(
-        "etcd 3-member cluster", rig, workload, mark, repairs_before, faults, started, last_fault
-    )
-    if seen["back"]:
-        outcome.notes.append(
-            f"{seen['committed']:.0f} journal writes committed during the outage (backlog "
-            f"peak {seen['peak']:.0f} rows), journal empty {drained:.1f} s after etcd was back"
-        )
-    outcome.extra.update(seen)
-    workload.cleanup(rig.api)  # type: ignore[arg-type]
-    return outcome
+    return started, last_fault
 
 
 def _full_outage(rig: FaultCloud, seconds: float, seen: dict[str, float]) -> None:
