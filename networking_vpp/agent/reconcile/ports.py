@@ -49,8 +49,15 @@ class PortReconciler:
 
         VPP errors propagate so that the work queue retries the port.
         """
-        before = self.applied_groups.get(port_id, frozenset())
         actual = self.inv.ports.get(port_id)
+        before = self.applied_groups.get(port_id)
+        if before is None:
+            # Not reconciled since the last resync (which forgets applied_groups):
+            # the groups its adopted interface holds, to be collected once it lets
+            # them go (a port deleted while the agent was down, say).
+            before = frozenset(
+                self._secgroups.groups_on(actual.sw_if_index) if actual is not None else ()
+            )
         if actual is not None and desired is not None and self.converged.get(port_id) is desired:
             # Nothing asked changed since we converged it (a link event, say):
             # only the report may differ.

@@ -130,6 +130,18 @@ class SecGroupReconciler:
         self.inv.stray_acls, self.inv.stray_macips = [], []
 
     # --- ports ---------------------------------------------------------------------
+    def groups_on(self, sw_if_index: int) -> set[str]:
+        """Groups whose shared ACLs the interface's ACL lists hold in VPP now."""
+        lists = self.inv.if_acls.get(sw_if_index)
+        if not lists:
+            return set()
+        held = set(lists[0]) | set(lists[1])
+        return {
+            tag[len(t.SECGROUP_TAG) :].rsplit(":", 1)[0]
+            for tag, (index, _rules) in self.inv.acls.items()
+            if index in held and tag.startswith(t.SECGROUP_TAG)
+        }
+
     def apply_port(self, sw_if_index: int, port: model.PortBinding) -> None:
         """Set the port's ACL list and anti-spoofing (or none, without port security)."""
         if not port.port_security_enabled:
