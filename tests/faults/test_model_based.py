@@ -24,8 +24,8 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::PendingDeprecationWarning"),
 ]
 
-EXAMPLES = int(os.environ.get("NETWORKING_VPP_FAULT_EXAMPLES", "10"))
-STEPS = int(os.environ.get("NETWORKING_VPP_FAULT_STEPS", "20"))
+EXAMPLES = int(os.environ.get("NETWORKING_VPP_FAULT_EXAMPLES", "8"))
+STEPS = int(os.environ.get("NETWORKING_VPP_FAULT_STEPS", "15"))
 SHRINK = os.environ.get("NETWORKING_VPP_FAULT_SHRINK") == "1"
 
 

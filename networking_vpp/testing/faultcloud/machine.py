@@ -29,7 +29,7 @@ from hypothesis.stateful import (
 )
 
 from networking_vpp.testing.faultcloud.history import OrderReport
-from networking_vpp.testing.faultcloud.neutron_api import ApiError, bound_host
+from networking_vpp.testing.faultcloud.neutron_api import ApiError, NeutronApi, bound_host
 from networking_vpp.testing.faultcloud.rig import FaultCloud
 
 NETWORK_KINDS = {"vlan-physnet1": ("vlan", "physnet1"), "flat-physnet2": ("flat", "physnet2")}
@@ -76,8 +76,9 @@ class CloudMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.api = self.rig.api
-        assert self.api is not None
+        api = self.rig.api
+        assert api is not None, "FaultCloud not up"
+        self.api: NeutronApi = api
         self.nets: dict[str, NetM] = {}
         self.ports: dict[str, PortM] = {}
         self.groups: dict[str, dict[str, str | None]] = {}  # sg -> rule id -> remote group
@@ -330,8 +331,8 @@ class CloudMachine(RuleBasedStateMachine):
                     f"model {port.marker} bound {port.bound}"
                 )
         finally:
-            for port in list(self.ports):
-                self.api.delete_quietly("ports", port)
+            for port_id in list(self.ports):
+                self.api.delete_quietly("ports", port_id)
             for sg in list(self.groups):
                 self.api.delete_quietly("security-groups", sg)
             for net in list(self.nets):

@@ -110,12 +110,7 @@ class FaultCloud:
             )
             self.oracle.start()
             for name in self.host_names:
-                procs.wait_until(
-                    lambda n=name: self.client.get(self.keys.alive(n)),  # type: ignore[union-attr]
-                    60,
-                    f"{name}'s agent to be alive in etcd",
-                    alive=lambda n=name: None if self.hosts[n].agent.alive() else "agent died",
-                )
+                self._wait_alive(name)
         except BaseException:
             self.down()
             raise
@@ -150,6 +145,18 @@ class FaultCloud:
         agent = AgentProcess(workdir, name, self.etcd.endpoints, vpp, UPLINKS)
         self.hosts[name] = Host(name, vpp, agent)
         agent.start()
+
+    def _wait_alive(self, name: str, timeout: float = 60.0) -> None:
+        """Wait until the host's agent has registered its liveness key in etcd."""
+        client, agent = self.etcd_client, self.hosts[name].agent
+
+        def alive() -> bool:
+            return client.get(self.keys.alive(name)) is not None
+
+        def died() -> str | None:
+            return None if agent.alive() else f"the agent of {name} died:\n{agent.tail()}"
+
+        procs.wait_until(alive, timeout, f"{name}'s agent to be alive in etcd", alive=died)
 
     @property
     def dev(self) -> DevCloud:
@@ -303,9 +310,10 @@ class FaultCloud:
         Taken with the journal drained, so every write audited before the mark is
         in etcd before the revision, and every later one is after it.
         """
-        assert self.audit is not None
-        procs.wait_until(lambda: self.audit.pending() == 0, timeout, "the journal to drain")
-        return self.audit.last_id(), self.etcd_client.current_revision()
+        audit = self.audit
+        assert audit is not None
+        procs.wait_until(lambda: audit.pending() == 0, timeout, "the journal to drain")
+        return audit.last_id(), self.etcd_client.current_revision()
 
     def journal_keys(self) -> dict[str, bytes]:
         """etcd's content of every key only the journal writes."""
