@@ -6,9 +6,10 @@ the end of the run.
 
 The server-side scenarios share one :class:`FaultCloud` (``fault_cloud``): a
 3-member etcd cluster, MariaDB, Neutron's API under uWSGI and two hosts whose
-VPP and agent are separate processes. Started once per session (about 40 s) and
-stopped at the end whatever happened; each scenario leaves it converged and
-without its own ports.
+VPP and agent are separate processes. Started once for this package (about 40 s)
+and stopped when its last test is done, whatever happened (before the system
+tests start their own cloud); each scenario leaves it converged and without its
+own ports.
 """
 
 from __future__ import annotations
@@ -49,9 +50,9 @@ def agent_process(tmp_path, etcd_server, vpp_process) -> Iterator[Callable[..., 
         agent.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fault_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """The server-side fault rig, up for the whole session (skips without MariaDB/etcd/uWSGI)."""
+    """The server-side fault rig, up for this package's tests (skips without MariaDB/etcd/uWSGI)."""
     from networking_vpp.testing.devcloud.cloud import missing_prerequisites
     from networking_vpp.testing.faultcloud.rig import FaultCloud
 
@@ -66,7 +67,7 @@ def fault_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         rig.down()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fault_networks(fault_cloud: Any) -> list[str]:
     """Two VLAN networks with subnets, on physnet1 and physnet2 (ids)."""
     api = fault_cloud.api
