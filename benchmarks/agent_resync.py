@@ -72,7 +72,7 @@ def cold_start(etcd: EtcdClient, n: int) -> None:
     agent._watcher.wait_loaded(600)
     loaded = time.perf_counter() - start
     while not (agent.resyncs and agent.queue.idle()):
-        time.sleep(0.001)
+        time.sleep(0.01)  # coarse: a busy poll would steal the agent's GIL
     programmed = time.perf_counter() - start
     if not agent.wait_converged(600):
         raise SystemExit("agent did not converge")

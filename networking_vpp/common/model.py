@@ -17,6 +17,8 @@ import types
 import typing
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
+from networking_vpp.common.addresses import canonical_prefix, is_ip_address
+
 SCHEMA_VERSION = 1
 MAX_VALUE_BYTES = 1024 * 1024  # etcd's default request size limit is 1.5 MiB
 
@@ -432,9 +434,10 @@ def _check_mac(mac: str) -> str | None:
 def _check_ips(port: PortBinding) -> str | None:
     try:
         for ip in port.fixed_ips:
-            ipaddress.ip_address(ip.ip_address)
+            if not is_ip_address(ip.ip_address):
+                return f"{ip.ip_address!r} does not appear to be an IPv4 or IPv6 address"
         for pair in port.allowed_address_pairs:
-            ipaddress.ip_network(pair.ip_address, strict=False)
+            canonical_prefix(pair.ip_address)
             if pair.mac_address is not None and _check_mac(pair.mac_address):
                 return _check_mac(pair.mac_address)
     except ValueError as exc:

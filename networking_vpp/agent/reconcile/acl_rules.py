@@ -11,7 +11,6 @@ No rule matching means deny (the ACL plugin's default), as in Neutron.
 from __future__ import annotations
 
 import functools
-import ipaddress
 import logging
 from collections.abc import Iterable, Mapping
 
@@ -23,6 +22,7 @@ from networking_vpp.agent.vpp.types import (
     MacipRule,
 )
 from networking_vpp.common import model
+from networking_vpp.common.addresses import canonical_prefix, link_local
 
 ANY4 = "0.0.0.0/0"
 ANY6 = "::/0"
@@ -119,7 +119,7 @@ def _ranges(rule: model.SecGroupRule, proto: int) -> tuple[tuple[int, int], tupl
 
 @functools.lru_cache(maxsize=65536)
 def _canonical(prefix: str) -> str:
-    return str(ipaddress.ip_network(prefix, strict=False))
+    return canonical_prefix(prefix)  # cached: remote-group members repeat across groups
 
 
 def macip_rules(port: model.PortBinding) -> tuple[MacipRule, ...]:
@@ -136,10 +136,3 @@ def macip_rules(port: model.PortBinding) -> tuple[MacipRule, ...]:
     pairs[(mac, "0.0.0.0/32")] = None
     pairs[(mac, "::/128")] = None
     return tuple(MacipRule(ACL_PERMIT, m, mask, p) for m, p in pairs)
-
-
-def link_local(mac: str) -> str:
-    """The IPv6 link-local address a host derives from its MAC (modified EUI-64)."""
-    b = [int(x, 16) for x in mac.split(":")]
-    eui = bytes([b[0] ^ 0x02, b[1], b[2], 0xFF, 0xFE, b[3], b[4], b[5]])
-    return str(ipaddress.IPv6Address(b"\xfe\x80" + bytes(6) + eui))
