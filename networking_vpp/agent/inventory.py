@@ -26,10 +26,10 @@ class PortObj:
     kind: str  # "vhostuser" or "tap"
     endpoint: str  # vhost-user socket path, or the kernel interface name
     is_server: bool
-    mac_address: str
-    mtu: int
-    admin_up: bool
-    link_up: bool
+    mac_address: str = ""
+    mtu: int = 0  # 0: not known (set on the next converge)
+    admin_up: bool = False
+    link_up: bool = False
 
 
 @dataclasses.dataclass

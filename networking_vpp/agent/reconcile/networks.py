@@ -47,8 +47,16 @@ class NetworkReconciler:
         """Make the binding's network ready in VPP; returns it."""
         uplink = self.uplink_for(binding)
         vlan = binding.segmentation_id if binding.network_type == "vlan" else None
-        member = self._ensure_uplink_member(binding.network_id, uplink, vlan)
+        member = self._ensure_uplink_member(uplink, vlan)
         net = self.inv.networks.get(binding.network_id)
+        if net is None or net.uplink != member:
+            # A new network, or one moving: the uplink member must be free.
+            # (Not looked at when the network already holds it: that is every
+            # port but a network's first, and the look is O(networks).)
+            owner = self._network_using(member)
+            if owner is not None and owner != binding.network_id:
+                where = uplink.name if vlan is None else f"VLAN {vlan} on {uplink.name}"
+                raise NetworkError(f"{where} already carries network {owner}")
         if net is None:
             bd_id = self._vpp.create_bridge_domain(t.NETWORK_TAG + binding.network_id)
             net = NetObj(binding.network_id, bd_id)
@@ -62,19 +70,13 @@ class NetworkReconciler:
         net.uplink = member
         return net
 
-    def _ensure_uplink_member(self, network_id: str, uplink: t.Interface, vlan: int | None) -> int:
+    def _ensure_uplink_member(self, uplink: t.Interface, vlan: int | None) -> int:
         if not uplink.admin_up:
             self._vpp.set_admin_up(uplink.sw_if_index, True)
             self.inv.interfaces_by_name[uplink.name] = _with_admin_up(uplink)
         if vlan is None:
-            member = uplink.sw_if_index
-        else:
-            member = self._ensure_subif(uplink, vlan)
-        owner = self._network_using(member)
-        if owner is not None and owner != network_id:
-            where = uplink.name if vlan is None else f"VLAN {vlan} on {uplink.name}"
-            raise NetworkError(f"{where} already carries network {owner}")
-        return member
+            return uplink.sw_if_index
+        return self._ensure_subif(uplink, vlan)
 
     def _ensure_subif(self, uplink: t.Interface, vlan: int) -> int:
         sub = self.inv.subifs.get((uplink.sw_if_index, vlan))

@@ -100,24 +100,26 @@ class PortReconciler:
             is_server = desired.vhostuser.mode == "server"
             endpoint = desired.vhostuser.socket
             idx = self._vpp.create_vhost_user(endpoint, is_server, desired.mac_address, tag)
-            kind = "vhostuser"
+            # VPP made it with the port's MAC, admin down (so link down) and a
+            # default MTU that _converge sets anyway: only the name is news.
+            port = PortObj(
+                desired.port_id,
+                idx,
+                self._vpp.interface_name(idx) or "",
+                "vhostuser",
+                endpoint,
+                is_server,
+                mac_address=desired.mac_address,
+            )
         else:
             assert desired.tap is not None  # model.PortBinding.check() guarantees it
-            endpoint, is_server, kind = desired.tap.ifname, False, "tap"
+            endpoint = desired.tap.ifname
             idx = self._vpp.create_af_packet(endpoint, tag)
-        itf = self._vpp.get_interface(idx)
-        port = PortObj(
-            port_id=desired.port_id,
-            sw_if_index=idx,
-            name=itf.name if itf else "",
-            kind=kind,
-            endpoint=endpoint,
-            is_server=is_server,
-            mac_address=itf.mac_address if itf else desired.mac_address,
-            mtu=itf.mtu if itf else 0,
-            admin_up=itf.admin_up if itf else False,
-            link_up=itf.link_up if itf else False,
-        )
+            itf = self._vpp.get_interface(idx)  # af_packet picks its MAC; the MTU is the host's
+            port = PortObj(desired.port_id, idx, itf.name if itf else "", "tap", endpoint, False)
+            if itf is not None:
+                port.mac_address, port.mtu = itf.mac_address, itf.mtu
+                port.admin_up, port.link_up = itf.admin_up, itf.link_up
         self.inv.add_port(port)
         LOG.info("Port %s: created %s (%d)", desired.port_id, port.name, idx)
         return port
