@@ -382,13 +382,23 @@ def _compile(tp: Any) -> Builder:
     return scalar
 
 
+_PLAIN = {bool: "true/false", int: "an integer", str: "a string"}  # JSON scalars as they are
+
+
 def _compile_dataclass(cls: type) -> Builder:
     hints = get_type_hints(cls)
+    # (name, required, builder, plain type): a plain scalar is checked inline,
+    # saving a call for most fields of a binding (decoding is per port, per load).
     fields = [
-        (f.name, f.default is dataclasses.MISSING, _builder(hints[f.name]))
+        (
+            f.name,
+            f.default is dataclasses.MISSING,
+            _builder(hints[f.name]),
+            hints[f.name] if hints[f.name] in _PLAIN else None,
+        )
         for f in dataclasses.fields(cls)
     ]
-    names = frozenset(name for name, _, _ in fields)
+    names = frozenset(name for name, _, _, _ in fields)
 
     def build(data: Any) -> Any:
         if type(data) is not dict:
@@ -396,35 +406,52 @@ def _compile_dataclass(cls: type) -> Builder:
         if not names.issuperset(data):
             raise _Invalid(f"unknown field(s) {sorted(set(data) - names)}")
         kwargs = {}
-        for name, required, sub in fields:
-            if name in data:
-                try:
-                    kwargs[name] = sub(data[name])
-                except _Invalid as exc:
-                    raise exc.within(name) from None
-            elif required:
-                raise _Invalid("required field missing", name)
+        for name, required, sub, plain in fields:
+            if name not in data:
+                if required:
+                    raise _Invalid("required field missing", name)
+                continue
+            value = data[name]
+            if plain is not None and type(value) is plain:
+                kwargs[name] = value
+                continue
+            try:
+                kwargs[name] = sub(value)  # the plain type's builder explains a mismatch
+            except _Invalid as exc:
+                raise exc.within(name) from None
         return cls(**kwargs)
 
     return build
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}  # None: not a schema class
+_ENCODERS: dict[type, typing.Callable[[Any], Any]] = {}
 
 
 def _to_plain(value: Any) -> Any:
+    """A schema object as JSON-ready data (an encoder compiled once per class)."""
     cls = type(value)
-    try:
-        names = _FIELD_NAMES[cls]
-    except KeyError:
-        is_schema = dataclasses.is_dataclass(cls)
-        names = tuple(f.name for f in dataclasses.fields(cls)) if is_schema else None
-        _FIELD_NAMES[cls] = names
-    if names is not None:
-        return {name: _to_plain(getattr(value, name)) for name in names}
+    encoder = _ENCODERS.get(cls)
+    if encoder is None:
+        encoder = _ENCODERS[cls] = _compile_encoder(cls)
+    return encoder(value)
+
+
+def _compile_encoder(cls: type) -> typing.Callable[[Any], Any]:
     if cls is tuple or cls is list:
-        return [_to_plain(v) for v in value]
-    return value
+        return lambda value: [_to_plain(v) for v in value]
+    if not dataclasses.is_dataclass(cls):
+        return lambda value: value
+    names = tuple(f.name for f in dataclasses.fields(cls))
+    scalars = (str, int, bool, float, type(None))
+
+    def encode_object(value: Any) -> dict[str, Any]:
+        out = {}
+        for name in names:
+            v = getattr(value, name)
+            out[name] = v if type(v) in scalars else _to_plain(v)
+        return out
+
+    return encode_object
 
 
 def _check_mac(mac: str) -> str | None:
