@@ -77,6 +77,7 @@ class Agent:
             self._on_load,
             self._on_events,
             name=f"watch-ports-{settings.host}",
+            on_page=self.cache.prepare,
         )
         self._global_watcher = PrefixWatcher(
             etcd,

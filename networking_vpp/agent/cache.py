@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from networking_vpp.common import keys as k
 from networking_vpp.common import model
+from networking_vpp.common.etcd.codec import KV
 from networking_vpp.common.etcd.watcher import Event
 
 LOG = logging.getLogger(__name__)
@@ -28,6 +29,9 @@ class PortCache:
         self._ports: dict[str, model.PortBinding] = {}
         self._raw: dict[str, bytes] = {}
         self._by_group: dict[str, set[str]] = {}  # sg id -> ports in it
+        # key -> (raw, decoded or why not): decoded from a full load's pages while
+        # etcd sends the next one, used by replace() if the bytes are the same
+        self._prepared: dict[str, tuple[bytes, model.PortBinding | model.BadValue]] = {}
         self._lock = threading.Lock()
         #: bad values seen, by key (the latest reason), for operators and tests
         self.rejected: dict[str, str] = {}
@@ -51,8 +55,20 @@ class PortCache:
         with self._lock:
             return set(self._ports)
 
+    def prepare(self, page: list[KV]) -> None:
+        """Decode one page of a full load ahead of :meth:`replace` (a head start only)."""
+        for kv in page:
+            if self._raw.get(self._port_key_id(kv.key)) != kv.value:
+                self._prepared[kv.key] = (kv.value, _decode(kv.key, kv.value))
+
     def replace(self, snapshot: dict[str, bytes]) -> set[str]:
         """Replace everything with a full load; returns the port ids that changed."""
+        try:
+            return self._replace(snapshot)
+        finally:
+            self._prepared.clear()
+
+    def _replace(self, snapshot: dict[str, bytes]) -> set[str]:
         with self._lock:
             seen: set[str] = set()
             changed: set[str] = set()
@@ -101,8 +117,12 @@ class PortCache:
             return None, False
         if self._raw.get(port_id) == raw:
             return port_id, False
+        prepared = self._prepared.pop(key, None)
+        decoded = prepared[1] if prepared and prepared[0] == raw else _decode(key, raw)
         try:
-            binding = model.decode(model.PortBinding, key, raw)
+            if isinstance(decoded, model.BadValue):
+                raise decoded
+            binding = decoded
             if binding.port_id != port_id:
                 raise model.BadValue(key, f"port_id {binding.port_id!r} does not match the key")
         except model.BadValue as exc:
@@ -120,6 +140,12 @@ class PortCache:
             self._by_group.setdefault(sg, set()).add(port_id)
         return port_id, True
 
+    def _port_key_id(self, key: str) -> str:
+        try:
+            return self._keys.parse_port(key)[1]
+        except k.BadKey:
+            return ""
+
     def _forget(self, port_id: str) -> None:
         old = self._ports.pop(port_id, None)
         self._raw.pop(port_id, None)
@@ -130,6 +156,13 @@ class PortCache:
         self.rejected_total += 1
         self.rejected[key] = reason
         LOG.error("Skipping bad value at %s: %s", key, reason)
+
+
+def _decode(key: str, raw: bytes) -> model.PortBinding | model.BadValue:
+    try:
+        return model.decode(model.PortBinding, key, raw)
+    except model.BadValue as exc:
+        return exc
 
 
 class SecGroupCache:

@@ -6,7 +6,9 @@ every value as bytes. Errors are :class:`EtcdError` and its subclasses, never ``
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from networking_vpp.common.etcd import codec
@@ -84,7 +86,11 @@ class EtcdClient:
         return codec.parse_kv(kvs[0]) if kvs else None
 
     def get_prefix(
-        self, prefix: str, revision: int | None = None, page_size: int = 1000
+        self,
+        prefix: str,
+        revision: int | None = None,
+        page_size: int = 1000,
+        on_page: Callable[[list[KV]], None] | None = None,
     ) -> tuple[list[KV], int]:
         """Every key under ``prefix``, sorted by key, as of one revision.
 
@@ -92,27 +98,44 @@ class EtcdClient:
         consistent snapshot however large. Returns ``(kvs, revision)``: the revision the
         snapshot is at (``revision`` if given, else the store's revision at the first page).
         Raises :class:`EtcdCompacted` if that revision is compacted meanwhile.
+
+        ``on_page(kvs)`` is called with each page while the next one is being fetched, so
+        a caller's work on the keys (decoding, say) overlaps etcd's on the next page.
         """
         if page_size <= 0:
             raise ValueError("page_size must be positive")
         range_end = codec.b64(codec.prefix_range_end(prefix))
-        start = codec.to_bytes(prefix) or b"\0"  # etcd wants a key; "\0" is the lowest
-        kvs: list[KV] = []
-        at = revision or 0
-        while True:
+
+        def fetch(start: bytes, at: int) -> dict[str, Any]:
             body: dict[str, Any] = {"key": codec.b64(start), "range_end": range_end}
             body["limit"] = page_size
             if at:
                 body["revision"] = at
-            resp = self.transport.post("kv/range", body)
-            if not at:
-                at = codec.header_revision(resp)
-            page = [codec.parse_kv(raw) for raw in resp.get("kvs") or []]
-            kvs.extend(page)
-            if not resp.get("more") or not page:
-                return kvs, at
-            # The next page starts just after the last key: that key plus a zero byte.
-            start = codec.to_bytes(page[-1].key) + b"\0"
+            return self.transport.post("kv/range", body)
+
+        at = revision or 0
+        kvs: list[KV] = []
+        resp = fetch(codec.to_bytes(prefix) or b"\0", at)  # "\0" is the lowest key
+        with concurrent.futures.ThreadPoolExecutor(1, "etcd-page") as ahead:
+            while True:
+                if not at:
+                    at = codec.header_revision(resp)
+                page = [codec.parse_kv(raw) for raw in resp.get("kvs") or []]
+                kvs.extend(page)
+                more = bool(resp.get("more") and page)
+                # The next page starts just after the last key: that key plus a zero byte.
+                start = codec.to_bytes(page[-1].key) + b"\0" if more else b""
+                if on_page is None:
+                    if not more:
+                        return kvs, at
+                    resp = fetch(start, at)
+                    continue
+                following = ahead.submit(fetch, start, at) if more else None
+                if page:
+                    on_page(page)
+                if following is None:
+                    return kvs, at
+                resp = following.result()
 
     def put(self, key: str, value: str | bytes, lease: int | None = None) -> int:
         """Set ``key``; returns the revision of the write."""

@@ -7,6 +7,7 @@ values; :func:`encode_request_op` and :func:`encode_compare` do the base64.
 from __future__ import annotations
 
 import base64
+import binascii
 import dataclasses
 from typing import Any
 
@@ -29,6 +30,8 @@ class KV:
 
 def to_bytes(data: str | bytes) -> bytes:
     """Text as UTF-8 (with escaped surrogates kept), bytes as they are."""
+    if type(data) is str:  # the common case first: every key and value of a batch
+        return data.encode("utf-8", _KEY_ERRORS)
     if isinstance(data, bytes | bytearray):
         return bytes(data)
     return str(data).encode("utf-8", _KEY_ERRORS)
@@ -36,7 +39,7 @@ def to_bytes(data: str | bytes) -> bytes:
 
 def b64(data: str | bytes) -> str:
     """base64 of a key or value, as the gateway wants it."""
-    return base64.b64encode(to_bytes(data)).decode("ascii")
+    return binascii.b2a_base64(to_bytes(data), newline=False).decode("ascii")
 
 
 def unb64(data: str | None) -> bytes:

@@ -31,6 +31,7 @@ LOG = logging.getLogger(__name__)
 
 LoadCallback = Callable[[dict[str, bytes], int], None]
 EventsCallback = Callable[[list[Event]], None]
+PageCallback = Callable[[list[codec.KV]], None]
 
 
 class PrefixWatcher:
@@ -50,6 +51,7 @@ class PrefixWatcher:
         name: str = "watch",
         idle_timeout: float = 60.0,
         page_size: int = 1000,
+        on_page: PageCallback | None = None,
     ) -> None:
         self.client = client
         self.prefix = prefix
@@ -58,6 +60,7 @@ class PrefixWatcher:
         self.page_size = page_size
         self._on_load = on_load
         self._on_events = on_events
+        self._on_page = on_page  # a head start on each page of a full load (optional)
         self.last_revision = 0
         self.loads = 0  # full loads done (1 + one per compaction we fell behind)
         self.reconnects = 0  # watch streams lost and re-created
@@ -121,7 +124,12 @@ class PrefixWatcher:
         LOG.debug("%s: stopped at revision %d", self.name, self.last_revision)
 
     def _load(self) -> None:
-        kvs, revision = self.client.get_prefix(self.prefix, page_size=self.page_size)
+        on_page = self._on_page
+        kvs, revision = self.client.get_prefix(
+            self.prefix,
+            page_size=self.page_size,
+            on_page=None if on_page is None else lambda page: self._call(on_page, page),
+        )
         snapshot = {kv.key: kv.value for kv in kvs}
         LOG.info("%s: loaded %d keys under %s at %d", self.name, len(kvs), self.prefix, revision)
         self._call(self._on_load, snapshot, revision)

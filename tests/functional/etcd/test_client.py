@@ -137,3 +137,18 @@ def test_credentials_while_auth_is_off_still_work(etcd_server) -> None:
     client = EtcdClient(etcd_server.settings(username="neutron", password="x"))
     client.put("/t/creds", "x")
     assert client.get("/t/creds") is not None and client.transport.token == ""
+
+
+def test_pages_are_handed_over_while_the_next_is_fetched(etcd: EtcdClient) -> None:
+    write_batch(etcd, [Put(f"/pg/{i:05d}", f"v{i}") for i in range(2500)])
+    pages: list[list[str]] = []
+    kvs, rev = etcd.get_prefix("/pg/", page_size=1000, on_page=lambda p: pages.append(p))
+    assert [len(p) for p in pages] == [1000, 1000, 500]
+    assert [kv for page in pages for kv in page] == kvs
+    assert [kv.key for kv in kvs] == [f"/pg/{i:05d}" for i in range(2500)]
+    assert rev == etcd.current_revision()
+    # A page consumer that fails does not leave a fetch behind: the error is the caller's.
+    with pytest.raises(RuntimeError):
+        etcd.get_prefix(
+            "/pg/", page_size=1000, on_page=lambda p: (_ for _ in ()).throw(RuntimeError)
+        )

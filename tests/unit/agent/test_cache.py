@@ -66,3 +66,21 @@ def test_bad_value_replacing_good_one_removes_the_port():
     cache.apply([Event("put", KEYS.port("h1", "a"), raw("a"), 1)])
     assert cache.apply([Event("put", KEYS.port("h1", "a"), b'{"version": 1}', 2)]) == {"a"}
     assert cache.get("a") is None
+
+
+def test_pages_decoded_ahead_are_used_only_for_the_same_bytes():
+    from networking_vpp.common.etcd.codec import KV
+
+    cache = PortCache(KEYS, "h1")
+    good, bad = KEYS.port("h1", "a"), KEYS.port("h1", "bad")
+    cache.prepare([KV(good, raw("a"), 1, 1, 0), KV(bad, b"{", 2, 2, 0)])
+    # The snapshot holds other bytes for "a" than the page did: decoded again, not reused.
+    assert cache.replace({good: raw("a", mtu=9000), bad: b"{"}) == {"a"}  # "bad" never was
+    assert cache.get("a").mtu == 9000
+    assert "not JSON" in cache.rejected[bad]
+    # Same bytes: the prepared decode is the one kept (and nothing is left prepared).
+    cache.prepare([KV(good, raw("a", mtu=1400), 3, 1, 0)])
+    prepared = cache._prepared[good][1]
+    assert cache.replace({good: raw("a", mtu=1400)}) == {"a"}
+    assert cache.get("a") is prepared
+    assert cache._prepared == {}
