@@ -53,6 +53,9 @@ class WorkQueue:
 
     def add_all(self, keys: Iterable[Key]) -> None:
         """Queue several keys."""
+        keys = list(keys)
+        if not keys:
+            return  # most reconciles queue nothing: no lock, no wake-up
         with self._cond:
             for key in keys:
                 if key in self._active:
