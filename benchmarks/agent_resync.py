@@ -18,6 +18,7 @@ import threading
 import time
 
 from networking_vpp.agent.agent import Agent, AgentSettings
+from networking_vpp.agent.main import tune_gc
 from networking_vpp.agent.vpp.adapter import VppAdapter
 from networking_vpp.common import keys as k
 from networking_vpp.common import model
@@ -167,6 +168,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000])
     parser.add_argument("--latency", type=int, default=1000, help="ports for the latency run")
     args = parser.parse_args()
+    tune_gc()  # as the vpp-agent process does
     server = EtcdServer()
     server.start()
     try:
