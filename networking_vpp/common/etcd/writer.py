@@ -42,17 +42,19 @@ Op = Put | Delete
 
 
 def _request(op: Op) -> dict[str, Any]:
-    if isinstance(op, Put):
+    if type(op) is Put:
         return codec.put_op(op.key, op.value, op.lease)
-    if isinstance(op, Delete):
+    if type(op) is Delete:
         return codec.delete_op(op.key)
     raise TypeError(f"not a Put or Delete: {op!r}")
 
 
 def _size(op: Op) -> int:
-    value = op.value if isinstance(op, Put) else ""
-    # base64 grows by 4/3; a little slack for the JSON around it.
-    return (len(codec.to_bytes(op.key)) + len(codec.to_bytes(value))) * 4 // 3 + 64
+    value = op.value if type(op) is Put else ""
+    # base64 grows by 4/3; a little slack for the JSON around it. (ASCII text, the
+    # usual case, is as long in bytes as in characters: no need to encode it.)
+    size = sum(len(s) if s.isascii() else len(codec.to_bytes(s)) for s in (op.key, value))
+    return size * 4 // 3 + 64
 
 
 def plan_transactions(ops: Sequence[Op], max_ops: int = MAX_TXN_OPS) -> list[tuple[list[Op], int]]:
@@ -65,7 +67,7 @@ def plan_transactions(ops: Sequence[Op], max_ops: int = MAX_TXN_OPS) -> list[tup
     current: dict[str, Op] = {}
     covered = size = 0
     for op in ops:
-        if not isinstance(op, Put | Delete):
+        if type(op) is not Put and type(op) is not Delete:
             raise TypeError(f"not a Put or Delete: {op!r}")
         op_size = _size(op)
         if (
