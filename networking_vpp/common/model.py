@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
+import operator
 import re
 import types
 import typing
@@ -442,16 +443,35 @@ def _compile_encoder(cls: type) -> typing.Callable[[Any], Any]:
     if not dataclasses.is_dataclass(cls):
         return lambda value: value
     names = tuple(f.name for f in dataclasses.fields(cls))
-    scalars = (str, int, bool, float, type(None))
+    hints = get_type_hints(cls)
+    # Fields that may hold another schema object or a tuple: the rest are JSON as they are.
+    nested = tuple(n for n in names if not _is_plain(hints[n]))
+    values = operator.attrgetter(*names) if len(names) > 1 else None
 
     def encode_object(value: Any) -> dict[str, Any]:
-        out = {}
-        for name in names:
-            v = getattr(value, name)
-            out[name] = v if type(v) in scalars else _to_plain(v)
+        if values is None:
+            out = {names[0]: getattr(value, names[0])}
+        else:
+            out = dict(zip(names, values(value), strict=True))
+        for name in nested:
+            v = out[name]
+            if v is not None:
+                out[name] = _to_plain(v)
         return out
 
     return encode_object
+
+
+def _is_plain(tp: Any) -> bool:
+    """Whether values of ``tp`` are JSON scalars (str, int, bool, float, None, literals)."""
+    if tp in (str, int, bool, float, type(None)):
+        return True
+    origin = get_origin(tp)
+    if origin is Literal:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return all(_is_plain(a) for a in get_args(tp))
+    return False
 
 
 def _check_mac(mac: str) -> str | None:
