@@ -261,9 +261,12 @@ class RemoteGroupMember:
 T = TypeVar("T")
 
 
+_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True)  # made once, not per value
+
+
 def encode(value: Any) -> str:
     """Serialise a schema object to the compact JSON stored in etcd."""
-    return json.dumps(_to_plain(value), separators=(",", ":"), sort_keys=True)
+    return _JSON.encode(_to_plain(value))
 
 
 def decode(cls: type[T], key: str, raw: bytes | str | None) -> T:
