@@ -67,7 +67,7 @@ def _fail(what: str, value: Any) -> VPPSerializerValueError:
     return VPPSerializerValueError(f"cannot pack {value!r} as {what}")
 
 
-def mac_in(value: Any) -> MACAddress:
+def mac_in(value: Any, _: Any = None) -> MACAddress:
     """A ``vl_api_mac_address_t`` argument: text, bytes or a MACAddress object."""
     if not value:
         return ZERO_MAC
@@ -225,7 +225,7 @@ def _interface(value: Any) -> Any:
         raise _fail("vl_api_address_with_prefix_t", value) from exc
 
 
-def address_in(value: Any) -> IPAddress:
+def address_in(value: Any, _: Any = None) -> IPAddress:
     """A ``vl_api_address_t``: text, ``ipaddress`` object or ``{"af", "un"}``."""
     if not value:
         return ipaddress.IPv4Address(0)
@@ -242,31 +242,45 @@ _ZERO_NET4 = ipaddress.IPv4Network((0, 0))
 _ZERO_NET6 = ipaddress.IPv6Network((0, 0))
 _ZERO_IF4 = ipaddress.IPv4Interface((0, 0))
 
-Converter = Callable[[Any], Any]
+#: (value, enclosing args) -> normalised: the codec's check signature, so that a
+#: converter is its field's check itself (the enclosing args are not looked at)
+Converter = Callable[[Any, Any], Any]
+
+
+def _address_in(what: str, version: int, zero: IPAddress) -> Converter:
+    def conv(value: Any, _: Any = None) -> IPAddress:
+        return _ip(value, version, what) if value else zero
+
+    return conv
+
+
+def _prefix_in(what: str, version: int | None, zero: Any) -> Converter:
+    def conv(value: Any, _: Any = None) -> Any:
+        if type(value) is str and value:  # the usual text, as _network takes it, less a call
+            try:
+                out = _network_text(value)
+            except (ValueError, TypeError) as exc:
+                raise _fail(what, value) from exc
+            if version is not None and out.version != version:
+                raise _fail(what, value)
+            return out
+        return _network(value, what, version) if value else zero
+
+    return conv
+
+
+def _interface_in(value: Any, _: Any = None) -> Any:
+    return _interface(value) if value else _ZERO_IF4
+
 
 #: type name -> (argument normaliser, value of a zeroed field)
 SPECIAL: dict[str, tuple[Converter, Any]] = {
     "vl_api_mac_address_t": (mac_in, ZERO_MAC),
-    "vl_api_ip4_address_t": (
-        lambda v: _ip(v, 4, "vl_api_ip4_address_t") if v else _ZERO_IP4,
-        _ZERO_IP4,
-    ),
-    "vl_api_ip6_address_t": (
-        lambda v: _ip(v, 6, "vl_api_ip6_address_t") if v else _ZERO_IP6,
-        _ZERO_IP6,
-    ),
+    "vl_api_ip4_address_t": (_address_in("vl_api_ip4_address_t", 4, _ZERO_IP4), _ZERO_IP4),
+    "vl_api_ip6_address_t": (_address_in("vl_api_ip6_address_t", 6, _ZERO_IP6), _ZERO_IP6),
     "vl_api_address_t": (address_in, _ZERO_IP4),
-    "vl_api_prefix_t": (
-        lambda v: _network(v, "vl_api_prefix_t", None) if v else _ZERO_NET4,
-        _ZERO_NET4,
-    ),
-    "vl_api_ip4_prefix_t": (
-        lambda v: _network(v, "vl_api_ip4_prefix_t", 4) if v else _ZERO_NET4,
-        _ZERO_NET4,
-    ),
-    "vl_api_ip6_prefix_t": (
-        lambda v: _network(v, "vl_api_ip6_prefix_t", 6) if v else _ZERO_NET6,
-        _ZERO_NET6,
-    ),
-    "vl_api_address_with_prefix_t": (lambda v: _interface(v) if v else _ZERO_IF4, _ZERO_IF4),
+    "vl_api_prefix_t": (_prefix_in("vl_api_prefix_t", None, _ZERO_NET4), _ZERO_NET4),
+    "vl_api_ip4_prefix_t": (_prefix_in("vl_api_ip4_prefix_t", 4, _ZERO_NET4), _ZERO_NET4),
+    "vl_api_ip6_prefix_t": (_prefix_in("vl_api_ip6_prefix_t", 6, _ZERO_NET6), _ZERO_NET6),
+    "vl_api_address_with_prefix_t": (_interface_in, _ZERO_IF4),
 }
