@@ -45,14 +45,22 @@ class _Api:
 
 
 class _Dispatcher:
-    """The client's event thread: one at a time, in order, outside the emulator's lock."""
+    """The client's event thread: one at a time, in order, outside the emulator's lock.
+
+    The queue carries one batch per API call (the events it caused); a
+    ``SimpleQueue`` puts and gets in C. ``pending`` counts the batches not yet
+    delivered, so ``drain`` also waits for events that a callback's own API
+    calls cause while it runs.
+    """
 
     def __init__(self, client: EmulatorClient, threaded: bool) -> None:
         self.client = client
         self.threaded = threaded
         self.dead = False
         self.stopped = False
-        self.queue: queue.Queue[Any] = queue.Queue()
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.pending = 0
+        self.idle = threading.Condition(threading.Lock())  # guards pending
         self.thread: threading.Thread | None = None
         if threaded:
             self.thread = threading.Thread(
@@ -62,8 +70,9 @@ class _Dispatcher:
 
     def deliver(self, msgs: list[Any]) -> None:
         if self.threaded:
-            for msg in msgs:
-                self.queue.put(msg)
+            with self.idle:
+                self.pending += 1
+            self.queue.put(msgs)
         else:
             for msg in msgs:
                 self._one(msg)
@@ -80,14 +89,19 @@ class _Dispatcher:
             self.client.emulator.event_errors.append(exc)
 
     def _run(self) -> None:
+        get = self.queue.get
         while True:
-            msg = self.queue.get()
+            msgs = get()
+            if msgs is _STOP:
+                return
             try:
-                if msg is _STOP:
-                    return
-                self._one(msg)
+                for msg in msgs:
+                    self._one(msg)
             finally:
-                self.queue.task_done()
+                with self.idle:
+                    self.pending -= 1
+                    if not self.pending:
+                        self.idle.notify_all()
 
     def stop(self) -> None:
         if self.thread is not None and not self.stopped:
@@ -97,10 +111,8 @@ class _Dispatcher:
     def drain(self, timeout: float) -> bool:
         if self.thread is None or self.thread is threading.current_thread():
             return True
-        with self.queue.all_tasks_done:
-            return self.queue.all_tasks_done.wait_for(
-                lambda: self.queue.unfinished_tasks == 0, timeout
-            )
+        with self.idle:
+            return self.idle.wait_for(lambda: self.pending == 0, timeout)
 
 
 class EmulatorClient:
