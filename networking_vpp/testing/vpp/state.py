@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from networking_vpp.testing.vpp import errors as e
 from networking_vpp.testing.vpp.acl_state import AclState
@@ -166,7 +166,10 @@ class State:
     def __init__(self, rng: random.Random, *, random_bd_ids: bool = False) -> None:
         self.rng = rng
         self.random_bd_ids = random_bd_ids
-        self.ifaces: list[Interface | None] = []
+        self.ifaces: list[Interface | None] = []  # by sw_if_index, None where free
+        self.live: dict[int, Interface] = {}  # the same, without the holes
+        #: the live interface at a sw_if_index, or None (dict.get: no Python call)
+        self.get: Callable[[int], Interface | None] = self.live.get
         self.pool = IndexPool()
         self.by_name: dict[str, Interface] = {}
         self.vhost_pool = IndexPool()
@@ -189,12 +192,6 @@ class State:
         self.events.clear()  # VPP is up before any client can listen
 
     # --- lookup ------------------------------------------------------------------
-    def get(self, sw_if_index: int) -> Interface | None:
-        """The live interface at ``sw_if_index`` (O(1)), or None."""
-        if 0 <= sw_if_index < len(self.ifaces):
-            return self.ifaces[sw_if_index]
-        return None
-
     def interfaces(self) -> Iterator[Interface]:
         """Every interface in pool order, as VPP's dumps walk them."""
         return (i for i in self.ifaces if i is not None)
@@ -228,6 +225,7 @@ class State:
             self.ifaces.append(itf)
         else:
             self.ifaces[idx] = itf
+        self.live[idx] = itf
         self.by_name[name] = itf
         self.post(idx, EV_ADD)
         return itf
@@ -273,6 +271,7 @@ class State:
                 parent.subifs.pop(itf.sub_id, None)
         self.post(itf.sw_if_index, EV_DEL)
         self.ifaces[itf.sw_if_index] = None
+        del self.live[itf.sw_if_index]
         del self.by_name[itf.name]
         self.pool.put(itf.sw_if_index)
 
