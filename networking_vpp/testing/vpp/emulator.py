@@ -32,7 +32,7 @@ from networking_vpp.testing.vpp.client import EmulatorClient
 from networking_vpp.testing.vpp.codec import Compiler, MessageCodec
 from networking_vpp.testing.vpp.convert import MACAddress
 from networking_vpp.testing.vpp.defs import registry
-from networking_vpp.testing.vpp.errors import VPPIOError
+from networking_vpp.testing.vpp.errors import VPPIOError, VPPValueError
 from networking_vpp.testing.vpp.handlers import HANDLERS, Handler
 from networking_vpp.testing.vpp.state import EV_ADMIN_UP, EV_DEL, EV_LINK_UP, Interface, State
 
@@ -46,6 +46,8 @@ _READ_ONLY = frozenset(
     }
 )
 _IOERROR: Any = object()
+_PAPI_OPTIONS = frozenset({"_timeout", "_no_type_conversion"})  # vpp_papi's call options
+_EVENT_FIELDS = ("_vl_msg_id", "client_index", "pid", "sw_if_index", "flags", "deleted")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,6 +126,12 @@ class VppEmulator:
         self.messages = api.messages
         self.requests = api.requests
         self._event_codec = api.messages["sw_interface_event"]
+        # Events are made straight from their fields (_events), in this order:
+        assert self._event_codec.fields == _EVENT_FIELDS
+        self._new_event = functools.partial(tuple.__new__, self._event_codec.tuple_cls)
+        # the flags values (IntFlag) the codec makes of ADMIN_UP|LINK_UP bits 0..3
+        at = _EVENT_FIELDS.index("flags")
+        self._event_flags = [self._event_codec.build({"flags": f})[at] for f in range(4)]
         self._rng = random.Random(seed)
         self._random_bd_ids = random_bd_ids
         self._hardware: list[tuple[str, MACAddress]] = []
@@ -136,8 +144,8 @@ class VppEmulator:
         self.kernel_interfaces: set[str] = set()
         #: QEMU connects to every vhost-user socket as soon as VPP creates it
         self.auto_connect_vms = False
-        #: API calls received, by message name (including failed ones)
-        self.calls: collections.Counter[str] = collections.Counter()
+        # calls by message name: a plain dict (faster than a Counter), ``calls`` shows it
+        self._counts = dict.fromkeys(self.requests, 0)
         #: calls that changed (or tried to change) VPP's configuration
         self.mutations = 0
         #: exceptions raised by clients' event callbacks
@@ -183,50 +191,58 @@ class VppEmulator:
 
     # --- the API ---------------------------------------------------------------------
     def _call(self, client: EmulatorClient, req: Request, kwargs: dict[str, Any]) -> Any:
-        if "_timeout" in kwargs or "_no_type_conversion" in kwargs:  # vpp_papi's own options
-            kwargs.pop("_timeout", None)
-            kwargs.pop("_no_type_conversion", None)
         if client.generation != self._generation:  # -1 once disconnected
             raise VPPIOError(2, "VPP API client: read failed")
-        args = req.codec.decode(kwargs)
+        try:
+            args = req.codec.decode(kwargs)
+        except VPPValueError:
+            if not _PAPI_OPTIONS.intersection(kwargs):
+                raise
+            for option in _PAPI_OPTIONS:  # vpp_papi's own, not the message's: ignored
+                kwargs.pop(option, None)
+            args = req.codec.decode(kwargs)
         context = kwargs.get("context")
         if context is None:
-            context = client.next_context()
+            context = next(client._contexts)  # client.next_context(), without the call
         with self.lock:
             if client.generation != self._generation:
                 raise VPPIOError(2, "VPP API client: read failed")
-            self.calls[req.name] += 1
-            failure = self._take_failure(req.name) if self._failures else None
-            if failure is _IOERROR:
-                raise VPPIOError(2, "VPP API client: read failed (injected)")
-            if failure is not None:
-                result: Any = [] if req.stream and req.details is None else {"retval": failure}
-                if req.details is not None:
-                    result = (result, [])
+            try:
+                self._counts[req.name] += 1
+            except KeyError:  # a Request made outside the table (a test's)
+                self._counts[req.name] = 1
+            if self._failures and (failure := self._take_failure(req.name)) is not None:
+                result = self._failed(req, failure)
             else:
                 result = req.handler(self, client.client_index, args)
                 if req.mutating:
                     self.mutations += 1
-            reply = self._answer(req, result, context)
-            events = self._events()
-        self._send(events)
+            if req.stream:
+                reply = self._answer_stream(req, result, context)
+            else:
+                reply = req.reply.reply(result, context)
+            # Most calls cause no event, and events go to subscribers only.
+            events = self._events() if self.state.events else None
+        if events:
+            self._send(events)
         return reply
 
-    def _answer(self, req: Request, result: Any, context: int) -> Any:
-        if req.details is not None:  # new style: (reply, [details])
-            head, rows = result
-            return self._answer_one(req.reply, head, context), [
-                self._answer_one(req.details, r, context) for r in rows
-            ]
-        if req.stream:
-            return [self._answer_one(req.reply, r, context) for r in result]
-        return self._answer_one(req.reply, result, context)
+    @staticmethod
+    def _failed(req: Request, failure: Any) -> Any:
+        """What a call that fails (``fail_next``) answers in place of its handler."""
+        if failure is _IOERROR:
+            raise VPPIOError(2, "VPP API client: read failed (injected)")
+        result: Any = [] if req.stream and req.details is None else {"retval": failure}
+        if req.details is not None:
+            result = (result, [])
+        return result
 
     @staticmethod
-    def _answer_one(codec: MessageCodec, values: dict[str, Any], context: int) -> Any:
-        values["_vl_msg_id"] = codec.msg_id
-        values["context"] = context
-        return codec.build(values)
+    def _answer_stream(req: Request, result: Any, context: int) -> Any:
+        if req.details is not None:  # new style: (reply, [details])
+            head, rows = result
+            return req.reply.reply(head, context), [req.details.reply(r, context) for r in rows]
+        return [req.reply.reply(r, context) for r in result]
 
     def _take_failure(self, name: str) -> Any:
         for f in self._failures:
@@ -243,24 +259,23 @@ class VppEmulator:
         pending = self.state.take_events()
         if not pending or not self.state.subscribers:
             return []
-        build = self._event_codec.build
-        msg_id = self._event_codec.msg_id
+        new, msg_id, flags = self._new_event, self._event_codec.msg_id, self._event_flags
         out = []
         for client_index, pid in self.state.subscribers.items():
             client = self._clients.get(client_index)
             if client is None:
                 continue
             msgs = [
-                build(
-                    {
-                        "_vl_msg_id": msg_id,
-                        "client_index": client_index,
-                        "pid": pid,
-                        "sw_if_index": idx,
-                        # the event's bits, not the interface's state (link_state_process)
-                        "flags": (1 if bits & EV_ADMIN_UP else 0) | (2 if bits & EV_LINK_UP else 0),
-                        "deleted": bool(bits & EV_DEL),
-                    }
+                # the event's bits, not the interface's state (link_state_process)
+                new(
+                    (
+                        msg_id,
+                        client_index,
+                        pid,
+                        idx,
+                        flags[(1 if bits & EV_ADMIN_UP else 0) | (2 if bits & EV_LINK_UP else 0)],
+                        bool(bits & EV_DEL),
+                    )
                 )
                 for idx, bits in pending
             ]
@@ -416,10 +431,15 @@ class VppEmulator:
         with self.lock:
             self._failures.append(_Failure(n, retval, message))
 
+    @property
+    def calls(self) -> collections.Counter[str]:
+        """API calls received, by message name (including failed ones): a snapshot."""
+        return collections.Counter({name: n for name, n in self._counts.items() if n})
+
     def reset_counters(self) -> None:
         """Zero ``calls`` and ``mutations``."""
         with self.lock:
-            self.calls.clear()
+            self._counts = dict.fromkeys(self.requests, 0)
             self.mutations = 0
 
     # --- packets -------------------------------------------------------------------------
