@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from networking_vpp.testing.vpp.apidef import ApiRegistry, FieldDef, StructDef
-from networking_vpp.testing.vpp.convert import SPECIAL
+from networking_vpp.testing.vpp.convert import SPECIAL, TEXT
 from networking_vpp.testing.vpp.errors import VPPSerializerValueError, VPPValueError
 
 _RANGES = {
@@ -58,6 +58,8 @@ class Kind:
     # Integers and booleans: what ``check`` returns unchanged, tested inline by
     # the callers (a call per field would cost more than the test).
     fast: Fast | None = None
+    # MACs and prefixes: ``check`` of a str value, cached (no Python call on a hit)
+    text: Callable[[str], Any] | None = None
 
 
 class _Never:
@@ -228,7 +230,7 @@ def _enum_out(cls: type[enum.IntFlag]) -> Out:
 
 def _special_kind(tname: str) -> Kind:
     conv, zero = SPECIAL[tname]  # a converter is a check (it takes the enclosing args too)
-    return Kind(conv, zero, None, zero)
+    return Kind(conv, zero, None, zero, text=TEXT.get(tname))
 
 
 class Compiler:
@@ -293,9 +295,9 @@ class Compiler:
         names = frozenset(n for n, _ in fields)
         required = [n for n, k in fields if k.default is REQUIRED]
         defaults = {n: k.default for n, k in fields if k.default is not REQUIRED}
-        # (name, check, fast type, fast range, required), in declaration order
+        # (name, check, fast type, fast range, text, required), in declaration order
         checks = tuple(
-            (n, k.check, *(k.fast or _NO_FAST), k.default is REQUIRED) for n, k in fields
+            (n, k.check, *(k.fast or _NO_FAST), k.text, k.default is REQUIRED) for n, k in fields
         )
         cls = collections.namedtuple(tname, [n for n, _ in fields], rename=True)  # type: ignore[misc]
         is_union = sdef.kind == "union"
@@ -312,10 +314,15 @@ class Compiler:
                         return {n: k.check(value[n], value)}
                 return {}
             args = defaults.copy()
-            for n, field_check, fast_type, fast_range, is_required in checks:
+            for n, field_check, fast_type, fast_range, text, is_required in checks:
                 v = value.get(n)
                 if type(v) is fast_type and v in fast_range:
                     args[n] = v
+                elif text is not None and type(v) is str:  # (the rules of ACLs and MACIP)
+                    try:
+                        args[n] = text(v)
+                    except (ValueError, TypeError):
+                        args[n] = field_check(v, value)  # raises the error, worded
                 elif v is not None:
                     args[n] = field_check(v, value)
                 elif is_required:
