@@ -74,19 +74,20 @@ class _Dispatcher:
                 self.pending += 1
             self.queue.put(msgs)
         else:
-            for msg in msgs:
-                self._one(msg)
+            self._batch(msgs)
 
-    def _one(self, msg: Any) -> None:
-        callback = self.client.event_callback
-        if self.dead or callback is None:
-            return
-        try:
-            callback(type(msg).__name__, msg)
-        except BaseException as exc:  # noqa: BLE001 - vpp_papi's event thread would die here
-            self.dead = True
-            LOG.exception("event callback raised; no more events for this client")
-            self.client.emulator.event_errors.append(exc)
+    def _batch(self, msgs: list[Any]) -> None:
+        client = self.client
+        for msg in msgs:
+            callback = client.event_callback
+            if self.dead or callback is None:
+                return
+            try:
+                callback(type(msg).__name__, msg)
+            except BaseException as exc:  # noqa: BLE001 - vpp_papi's event thread would die here
+                self.dead = True
+                LOG.exception("event callback raised; no more events for this client")
+                client.emulator.event_errors.append(exc)
 
     def _run(self) -> None:
         get = self.queue.get
@@ -95,8 +96,7 @@ class _Dispatcher:
             if msgs is _STOP:
                 return
             try:
-                for msg in msgs:
-                    self._one(msg)
+                self._batch(msgs)
             finally:
                 with self.idle:
                     self.pending -= 1

@@ -34,7 +34,14 @@ from networking_vpp.testing.vpp.convert import MACAddress
 from networking_vpp.testing.vpp.defs import registry
 from networking_vpp.testing.vpp.errors import VPPIOError, VPPValueError
 from networking_vpp.testing.vpp.handlers import HANDLERS, Handler
-from networking_vpp.testing.vpp.state import EV_ADMIN_UP, EV_DEL, EV_LINK_UP, Interface, State
+from networking_vpp.testing.vpp.state import (
+    EV_ADMIN_UP,
+    EV_ALL,
+    EV_DEL,
+    EV_LINK_UP,
+    Interface,
+    State,
+)
 
 _READ_ONLY = frozenset(
     {
@@ -129,9 +136,16 @@ class VppEmulator:
         # Events are made straight from their fields (_events), in this order:
         assert self._event_codec.fields == _EVENT_FIELDS
         self._new_event = functools.partial(tuple.__new__, self._event_codec.tuple_cls)
-        # the flags values (IntFlag) the codec makes of ADMIN_UP|LINK_UP bits 0..3
+        # An event's flags and deleted fields, by the event bits it reports: the event's
+        # bits, not the interface's state (link_state_process). Flags are the IntFlag
+        # values the codec makes.
         at = _EVENT_FIELDS.index("flags")
-        self._event_flags = [self._event_codec.build({"flags": f})[at] for f in range(4)]
+        flags = [self._event_codec.build({"flags": f})[at] for f in range(4)]
+        self._event_flags = [
+            flags[(1 if bits & EV_ADMIN_UP else 0) | (2 if bits & EV_LINK_UP else 0)]
+            for bits in range(EV_ALL + 1)
+        ]
+        self._event_deleted = [bool(bits & EV_DEL) for bits in range(EV_ALL + 1)]
         self._rng = random.Random(seed)
         self._random_bd_ids = random_bd_ids
         self._hardware: list[tuple[str, MACAddress]] = []
@@ -259,24 +273,15 @@ class VppEmulator:
         pending = self.state.take_events()
         if not pending or not self.state.subscribers:
             return []
-        new, msg_id, flags = self._new_event, self._event_codec.msg_id, self._event_flags
+        new, msg_id = self._new_event, self._event_codec.msg_id
+        flags, deleted = self._event_flags, self._event_deleted
         out = []
         for client_index, pid in self.state.subscribers.items():
             client = self._clients.get(client_index)
             if client is None:
                 continue
             msgs = [
-                # the event's bits, not the interface's state (link_state_process)
-                new(
-                    (
-                        msg_id,
-                        client_index,
-                        pid,
-                        idx,
-                        flags[(1 if bits & EV_ADMIN_UP else 0) | (2 if bits & EV_LINK_UP else 0)],
-                        bool(bits & EV_DEL),
-                    )
-                )
+                new((msg_id, client_index, pid, idx, flags[bits], deleted[bits]))
                 for idx, bits in pending
             ]
             out.append((client, msgs))
@@ -285,7 +290,9 @@ class VppEmulator:
     @staticmethod
     def _send(events: list[tuple[EmulatorClient, list[Any]]]) -> None:
         for client, msgs in events:
-            client._deliver(msgs)
+            dispatcher = client._dispatcher  # client._deliver(msgs), without the call
+            if dispatcher is not None:
+                dispatcher.deliver(msgs)
 
     def drain_events(self, timeout: float = 5.0) -> bool:
         """Wait until every client's event thread has delivered what it was sent."""

@@ -39,6 +39,7 @@ PORT_NORMAL, PORT_BVI, PORT_UU_FWD = 0, 1, 2
 EV_LINK_UP, EV_LINK_DOWN = 1 << 1, 1 << 2
 EV_ADMIN_UP, EV_ADMIN_DOWN = 1 << 3, 1 << 4
 EV_ADD, EV_DEL = 1 << 5, 1 << 6
+EV_ALL = (1 << 7) - 1
 # ethernet_main's default MTU: link MTU and L3 MTU of a new Ethernet interface
 DEFAULT_MTU = 9000
 
@@ -280,11 +281,13 @@ class State:
         """The hardware link went up or down."""
         if itf.link_up != up:
             itf.link_up = up
-            self.post(itf.sw_if_index, EV_LINK_UP if up else EV_LINK_DOWN)
+            events, idx = self.events, itf.sw_if_index  # self.post, inlined (a hot path)
+            events[idx] = events.get(idx, 0) | (EV_LINK_UP if up else EV_LINK_DOWN)
 
     def set_admin(self, itf: Interface, up: bool) -> int:
         """vnet_sw_interface_set_flags: returns 0 or the API error."""
-        if not itf.is_main:
+        main = itf.is_main
+        if not main:
             sup = self.ifaces[itf.sup_sw_if_index]
             # "super-interface must be up": a sub-interface may only go up with its port.
             if up and sup is not None and not sup.admin_up:
@@ -292,8 +295,9 @@ class State:
         if itf.admin_up == up:
             return 0
         itf.admin_up = up
-        self.post(itf.sw_if_index, EV_ADMIN_UP if up else EV_ADMIN_DOWN)
-        if itf.is_main:
+        events, idx = self.events, itf.sw_if_index  # self.post, inlined (a hot path)
+        events[idx] = events.get(idx, 0) | (EV_ADMIN_UP if up else EV_ADMIN_DOWN)
+        if main:
             if not up:
                 self.set_link(itf, False)  # admin down implies link down
             elif itf.vhost is not None:

@@ -26,12 +26,13 @@ _VTR_PUSHES = frozenset({1, 2, 5, 6, 7, 8})
 
 def details(st: State, itf: Interface) -> dict[str, Any]:
     """The sw_interface_details of one interface, as send_sw_interface_details fills it."""
-    hw = itf if itf.is_main else (st.ifaces[itf.sup_sw_if_index] or itf)
+    main = itf.is_main
+    hw = itf if main else (st.ifaces[itf.sup_sw_if_index] or itf)
     d = {
         "sw_if_index": itf.sw_if_index,
         "sup_sw_if_index": itf.sup_sw_if_index,
         # The L2 address is sent for Ethernet main interfaces only.
-        "l2_address": itf.l2_address if itf.is_main and itf.ethernet else ZERO_MAC,
+        "l2_address": itf.l2_address if main and itf.ethernet else ZERO_MAC,
         "flags": (ADMIN_UP if itf.admin_up else 0) | (LINK_UP if hw.link_up else 0),
         "type": itf.type,
         "link_duplex": hw.link_duplex,
@@ -47,7 +48,7 @@ def details(st: State, itf: Interface) -> dict[str, Any]:
         d["vtr_push_dot1q"] = itf.vtr_push_dot1q
         d["vtr_tag1"] = itf.vtr_tag1
         d["vtr_tag2"] = itf.vtr_tag2
-    if not itf.is_main:
+    if not main:
         d["sub_id"] = itf.sub_id
         d["sub_number_of_tags"] = itf.n_tags
         d["sub_outer_vlan_id"] = itf.outer_vlan
@@ -84,7 +85,7 @@ def sw_interface_set_mtu(env: Env, client: int, a: dict[str, Any]) -> dict[str, 
     itf = env.state.get(a["sw_if_index"])
     if itf is None:
         return {"retval": e.INVALID_SW_IF_INDEX}
-    itf.mtu = list(a["mtu"])
+    itf.mtu = a["mtu"]  # a list of the call's own (the codec makes a fixed array anew)
     return {}
 
 
