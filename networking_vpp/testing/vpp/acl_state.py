@@ -155,6 +155,9 @@ class AclState:
         interface's sessions, as VPP does with session reclassification off
         (its default).
         """
+        table, users = self.lists[is_input], self.users[is_input]
+        if not acls and sw_if_index not in table:
+            return 0  # no ACLs, as before (a new port's call): nothing changes
         seen: set[int] = set()
         for index in acls:
             if index not in self.acls:
@@ -162,7 +165,6 @@ class AclState:
             if index in seen:
                 return e.ENTRY_ALREADY_EXISTS
             seen.add(index)
-        table, users = self.lists[is_input], self.users[is_input]
         old = table.get(sw_if_index, ())
         changed = seen.symmetric_difference(old)
         for index in changed:

@@ -50,7 +50,9 @@ class _Dispatcher:
     The queue carries one batch per API call (the events it caused); a
     ``SimpleQueue`` puts and gets in C. ``pending`` counts the batches not yet
     delivered, so ``drain`` also waits for events that a callback's own API
-    calls cause while it runs.
+    calls cause while it runs. ``pending`` is guarded by ``lock`` itself (a
+    Condition's ``with`` is two Python calls), and ``idle`` is notified only
+    when a ``drain`` waits.
     """
 
     def __init__(self, client: EmulatorClient, threaded: bool) -> None:
@@ -60,7 +62,9 @@ class _Dispatcher:
         self.stopped = False
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.pending = 0
-        self.idle = threading.Condition(threading.Lock())  # guards pending
+        self.draining = 0  # threads waiting in drain
+        self.lock = threading.Lock()  # guards pending and draining
+        self.idle = threading.Condition(self.lock)
         self.thread: threading.Thread | None = None
         if threaded:
             self.thread = threading.Thread(
@@ -70,7 +74,7 @@ class _Dispatcher:
 
     def deliver(self, msgs: list[Any]) -> None:
         if self.threaded:
-            with self.idle:
+            with self.lock:
                 self.pending += 1
             self.queue.put(msgs)
         else:
@@ -98,9 +102,9 @@ class _Dispatcher:
             try:
                 self._batch(msgs)
             finally:
-                with self.idle:
+                with self.lock:
                     self.pending -= 1
-                    if not self.pending:
+                    if not self.pending and self.draining:
                         self.idle.notify_all()
 
     def stop(self) -> None:
@@ -112,7 +116,11 @@ class _Dispatcher:
         if self.thread is None or self.thread is threading.current_thread():
             return True
         with self.idle:
-            return self.idle.wait_for(lambda: self.pending == 0, timeout)
+            self.draining += 1
+            try:
+                return self.idle.wait_for(lambda: self.pending == 0, timeout)
+            finally:
+                self.draining -= 1
 
 
 class EmulatorClient:

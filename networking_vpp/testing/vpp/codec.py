@@ -23,6 +23,7 @@ import dataclasses
 import enum
 import functools
 import operator
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -103,8 +104,11 @@ def _f64_kind(label: str) -> Kind:
 
 def _string_kind(f: FieldDef, label: str) -> Kind:
     limit = f.option("limit") or f.length or 0
+    longest = limit - 1 if limit else sys.maxsize
 
     def check(value: Any, _: Mapping[str, Any]) -> str:
+        if type(value) is str and len(value) <= longest and value.isascii():
+            return value  # the usual text, in one test
         if not value:
             return ""
         if not isinstance(value, str):
@@ -358,7 +362,6 @@ class MessageCodec:
         "required",
         "tuple_cls",
         "_fill",
-        "_reply_zeros",
         "_new",
     )
 
@@ -373,7 +376,6 @@ class MessageCodec:
         self.required = tuple(n for n, k in fields if k.default is REQUIRED)
         self.tuple_cls: Any = collections.namedtuple(name, self.fields, rename=True)  # type: ignore[misc]
         self._fill = _Filler([(n, k.out, k.out_default) for n, k in fields])
-        self._reply_zeros = {**self._fill.zeros, "_vl_msg_id": msg_id}
         self._new = functools.partial(tuple.__new__, self.tuple_cls)
 
     def decode(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -402,8 +404,9 @@ class MessageCodec:
     def reply(self, values: Mapping[str, Any], context: int) -> tuple[Any, ...]:
         """The answer to a request: ``build`` with this message's id and ``context``."""
         fill = self._fill  # _Filler.__call__, inlined: this runs once per reply
-        merged = self._reply_zeros.copy()
+        merged = fill.zeros.copy()
         merged.update(values)
+        merged["_vl_msg_id"] = self.msg_id
         merged["context"] = context
         row = fill.row(merged)
         return self._new(fill.convert(row, values) if fill.convs else row)

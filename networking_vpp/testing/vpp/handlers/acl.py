@@ -135,7 +135,7 @@ def acl_interface_set_acl_list(env: Env, client: int, a: dict[str, Any]) -> Repl
     if a["count"] != len(acls):
         # VPP would read ACL indices past the end of the message; refuse instead.
         return {"retval": e.INVALID_VALUE}
-    if any(index not in st.acls for index in acls):
+    if acls and any(index not in st.acls for index in acls):
         return {"retval": e.NO_SUCH_ENTRY}
     n_input = a["n_input"]
     # rv = set(output); rv = rv || set(input): a failure reads as 1.
