@@ -191,30 +191,24 @@ class _Filler:
 
     The zeros are laid under the handler's values in one dict copy, and an
     ``itemgetter`` reads the fields out in order (both in C: twice as fast as
-    a ``values.get`` per field).
+    a ``values.get`` per field). The fields that need it (enums, structs) are
+    converted in the dict, given or not: a zero is a reply value already, and
+    converting a reply value gives it back (an equal list, for an array).
     """
 
     __slots__ = ("zeros", "row", "convs")
 
     def __init__(self, outs: list[tuple[str, Out | None, Any]]) -> None:
-        names = [n for n, _, _ in outs]
         self.zeros = {n: d for n, _, d in outs}
-        self.row = _tuple_getter(names)
-        self.convs = tuple((i, n, o) for i, (n, o, _) in enumerate(outs) if o is not None)
+        self.row = _tuple_getter([n for n, _, _ in outs])
+        self.convs = tuple((n, o) for n, o, _ in outs if o is not None)
 
     def __call__(self, values: Mapping[str, Any]) -> Sequence[Any]:
         merged = self.zeros.copy()
         merged.update(values)
-        row = self.row(merged)
-        return self.convert(row, values) if self.convs else row
-
-    def convert(self, row: tuple[Any, ...], values: Mapping[str, Any]) -> list[Any]:
-        """``row`` with the handler's values (not the zeros: they are) made reply values."""
-        vals = list(row)
-        for i, n, o in self.convs:
-            if n in values:
-                vals[i] = o(vals[i])
-        return vals
+        for n, o in self.convs:
+            merged[n] = o(merged[n])
+        return self.row(merged)
 
 
 class _EnumCache(dict[int, enum.IntFlag]):
@@ -408,5 +402,7 @@ class MessageCodec:
         merged.update(values)
         merged["_vl_msg_id"] = self.msg_id
         merged["context"] = context
-        row = fill.row(merged)
-        return self._new(fill.convert(row, values) if fill.convs else row)
+        if fill.convs:
+            for n, o in fill.convs:
+                merged[n] = o(merged[n])
+        return self._new(fill.row(merged))
