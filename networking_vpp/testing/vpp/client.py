@@ -44,6 +44,20 @@ class _Api:
     """Holder of one callable per request message (vpp_papi's ``VppApiDynamicMethodHolder``)."""
 
 
+class _NotConnected:
+    """``client.api`` before the first connect, which raises as vpp_papi's property does.
+
+    A descriptor without ``__set__``: the holder that ``connect`` stores in the
+    instance shadows it, so reading ``client.api`` (once per call) is a plain
+    attribute read rather than a property's call.
+    """
+
+    def __get__(self, client: Any, owner: Any = None) -> Any:
+        if client is None:
+            return self
+        raise VPPApiError("Not connected, api definitions not available")
+
+
 class _Dispatcher:
     """The client's event thread: one at a time, in order, outside the emulator's lock.
 
@@ -139,16 +153,11 @@ class EmulatorClient:
         self.generation = -1  # the emulator life this client is connected to
         self.connected = False
         self._was_connected = False
-        self._api: _Api | None = None
         self._contexts = itertools.count(1)
         self._dispatcher: _Dispatcher | None = None
 
-    @property
-    def api(self) -> Any:
-        """One function per request message: ``client.api.sw_interface_dump(...)``."""
-        if self._api is None:
-            raise VPPApiError("Not connected, api definitions not available")
-        return self._api
+    #: One function per request message: ``client.api.sw_interface_dump(...)``.
+    api: Any = _NotConnected()
 
     def connect(
         self, name: str, chroot_prefix: str | None = None, do_async: bool = False, rx_qlen: int = 32
@@ -162,7 +171,7 @@ class EmulatorClient:
         api = _Api()
         for req in self.emulator.requests.values():
             setattr(api, req.name, self._method(req))
-        self._api = api
+        self.api = api  # shadows the class's _NotConnected from now on
         self._dispatcher = _Dispatcher(self, self.emulator.event_delivery == "thread")
         return 0
 
