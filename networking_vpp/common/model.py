@@ -314,6 +314,7 @@ class _Invalid(Exception):
 # Builders take JSON data and return the checked value; paths are only worked
 # out on the error path, so decoding a valid value costs no string formatting.
 Builder = typing.Callable[[Any], Any]
+_PLAIN = {bool: "true/false", int: "an integer", str: "a string"}  # JSON scalars as they are
 _BUILDERS: dict[Any, Builder] = {}
 
 
@@ -372,10 +373,9 @@ def _compile(tp: Any) -> Builder:
             return float(data)
 
         return number
-    names = {bool: "true/false", int: "an integer", str: "a string"}
-    if tp not in names:
+    if tp not in _PLAIN:
         raise TypeError(f"schema type {tp!r} not supported")
-    what = names[tp]
+    what = _PLAIN[tp]
 
     def scalar(data: Any) -> Any:
         # type() rather than isinstance(): JSON's true is not an integer here.
@@ -384,9 +384,6 @@ def _compile(tp: Any) -> Builder:
         return data
 
     return scalar
-
-
-_PLAIN = {bool: "true/false", int: "an integer", str: "a string"}  # JSON scalars as they are
 
 
 def _compile_dataclass(cls: type) -> Builder:

@@ -116,26 +116,28 @@ class EtcdClient:
         at = revision or 0
         kvs: list[KV] = []
         resp = fetch(codec.to_bytes(prefix) or b"\0", at)  # "\0" is the lowest key
-        with concurrent.futures.ThreadPoolExecutor(1, "etcd-page") as ahead:
+        ahead = concurrent.futures.ThreadPoolExecutor(1, "etcd-page") if on_page else None
+        try:
             while True:
                 if not at:
                     at = codec.header_revision(resp)
                 page = [codec.parse_kv(raw) for raw in resp.get("kvs") or []]
                 kvs.extend(page)
-                more = bool(resp.get("more") and page)
+                if not (resp.get("more") and page):
+                    if on_page is not None and page:
+                        on_page(page)
+                    return kvs, at
                 # The next page starts just after the last key: that key plus a zero byte.
-                start = codec.to_bytes(page[-1].key) + b"\0" if more else b""
-                if on_page is None:
-                    if not more:
-                        return kvs, at
+                start = codec.to_bytes(page[-1].key) + b"\0"
+                if ahead is None or on_page is None:
                     resp = fetch(start, at)
                     continue
-                following = ahead.submit(fetch, start, at) if more else None
-                if page:
-                    on_page(page)
-                if following is None:
-                    return kvs, at
+                following = ahead.submit(fetch, start, at)  # etcd works while we do
+                on_page(page)
                 resp = following.result()
+        finally:
+            if ahead is not None:
+                ahead.shutdown()
 
     def put(self, key: str, value: str | bytes, lease: int | None = None) -> int:
         """Set ``key``; returns the revision of the write."""

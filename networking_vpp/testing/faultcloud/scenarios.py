@@ -102,6 +102,12 @@ def _finish(
     )
 
 
+def _baseline(rig: FaultCloud, seed: int) -> tuple[int, tuple[int, int], random.Random]:
+    """Start a scenario from a converged cloud: (resync repairs so far, history mark, rng)."""
+    rig.wait_converged(120)
+    return rig.resync_repairs(), rig.mark(), random.Random(seed)
+
+
 def api_worker_kills(
     rig: FaultCloud,
     networks: Sequence[str],
@@ -112,10 +118,7 @@ def api_worker_kills(
 ) -> Outcome:
     """Port traffic while API workers are SIGKILLed every ``kill_every`` operations."""
     assert rig.audit is not None
-    rig.wait_converged(120)
-    repairs_before = rig.resync_repairs()
-    mark = rig.mark()
-    rng = random.Random(seed)
+    repairs_before, mark, rng = _baseline(rig, seed)
     workload = PortWorkload(
         rig.dev.neutron_url, rig.audit, networks, list(rig.hosts), ops=ops, seed=seed, tag=tag
     )
@@ -171,10 +174,7 @@ def etcd_faults(
 ) -> Outcome:
     """Port traffic while etcd members, the leader, then all members go down."""
     assert rig.audit is not None
-    rig.wait_converged(120)
-    repairs_before = rig.resync_repairs()
-    mark = rig.mark()
-    rng = random.Random(seed)
+    repairs_before, mark, rng = _baseline(rig, seed)
     workload = PortWorkload(
         rig.dev.neutron_url,
         rig.audit,
