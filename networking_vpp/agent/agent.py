@@ -69,6 +69,7 @@ class Agent:
             self.networks,
             self.secgroups,
             self.reporter,
+            lambda port_id: self.queue.add(("port", port_id)),
             settings.report_before_vm_connects,
         )
         self._watcher = PrefixWatcher(
@@ -147,7 +148,8 @@ class Agent:
         self.queue.add_all(("port", p) for p in self.cache.apply(events))
 
     def _on_vpp_event(self, event: t.InterfaceEvent) -> None:
-        port_id = self.ports.on_link_change(event.sw_if_index, event.link_up)
+        link_up = event.link_up and not event.deleted
+        port_id = self.ports.on_link_change(event.sw_if_index, link_up)
         if port_id is not None:
             self.queue.add(("port", port_id))
 
@@ -236,8 +238,7 @@ class Agent:
         inventory = Inventory.from_vpp(self.vpp)
         self.inventory = self.networks.inv = self.ports.inv = inventory
         self.secgroups.inv = AclInventory.from_vpp(self.vpp)
-        self.ports.applied_groups = {}
-        self.ports.converged = {}
+        self.ports.forget()
         for stray in inventory.stray_ports:
             self.ports.remove_stray(stray)
         self.networks.collect_strays()

@@ -30,6 +30,9 @@ class PortObj:
     mtu: int = 0  # 0: not known (set on the next converge)
     admin_up: bool = False
     link_up: bool = False
+    #: VPP's link events applied to it: a dump older than one of them must not
+    #: undo what it said (PortReconciler._read_back)
+    link_seq: int = dataclasses.field(default=0, compare=False)
 
 
 @dataclasses.dataclass

@@ -8,6 +8,8 @@ steady state all come through here; when nothing differs, nothing is called.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 
 from networking_vpp.agent.inventory import Inventory, NetObj, PortObj
 from networking_vpp.agent.reconcile.networks import NetworkError, NetworkReconciler
@@ -30,6 +32,7 @@ class PortReconciler:
         networks: NetworkReconciler,
         secgroups: SecGroupReconciler,
         reporter: Reporter,
+        requeue: Callable[[str], None],
         report_before_vm_connects: bool = False,
     ) -> None:
         self._vpp = vpp
@@ -43,12 +46,33 @@ class PortReconciler:
         self.converged: dict[str, model.PortBinding] = {}
         self._reporter = reporter
         self._report_early = report_before_vm_connects
+        self._requeue = requeue
+        # Link events arrive on VPP's thread. Under this lock: an event's
+        # change of a port's link and its check of _busy; the report's read
+        # of the link; a read-back's write of it.
+        self._links_lock = threading.Lock()
+        self._busy: str | None = None  # the port being reconciled
+        self._stale = False  # its link changed after its report read it
+        #: reconcile passes made (a port whose VM waits is programmed in one)
+        self.passes = 0
 
     def reconcile(self, port_id: str, desired: model.PortBinding | None) -> set[str]:
         """Converge one port; returns security groups it left (to collect).
 
         VPP errors propagate so that the work queue retries the port.
         """
+        self.passes += 1
+        with self._links_lock:
+            self._busy, self._stale = port_id, False
+        try:
+            return self._reconcile(port_id, desired)
+        finally:
+            with self._links_lock:
+                stale, self._busy = self._stale, None
+            if stale:
+                self._requeue(port_id)
+
+    def _reconcile(self, port_id: str, desired: model.PortBinding | None) -> set[str]:
         actual = self.inv.ports.get(port_id)
         before = self.applied_groups.get(port_id)
         if before is None:
@@ -80,6 +104,8 @@ class PortReconciler:
             if actual is None:
                 actual = self._create(desired)
             self._converge(actual, desired, net)
+            if not actual.name:
+                self._read_back(actual)
         except (NetworkError, SecGroupError) as exc:
             # Not half-programmed: whatever an earlier binding left goes.
             actual = self.inv.ports.get(port_id)
@@ -101,27 +127,20 @@ class PortReconciler:
             endpoint = desired.vhostuser.socket
             idx = self._vpp.create_vhost_user(endpoint, is_server, desired.mac_address, tag)
             # VPP made it with the port's MAC, admin down (so link down) and a
-            # default MTU that _converge sets anyway: only the name is news.
+            # default MTU that _converge sets anyway. Its name is read back once
+            # the port is up (_read_back), together with the link state then.
             port = PortObj(
-                desired.port_id,
-                idx,
-                self._vpp.interface_name(idx) or "",
-                "vhostuser",
-                endpoint,
-                is_server,
-                mac_address=desired.mac_address,
+                desired.port_id, idx, "", "vhostuser", endpoint, is_server, desired.mac_address
             )
+            self.inv.add_port(port)  # from here on, VPP's events about it count
         else:
             assert desired.tap is not None  # model.PortBinding.check() guarantees it
             endpoint = desired.tap.ifname
             idx = self._vpp.create_af_packet(endpoint, tag)
-            itf = self._vpp.get_interface(idx)  # af_packet picks its MAC; the MTU is the host's
-            port = PortObj(desired.port_id, idx, itf.name if itf else "", "tap", endpoint, False)
-            if itf is not None:
-                port.mac_address, port.mtu = itf.mac_address, itf.mtu
-                port.admin_up, port.link_up = itf.admin_up, itf.link_up
-        self.inv.add_port(port)
-        LOG.info("Port %s: created %s (%d)", desired.port_id, port.name, idx)
+            port = PortObj(desired.port_id, idx, "", "tap", endpoint, False)
+            self.inv.add_port(port)
+            self._read_back(port)  # af_packet picks its MAC; the MTU is the host's
+        LOG.info("Port %s: created %s interface %d", desired.port_id, port.kind, idx)
         return port
 
     def _converge(self, port: PortObj, desired: model.PortBinding, net: NetObj) -> None:
@@ -140,8 +159,35 @@ class PortReconciler:
             self._vpp.set_admin_up(port.sw_if_index, desired.admin_state_up)
             port.admin_up = desired.admin_state_up
 
+    def _read_back(self, port: PortObj) -> None:
+        """Learn what VPP chose (the name; a tap's MAC and MTU) and the link now.
+
+        A vhost-user port is read after admin-up: a VM waiting on the socket
+        has attached by then, and knowing it spares a second pass when VPP's
+        event says the same.
+        """
+        seq = port.link_seq
+        if port.kind == "vhostuser":
+            brief = self._vpp.name_and_link(port.sw_if_index)
+            if brief is None:
+                return
+            port.name, link_up = brief
+        else:
+            itf = self._vpp.get_interface(port.sw_if_index)
+            if itf is None:
+                return
+            port.name, port.mac_address, port.mtu = itf.name, itf.mac_address, itf.mtu
+            port.admin_up, link_up = itf.admin_up, itf.link_up
+        with self._links_lock:
+            # VPP sends events in order with replies: one delivered after this
+            # reply left (on VPP's thread, since the call) is newer than it.
+            if port.link_seq == seq:
+                port.link_up = link_up
+
     def _report(self, port: PortObj, desired: model.PortBinding, net: NetObj) -> None:
-        ready = port.kind == "tap" or port.link_up or self._report_early
+        with self._links_lock:
+            link_up, self._stale = port.link_up, False
+        ready = port.kind == "tap" or link_up or self._report_early
         if not ready:
             # Nova must hear "plugged" only once the VM can pass traffic.
             self._reporter.port_pending(desired.port_id)
@@ -186,14 +232,28 @@ class PortReconciler:
             self._vpp.delete_af_packet(port.endpoint)
 
     def on_link_change(self, sw_if_index: int, link_up: bool) -> str | None:
-        """Record a link change from VPP's events; returns the port to reconcile."""
-        port_id = self.inv.port_by_index.get(sw_if_index)
-        if port_id is None:
-            return None
-        port = self.inv.ports.get(port_id)
-        if port is not None:
+        """Record a link change from VPP's events (VPP's event thread); returns
+        the port to reconcile, or None when no port's report depends on it."""
+        with self._links_lock:
+            port_id = self.inv.port_by_index.get(sw_if_index)
+            port = self.inv.ports.get(port_id) if port_id is not None else None
+            if port is None:
+                return None  # not a port; or one being created, read back later
+            port.link_seq += 1
+            if port.link_up == link_up:
+                return None  # (an admin change, say): the report stays as it is
             port.link_up = link_up
-        return port_id
+            if port_id == self._busy:
+                # Caused by the reconcile under way (admin-up, say), whose report
+                # is still to come: a second pass only if the report has read it.
+                self._stale = True
+                return None
+            return port_id
+
+    def forget(self) -> None:
+        """Forget what was learnt since the last resync (which reads VPP afresh)."""
+        self.applied_groups = {}
+        self.converged = {}
 
 
 def _same_attachment(port: PortObj, desired: model.PortBinding) -> bool:

@@ -166,15 +166,19 @@ class VppAdapter(AclOps):
         rows = self.dump_interfaces(sw_if_index)
         return rows[0] if rows else None
 
-    def interface_name(self, sw_if_index: int) -> str | None:
-        """The name VPP gave an interface (None if there is no such index).
+    def name_and_link(self, sw_if_index: int) -> tuple[str, bool] | None:
+        """The name VPP gave an interface and whether its link is up (None if
+        there is no such index).
 
         What a freshly created port needs of its interface: everything else
         about it the agent has just set, so converting the whole record (as
         :meth:`get_interface` does) would be work for nothing.
         """
         rows = self._call("sw_interface_dump", sw_if_index=sw_if_index)
-        return _str(rows[0].interface_name) if rows else None
+        if not rows:
+            return None
+        row = rows[0]
+        return _str(row.interface_name), bool(int(row.flags) & IF_STATUS_API_FLAG_LINK_UP)
 
     @staticmethod
     def _interface(r: Any) -> t.Interface:

@@ -10,10 +10,14 @@ raised; once the connection is gone (VPP restarted, or after
 second ``connect()`` needs a ``disconnect()`` first.
 
 Events (``sw_interface_event``) reach the registered callback as
-``cb(msg_name, msg)`` on the client's own event thread, as vpp_papi's
-``async_thread`` delivers them, so a callback may call back into the API. If
-the callback raises, that thread stops delivering (vpp_papi's thread dies);
-the emulator records the exception in ``VppEmulator.event_errors``.
+``cb(msg_name, msg)`` on the client's own event thread, as vpp_papi's socket
+reader thread delivers them, so a callback may call back into the API. Like
+that thread, which reads one socket in order and hands a reply over only after
+the callbacks of the events before it have returned, no reply is returned
+before the events queued ahead of it are delivered: a caller that reads state
+after a change never hears an older event afterwards. If the callback raises,
+that thread stops delivering (vpp_papi's thread dies); the emulator records the
+exception in ``VppEmulator.event_errors``.
 """
 
 from __future__ import annotations
@@ -107,12 +111,28 @@ class _Dispatcher:
                 LOG.exception("event callback raised; no more events for this client")
                 client.emulator.event_errors.append(exc)
 
+    def catch_up(self, timeout: float) -> bool:
+        """Wait until the events queued so far are delivered (before a reply is
+        returned); False if the callback did not return within ``timeout``."""
+        if not self.pending or self.stopped or self.thread is threading.current_thread():
+            return True
+        # A lock taken here and released by the event thread once it reaches
+        # it: a hand-over in C, only when events are outstanding.
+        reached = threading.Lock()
+        reached.acquire()
+        self.queue.put(reached)
+        return reached.acquire(timeout=timeout)
+
     def _run(self) -> None:
         get = self.queue.get
+        lock_type = type(self.lock)
         while True:
             msgs = get()
             if msgs is _STOP:
                 return
+            if type(msgs) is lock_type:
+                msgs.release()  # a caller waits for what came before (catch_up)
+                continue
             try:
                 self._batch(msgs)
             finally:

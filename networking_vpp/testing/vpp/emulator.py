@@ -53,6 +53,9 @@ _READ_ONLY = frozenset(
     }
 )
 _IOERROR: Any = object()
+# vpp_papi's read_timeout as the agent sets it: how long a reply may wait for
+# the event callbacks ahead of it before the call fails as a read would.
+REPLY_TIMEOUT = 10.0
 _PAPI_OPTIONS = frozenset({"_timeout", "_no_type_conversion"})  # vpp_papi's call options
 _EVENT_FIELDS = ("_vl_msg_id", "client_index", "pid", "sw_if_index", "flags", "deleted")
 
@@ -239,6 +242,11 @@ class VppEmulator:
             events = self._events() if self.state.events else None
         if events:
             self._send(events)
+        dispatcher = client._dispatcher
+        if dispatcher is not None and dispatcher.pending:
+            # The reply comes after the events before it (see client.py).
+            if not dispatcher.catch_up(REPLY_TIMEOUT):
+                raise VPPIOError(2, "VPP API client: read failed (event callback stuck)")
         return reply
 
     @staticmethod

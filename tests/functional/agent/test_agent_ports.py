@@ -67,6 +67,24 @@ def test_vlan_vhostuser_port_programmed_then_reported_after_vm_connects(rig, loo
     assert state.programmed.uplink == UPLINK1
 
 
+def test_a_waiting_vm_is_reported_active_in_one_pass(rig, look):
+    # QEMU waits on the socket, so the link comes up at admin-up, in the middle
+    # of the port's own reconcile: the read-back after it sees the link, and
+    # VPP's event about it (delivered before admin-up's reply) asks no second
+    # pass. Then the VM leaves, and the event alone withdraws the report.
+    agent = rig.start_agent()
+    assert agent.wait_converged(10)
+    rig.vpp.vm_connect("/run/vpp/vhup1")
+    rig.put(binding("p1", mac_address=MAC_A))
+    state = rig.wait_state("p1")
+    assert state.programmed.interface.startswith("VirtualEthernet")
+    assert agent.wait_converged(10)
+    assert agent.ports.passes == 1
+    rig.vpp.vm_disconnect("/run/vpp/vhup1")
+    wait_for(lambda: rig.state("p1") is None, what="report withdrawn")
+    assert agent.ports.passes == 2
+
+
 def test_port_delete_removes_everything(rig, look):
     rig.start_agent()
     rig.put(binding("p1"))

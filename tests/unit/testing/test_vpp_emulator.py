@@ -16,6 +16,7 @@ from networking_vpp.testing.vpp import (
     VPPSerializerValueError,
     VPPValueError,
 )
+from networking_vpp.testing.vpp import emulator as emulator_module
 from networking_vpp.testing.vpp import errors as e
 
 NO_INDEX = 0xFFFFFFFF
@@ -424,6 +425,37 @@ def test_events_on_a_thread_may_call_back_into_the_api():
     assert emu.drain_events(5)
     assert len(seen) == 1 and seen[0][1] == 0
     assert seen[0][0] != threading.current_thread().name
+
+
+def test_a_reply_comes_after_the_events_before_it():
+    # vpp_papi's reader thread reads the socket in order and runs the callback
+    # of each event before it hands a later reply over: so, on the client's
+    # event thread, does the emulator. Many calls, so that a race would show.
+    emu = VppEmulator()
+    client = emu.client()
+    client.connect("agent")
+    seen: list[int] = []
+    client.register_event_callback(lambda name, msg: seen.append(msg.sw_if_index))
+    client.api.want_interface_events(enable_disable=1, pid=1)
+    for i in range(200):
+        idx = client.api.create_vhost_user_if_v2(sock_filename=f"/s{i}").sw_if_index
+        assert seen[-1:] == [idx]  # its creation's event, delivered already
+        client.api.sw_interface_set_flags(sw_if_index=idx, flags=1)
+        assert len(seen) == 2 * i + 2 and seen[-1] == idx
+
+
+def test_a_reply_waits_no_longer_than_a_read_would_for_a_stuck_callback(monkeypatch):
+    monkeypatch.setattr(emulator_module, "REPLY_TIMEOUT", 0.2)
+    emu = VppEmulator()
+    client = emu.client()
+    client.connect("agent")
+    release = threading.Event()
+    client.register_event_callback(lambda name, msg: release.wait(10))
+    client.api.want_interface_events(enable_disable=1, pid=1)
+    with pytest.raises(VPPIOError, match="read failed"):
+        client.api.create_vhost_user_if_v2(sock_filename="/s")
+    release.set()
+    assert emu.drain_events(5)
 
 
 def test_a_raising_callback_stops_its_events_and_is_recorded():

@@ -309,8 +309,8 @@ def run_every_adapter_operation(adapter: VppAdapter, emu: VppEmulator) -> set[st
     emu.vm_connect("/run/vpp/vhu1")
     assert adapter.get_interface(vhost) is not None
     did("get_interface")
-    assert adapter.interface_name(vhost) == "VirtualEthernet0/0/0"
-    did("interface_name")
+    assert adapter.name_and_link(vhost) == ("VirtualEthernet0/0/0", True)
+    did("name_and_link")
     assert len(adapter.dump_interfaces()) == 5
     did("dump_interfaces")
     assert adapter.dump_bridge_domains()[0].members == {sub, vhost, tap}
