@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from typing import Any
+from typing import Any, Self
 
 from networking_vpp.common.etcd import codec
 from networking_vpp.common.etcd.settings import EtcdSettings
@@ -150,7 +150,7 @@ class EtcdCluster:
         self._token = ""
 
     # --- lifecycle ----------------------------------------------------------------------
-    def start(self) -> EtcdCluster:
+    def start(self) -> Self:
         """Start every member and wait until all are healthy (retrying on a port clash)."""
         if self.members and any(m.running for m in self.members):
             return self
@@ -210,7 +210,7 @@ class EtcdCluster:
         chosen = range(len(self.members)) if indices is None else indices
         self._wait_healthy([self.members[i] for i in chosen])
 
-    def __enter__(self) -> EtcdCluster:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
