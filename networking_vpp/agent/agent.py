@@ -58,7 +58,12 @@ class Agent:
         self.groups = SecGroupCache(self.keys)
         self.queue = WorkQueue()
         self.reporter = Reporter(
-            etcd, self.keys, settings.host, settings.physnets, settings.alive_ttl
+            etcd,
+            self.keys,
+            settings.host,
+            settings.physnets,
+            settings.alive_ttl,
+            more_coming=lambda: self.queue.ready() > 0,
         )
         self.inventory = Inventory()
         self.networks = NetworkReconciler(vpp, self.inventory, settings.physnets)

@@ -112,6 +112,11 @@ class WorkQueue:
         with self._cond:
             return not (self._ready or self._active or self._delayed)
 
+    def ready(self) -> int:
+        """How many keys wait to be worked on now (not counting those in hand)."""
+        with self._cond:
+            return len(self._ready)
+
     def __len__(self) -> int:
         with self._cond:
             return len(self._ready) + len(self._delayed) + len(self._active)

@@ -4,7 +4,10 @@ Port reports are written by one background thread in batched transactions, so
 10,000 ports cost tens of etcd round trips rather than 10,000; only the latest
 report per port is kept while etcd is slow or down, and a report identical to
 the one already in etcd is never written again (an agent restart with nothing
-changed writes nothing).
+changed writes nothing). While the agent has more work queued, the writer
+gathers reports for up to :data:`COALESCE_SECONDS` after its last write: when
+every VPP call blocks (as vpp_papi's do), it would otherwise wake for each
+report and spend more on tiny transactions than the agent spends on ports.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import concurrent.futures
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from networking_vpp.common import keys as k
 from networking_vpp.common import model
@@ -23,6 +27,8 @@ from networking_vpp.common.etcd.writer import MAX_TXN_OPS, Delete, Put, write_ba
 LOG = logging.getLogger(__name__)
 
 AGENT_VERSION = "0.1.0"
+#: how long after a write the writer gathers reports while more work is queued
+COALESCE_SECONDS = 0.01
 _GONE = None  # pending marker: delete the state key
 
 Signature = tuple[str, str, str, model.Programmed | None]
@@ -38,8 +44,10 @@ class Reporter:
         host: str,
         physnets: dict[str, str],
         alive_ttl: int = 10,
+        more_coming: Callable[[], bool] = lambda: False,
     ) -> None:
         self._client = client
+        self._more_coming = more_coming  # whether reports are on their way
         self._keys = keyspace
         self._host = host
         self._physnets = physnets
@@ -52,6 +60,8 @@ class Reporter:
         self._cond = threading.Condition()
         self._busy = False
         self._stop = False
+        self._idle = False  # the writer waits for reports (and wants a notify)
+        self._written_at = 0.0  # monotonic time of the last write
         self._thread: threading.Thread | None = None
         self._pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="report")
         #: state writes done (batches), for tests and metrics
@@ -134,7 +144,8 @@ class Reporter:
                 self._pending.pop(port_id, None)
                 return
             self._pending[port_id] = state
-            self._cond.notify()
+            if self._idle or len(self._pending) == MAX_TXN_OPS:
+                self._cond.notify()  # work for it, or a full transaction's worth
 
     def _in_etcd(self, port_id: str) -> Signature | None:
         """What etcd holds for the port once the write in flight (if any) lands."""
@@ -159,7 +170,8 @@ class Reporter:
         with self._cond:
             if summary != self._summary_written:
                 self._summary = summary
-                self._cond.notify()
+                if self._idle:
+                    self._cond.notify()
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until every queued report is in etcd (for tests and benchmarks)."""
@@ -177,8 +189,11 @@ class Reporter:
         backoff = 0.1
         while True:
             with self._cond:
+                self._idle = True
                 while not self._pending and self._summary is None and not self._stop:
                     self._cond.wait()
+                self._idle = False
+                self._gather()
                 if self._stop:
                     return
                 batch, self._pending = self._pending, {}
@@ -220,6 +235,7 @@ class Reporter:
                 continue
             backoff = 0.1
             with self._cond:
+                self._written_at = time.monotonic()
                 self.flushes += 1
                 if summary is not None:
                     self._summary_written = summary
@@ -231,6 +247,15 @@ class Reporter:
                 self._inflight = {}
                 self._busy = False
                 self._cond.notify_all()
+
+    def _gather(self) -> None:
+        """While the agent is busy, let reports gather (under ``_cond``)."""
+        due = self._written_at + COALESCE_SECONDS
+        while not self._stop and len(self._pending) < MAX_TXN_OPS and self._more_coming():
+            left = due - time.monotonic()
+            if left <= 0:
+                return
+            self._cond.wait(left)  # stop() wakes it
 
     def _write(self, ops: list[Put | Delete]) -> None:
         # One op per port in a batch, so its transactions are independent and

@@ -8,8 +8,10 @@ def test_dedup_and_order():
     q = WorkQueue()
     for key in ["a", "b", "a", "c", "b"]:
         q.add(key)
+    assert q.ready() == 3
     got = [q.get(timeout=0) for _ in range(3)]
     assert got == ["a", "b", "c"]
+    assert q.ready() == 0 and len(q) == 3  # in hand, not waiting
     assert q.get(timeout=0) is None
 
 
