@@ -32,6 +32,7 @@ from networking_vpp.common.etcd.watcher import Event, PrefixWatcher
 LOG = logging.getLogger(__name__)
 
 RESYNC = ("resync", "")  # work-queue key: rebuild the inventory from VPP
+LINKS = ("links", "")  # work-queue key: re-read the ports' link states
 
 
 @dataclasses.dataclass
@@ -45,6 +46,7 @@ class AgentSettings:
     vpp_ping_interval: float = 2.0
     report_before_vm_connects: bool = False
     summary_interval: float = 1.0  # seconds between two summaries at the most
+    link_refresh_interval: float = 60.0  # seconds between two re-reads of link states
 
 
 class Agent:
@@ -101,7 +103,7 @@ class Agent:
         self._threads: list[threading.Thread] = []
         #: full resyncs done (first start included)
         self.resyncs = 0
-        vpp.on_interface_event(self._on_vpp_event)
+        vpp.on_interface_event(self.on_vpp_event)
 
     # --- lifecycle ---------------------------------------------------------------
     def start(self) -> None:
@@ -152,7 +154,8 @@ class Agent:
     def _on_events(self, events: list[Event]) -> None:
         self.queue.add_all(("port", p) for p in self.cache.apply(events))
 
-    def _on_vpp_event(self, event: t.InterfaceEvent) -> None:
+    def on_vpp_event(self, event: t.InterfaceEvent) -> None:
+        """An interface event from VPP (on its thread): queue the port it concerns."""
         link_up = event.link_up and not event.deleted
         port_id = self.ports.on_link_change(event.sw_if_index, link_up)
         if port_id is not None:
@@ -234,6 +237,8 @@ class Agent:
             self.secgroups.reconcile_group(ident, self.cache.group_in_use(ident))
         elif kind == "net":
             self.networks.collect(ident)
+        elif kind == "links":
+            self.queue.add_all(("port", p) for p in self.ports.refresh_links())
 
     def _resync(self) -> None:
         """(Re)connect to VPP, rebuild the inventory from its dumps, queue everything."""
@@ -257,6 +262,10 @@ class Agent:
             if tag.startswith(t.SECGROUP_TAG)
         }
         self.queue.add_all(("sg", sg) for sg in sorted(ours | self.cache.groups_in_use()))
+        if inventory.ports:
+            # An event that came while the dumps were being read went to the
+            # old inventory: once the ports are done, their links are re-read.
+            self.queue.add(LINKS)
         self.resyncs += 1
         self._synced = True
         LOG.info("Resync %d: %d ports to reconcile", self.resyncs, len(keys))
@@ -270,9 +279,14 @@ class Agent:
     def _watch_vpp(self) -> None:
         """Ping VPP; a failure (VPP restarted or gone) triggers reconnect + resync."""
         interval = self.settings.vpp_ping_interval
+        links_due = time.monotonic() + self.settings.link_refresh_interval
         while not self._stop.wait(interval * random.uniform(0.8, 1.2)):
             if not self.vpp.connected:
                 continue
+            if time.monotonic() >= links_due:
+                # Events keep link states current; this heals one that was lost.
+                links_due = time.monotonic() + self.settings.link_refresh_interval
+                self.queue.add(LINKS)
             try:
                 self.vpp.ping()
             except VppConnectionError:

@@ -250,6 +250,28 @@ class PortReconciler:
                 return None
             return port_id
 
+    def refresh_links(self) -> list[str]:
+        """Re-read every port's link state; returns the ports whose report it changes.
+
+        VPP's events keep link states current; this heals one that was lost
+        (one that came while a resync was reading the dumps, say). A port an
+        event reached since the dump was asked for keeps what the event said.
+        """
+        seqs = {port_id: port.link_seq for port_id, port in self.inv.ports.items()}
+        links = self._vpp.link_states()
+        changed = []
+        with self._links_lock:
+            for port_id, seq in seqs.items():
+                port = self.inv.ports.get(port_id)
+                if port is None or port.link_seq != seq:
+                    continue
+                link_up = links.get(port.sw_if_index)
+                if link_up is not None and link_up != port.link_up:
+                    LOG.info("Port %s: link %s (an event was lost)", port_id, link_up)
+                    port.link_up = link_up
+                    changed.append(port_id)
+        return changed
+
     def forget(self) -> None:
         """Forget what was learnt since the last resync (which reads VPP afresh)."""
         self.applied_groups = {}

@@ -180,6 +180,11 @@ class VppAdapter(AclOps):
         row = rows[0]
         return _str(row.interface_name), bool(int(row.flags) & IF_STATUS_API_FLAG_LINK_UP)
 
+    def link_states(self) -> dict[int, bool]:
+        """sw_if_index -> whether its link is up, for every interface."""
+        rows = self._call("sw_interface_dump", sw_if_index=t.NO_INDEX)
+        return {int(r.sw_if_index): bool(int(r.flags) & IF_STATUS_API_FLAG_LINK_UP) for r in rows}
+
     @staticmethod
     def _interface(r: Any) -> t.Interface:
         flags = int(r.flags)

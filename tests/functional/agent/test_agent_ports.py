@@ -85,6 +85,19 @@ def test_a_waiting_vm_is_reported_active_in_one_pass(rig, look):
     assert agent.ports.passes == 2
 
 
+def test_a_lost_link_event_heals_at_the_next_link_refresh(rig, look):
+    agent = rig.start_agent(link_refresh_interval=0.3)
+    rig.vpp.vm_connect("/run/vpp/vhup1")
+    rig.put(binding("p1", mac_address=MAC_A))
+    rig.wait_state("p1")
+    # The VM leaves while the agent hears nothing of it (an event lost).
+    agent.vpp.on_interface_event(lambda event: None)
+    rig.vpp.vm_disconnect("/run/vpp/vhup1")
+    assert rig.vpp.drain_events(5)
+    agent.vpp.on_interface_event(agent.on_vpp_event)
+    wait_for(lambda: rig.state("p1") is None, what="report withdrawn by the link refresh")
+
+
 def test_port_delete_removes_everything(rig, look):
     rig.start_agent()
     rig.put(binding("p1"))

@@ -311,6 +311,8 @@ def run_every_adapter_operation(adapter: VppAdapter, emu: VppEmulator) -> set[st
     did("get_interface")
     assert adapter.name_and_link(vhost) == ("VirtualEthernet0/0/0", True)
     did("name_and_link")
+    assert adapter.link_states()[vhost] is True
+    did("link_states")
     assert len(adapter.dump_interfaces()) == 5
     did("dump_interfaces")
     assert adapter.dump_bridge_domains()[0].members == {sub, vhost, tap}
