@@ -28,6 +28,7 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> AgentSettings:
         prefix=conf[config.ETCD_GROUP].prefix,
         alive_ttl=group.alive_ttl,
         vpp_ping_interval=group.vpp_ping_interval,
+        link_refresh_interval=group.link_refresh_interval,
         report_before_vm_connects=group.report_before_vm_connects,
     )
 

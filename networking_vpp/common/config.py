@@ -40,6 +40,12 @@ agent_opts = [
     ),
     cfg.IntOpt("alive_ttl", default=10, help="Seconds the liveness lease survives the agent."),
     cfg.FloatOpt("vpp_ping_interval", default=2.0, help="Seconds between VPP liveness checks."),
+    cfg.FloatOpt(
+        "link_refresh_interval",
+        default=60.0,
+        min=1.0,
+        help="Seconds between re-reads of every port's link state from VPP (heals a lost event).",
+    ),
     cfg.BoolOpt(
         "report_before_vm_connects",
         default=False,
