@@ -122,7 +122,8 @@ def cold_start(etcd: EtcdClient, n: int) -> None:
     )
     print(
         f"    CPU {process_cpu:.2f} s in this process (agent and emulator share it):"
-        f" {cpu_split(cpu_before, cpu_after)}"
+        f" {cpu_split(cpu_before, cpu_after)}; the agent's own, less the emulator's calls:"
+        f" {process_cpu - vpp_s:.2f} s ({(process_cpu - vpp_s) / n * 1000:.3f} ms/port)"
     )
 
 

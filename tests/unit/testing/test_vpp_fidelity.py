@@ -31,6 +31,7 @@ from networking_vpp.agent.vpp.types import NO_INDEX, AclRule, MacipRule
 from networking_vpp.testing.vpp import MACAddress, VppEmulator
 from networking_vpp.testing.vpp.apidef import ApiRegistry
 from networking_vpp.testing.vpp.defs import registry
+from networking_vpp.testing.vpp.recorder import Recorder, to_papi
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "vpp-api"
 HEADER = {"_vl_msg_id": 1, "context": 7, "client_index": 0}
@@ -223,54 +224,6 @@ def test_missing_fixed_arrays_are_rejected_like_the_serializer(papi):
 
 
 # --- 3. the adapter's traffic, through vpp_papi ---
-class Recorder:
-    """A client factory whose clients record every call, reply and event."""
-
-    def __init__(self, emulator: VppEmulator) -> None:
-        self.emulator = emulator
-        self.calls: list[tuple[str, dict[str, Any], Any]] = []
-        self.events: list[Any] = []
-
-    def __call__(self) -> RecordingClient:
-        return RecordingClient(self, self.emulator.client())
-
-
-class RecordingClient:
-    def __init__(self, recorder: Recorder, inner: Any) -> None:
-        self._rec = recorder
-        self._inner = inner
-
-    def connect(self, name: str) -> int:
-        return self._inner.connect(name)
-
-    def disconnect(self) -> int:
-        return self._inner.disconnect()
-
-    def register_event_callback(self, cb: Any) -> None:
-        def record(name: str, msg: Any) -> None:
-            self._rec.events.append(msg)
-            cb(name, msg)
-
-        self._inner.register_event_callback(record)
-
-    @property
-    def api(self) -> Any:
-        rec, inner = self._rec, self._inner.api
-
-        class Api:
-            def __getattr__(self, name: str) -> Any:
-                fn = getattr(inner, name)
-
-                def call(**kwargs: Any) -> Any:
-                    reply = fn(**kwargs)
-                    rec.calls.append((name, dict(kwargs), reply))
-                    return reply
-
-                return call
-
-        return Api()
-
-
 def run_every_adapter_operation(adapter: VppAdapter, emu: VppEmulator) -> set[str]:
     """Each public operation at least once; returns their names."""
     done = set()
@@ -366,15 +319,6 @@ def run_every_adapter_operation(adapter: VppAdapter, emu: VppEmulator) -> set[st
     adapter.disconnect()
     did("disconnect")
     return done
-
-
-def to_papi(value: Any) -> Any:
-    """A reply value as vpp_papi's pack wants it (nested namedtuples as dicts)."""
-    if hasattr(value, "_fields"):
-        return {k: to_papi(v) for k, v in zip(type(value)._fields, value, strict=True)}
-    if isinstance(value, list):
-        return [to_papi(v) for v in value]
-    return value
 
 
 def check_reply(papi: dict[str, Any], reply: Any) -> None:
