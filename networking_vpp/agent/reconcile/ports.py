@@ -179,8 +179,8 @@ class PortReconciler:
             port.name, port.mac_address, port.mtu = itf.name, itf.mac_address, itf.mtu
             port.admin_up, link_up = itf.admin_up, itf.link_up
         with self._links_lock:
-            # VPP sends events in order with replies: one delivered after this
-            # reply left (on VPP's thread, since the call) is newer than it.
+            # An event applied since the call began wins: each link change has
+            # an event, in order, so whatever VPP did after it is still to come.
             if port.link_seq == seq:
                 port.link_up = link_up
 

@@ -11,13 +11,15 @@ second ``connect()`` needs a ``disconnect()`` first.
 
 Events (``sw_interface_event``) reach the registered callback as
 ``cb(msg_name, msg)`` on the client's own event thread, as vpp_papi's socket
-reader thread delivers them, so a callback may call back into the API. Like
-that thread, which reads one socket in order and hands a reply over only after
-the callbacks of the events before it have returned, no reply is returned
-before the events queued ahead of it are delivered: a caller that reads state
-after a change never hears an older event afterwards. If the callback raises,
-that thread stops delivering (vpp_papi's thread dies); the emulator records the
-exception in ``VppEmulator.event_errors``.
+reader thread runs them. Like that thread, which reads one socket in order and
+hands a reply over only after the callbacks of the events before it have
+returned, no reply is returned before the events queued ahead of it are
+delivered: a caller that reads state after a change never hears an older event
+afterwards. A callback may call back into the API here (vpp_papi's reader
+thread would wait for its own reply until the read timeout: the agent's
+callback never calls). If the callback raises, that thread stops delivering
+(vpp_papi's thread dies); the emulator records the exception in
+``VppEmulator.event_errors``.
 """
 
 from __future__ import annotations
