@@ -58,7 +58,7 @@ class PortCache:
     def prepare(self, page: list[KV]) -> None:
         """Decode one page of a full load ahead of :meth:`replace` (a head start only)."""
         for kv in page:
-            if self._raw.get(self._port_key_id(kv.key)) != kv.value:
+            if self._raw.get(self._port_id(kv.key, quiet=True) or "") != kv.value:
                 self._prepared[kv.key] = (kv.value, _decode(kv.key, kv.value))
 
     def replace(self, snapshot: dict[str, bytes]) -> set[str]:
@@ -99,14 +99,17 @@ class PortCache:
                     changed.add(port_id)
         return changed
 
-    def _port_id(self, key: str) -> str | None:
+    def _port_id(self, key: str, quiet: bool = False) -> str | None:
+        """The port a key of ours names; None (rejected, unless ``quiet``) if none."""
         try:
             host, port_id = self._keys.parse_port(key)
         except k.BadKey as exc:
-            self._reject(key, str(exc))
+            if not quiet:
+                self._reject(key, str(exc))
             return None
         if host != self._host:
-            self._reject(key, f"key is for host {host!r}, this agent serves {self._host!r}")
+            if not quiet:
+                self._reject(key, f"key is for host {host!r}, this agent serves {self._host!r}")
             return None
         return port_id
 
@@ -139,12 +142,6 @@ class PortCache:
         for sg in binding.security_groups:
             self._by_group.setdefault(sg, set()).add(port_id)
         return port_id, True
-
-    def _port_key_id(self, key: str) -> str:
-        try:
-            return self._keys.parse_port(key)[1]
-        except k.BadKey:
-            return ""
 
     def _forget(self, port_id: str) -> None:
         old = self._ports.pop(port_id, None)

@@ -53,6 +53,11 @@ ClientFactory = Callable[[], Any]
 EventCallback = Callable[[t.InterfaceEvent], None]
 
 
+def _link_up(row: Any) -> bool:
+    """Whether a ``sw_interface_details`` row says the link is up."""
+    return bool(int(row.flags) & IF_STATUS_API_FLAG_LINK_UP)
+
+
 def _str(value: Any) -> str:
     # vpp_papi returns MACAddress objects and NUL-padded strings.
     return str(value).rstrip("\x00")
@@ -177,13 +182,12 @@ class VppAdapter(AclOps):
         rows = self._call("sw_interface_dump", sw_if_index=sw_if_index)
         if not rows:
             return None
-        row = rows[0]
-        return _str(row.interface_name), bool(int(row.flags) & IF_STATUS_API_FLAG_LINK_UP)
+        return _str(rows[0].interface_name), _link_up(rows[0])
 
     def link_states(self) -> dict[int, bool]:
         """sw_if_index -> whether its link is up, for every interface."""
         rows = self._call("sw_interface_dump", sw_if_index=t.NO_INDEX)
-        return {int(r.sw_if_index): bool(int(r.flags) & IF_STATUS_API_FLAG_LINK_UP) for r in rows}
+        return {int(r.sw_if_index): _link_up(r) for r in rows}
 
     @staticmethod
     def _interface(r: Any) -> t.Interface:

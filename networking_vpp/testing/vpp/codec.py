@@ -210,9 +210,13 @@ class _Filler:
         self.row = _tuple_getter([n for n, _, _ in outs])
         self.convs = tuple((n, o) for n, o, _ in outs if o is not None)
 
-    def __call__(self, values: Mapping[str, Any]) -> Sequence[Any]:
+    def __call__(
+        self, values: Mapping[str, Any], fixed: Mapping[str, Any] | None = None
+    ) -> Sequence[Any]:
         merged = self.zeros.copy()
         merged.update(values)
+        if fixed:
+            merged.update(fixed)  # (a reply's message id and context)
         for n, o in self.convs:
             merged[n] = o(merged[n])
         return self.row(merged)
@@ -404,12 +408,4 @@ class MessageCodec:
 
     def reply(self, values: Mapping[str, Any], context: int) -> tuple[Any, ...]:
         """The answer to a request: ``build`` with this message's id and ``context``."""
-        fill = self._fill  # _Filler.__call__, inlined: this runs once per reply
-        merged = fill.zeros.copy()
-        merged.update(values)
-        merged["_vl_msg_id"] = self.msg_id
-        merged["context"] = context
-        if fill.convs:
-            for n, o in fill.convs:
-                merged[n] = o(merged[n])
-        return self._new(fill.row(merged))
+        return self._new(self._fill(values, {"_vl_msg_id": self.msg_id, "context": context}))

@@ -220,7 +220,7 @@ class VppEmulator:
             args = req.codec.decode(kwargs)
         context = kwargs.get("context")
         if context is None:
-            context = next(client._contexts)  # client.next_context(), without the call
+            context = client.next_context()
         with self.lock:
             if client.generation != self._generation:
                 raise VPPIOError(2, "VPP API client: read failed")

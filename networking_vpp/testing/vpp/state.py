@@ -167,10 +167,9 @@ class State:
     def __init__(self, rng: random.Random, *, random_bd_ids: bool = False) -> None:
         self.rng = rng
         self.random_bd_ids = random_bd_ids
-        self.ifaces: list[Interface | None] = []  # by sw_if_index, None where free
-        self.live: dict[int, Interface] = {}  # the same, without the holes
+        self.by_index: dict[int, Interface] = {}  # live interfaces by sw_if_index
         #: the live interface at a sw_if_index, or None (dict.get: no Python call)
-        self.get: Callable[[int], Interface | None] = self.live.get
+        self.get: Callable[[int], Interface | None] = self.by_index.get
         self.pool = IndexPool()
         self.by_name: dict[str, Interface] = {}
         self.vhost_pool = IndexPool()
@@ -195,13 +194,14 @@ class State:
     # --- lookup ------------------------------------------------------------------
     def interfaces(self) -> Iterator[Interface]:
         """Every interface in pool order, as VPP's dumps walk them."""
-        return (i for i in self.ifaces if i is not None)
+        by_index = self.by_index
+        return (by_index[i] for i in sorted(by_index))
 
     def link_up(self, itf: Interface) -> bool:
         """The hardware link state shown for ``itf`` (a sub-interface shows its port's)."""
         if itf.is_main:
             return itf.link_up
-        sup = self.ifaces[itf.sup_sw_if_index]
+        sup = self.get(itf.sup_sw_if_index)
         return sup is not None and sup.link_up
 
     def post(self, sw_if_index: int, bits: int) -> None:
@@ -222,11 +222,7 @@ class State:
         idx = self.pool.get()
         attrs.setdefault("sup_sw_if_index", idx)
         itf = Interface(idx, name, dev_type, **attrs)  # type: ignore[arg-type]
-        if idx == len(self.ifaces):
-            self.ifaces.append(itf)
-        else:
-            self.ifaces[idx] = itf
-        self.live[idx] = itf
+        self.by_index[idx] = itf
         self.by_name[name] = itf
         self.post(idx, EV_ADD)
         return itf
@@ -256,7 +252,7 @@ class State:
     def delete_interface(self, itf: Interface) -> None:
         """vnet_delete_sw_interface: ACLs off, leave L2, go down, say deleted, free the index."""
         for sub_index in list(itf.subifs.values()):
-            sub = self.ifaces[sub_index]
+            sub = self.get(sub_index)
             if sub is not None:
                 self.delete_interface(sub)
         # The ACL plugin's interface-delete callback drops its bindings and sessions.
@@ -267,12 +263,11 @@ class State:
         if itf.admin_up:
             self.set_admin(itf, False)
         if not itf.is_main:
-            parent = self.ifaces[itf.sup_sw_if_index]
+            parent = self.get(itf.sup_sw_if_index)
             if parent is not None:
                 parent.subifs.pop(itf.sub_id, None)
         self.post(itf.sw_if_index, EV_DEL)
-        self.ifaces[itf.sw_if_index] = None
-        del self.live[itf.sw_if_index]
+        del self.by_index[itf.sw_if_index]
         del self.by_name[itf.name]
         self.pool.put(itf.sw_if_index)
 
@@ -281,22 +276,20 @@ class State:
         """The hardware link went up or down."""
         if itf.link_up != up:
             itf.link_up = up
-            events, idx = self.events, itf.sw_if_index  # self.post, inlined (a hot path)
-            events[idx] = events.get(idx, 0) | (EV_LINK_UP if up else EV_LINK_DOWN)
+            self.post(itf.sw_if_index, EV_LINK_UP if up else EV_LINK_DOWN)
 
     def set_admin(self, itf: Interface, up: bool) -> int:
         """vnet_sw_interface_set_flags: returns 0 or the API error."""
         main = itf.is_main
         if not main:
-            sup = self.ifaces[itf.sup_sw_if_index]
+            sup = self.get(itf.sup_sw_if_index)
             # "super-interface must be up": a sub-interface may only go up with its port.
             if up and sup is not None and not sup.admin_up:
                 return e.UNSPECIFIED
         if itf.admin_up == up:
             return 0
         itf.admin_up = up
-        events, idx = self.events, itf.sw_if_index  # self.post, inlined (a hot path)
-        events[idx] = events.get(idx, 0) | (EV_ADMIN_UP if up else EV_ADMIN_DOWN)
+        self.post(itf.sw_if_index, EV_ADMIN_UP if up else EV_ADMIN_DOWN)
         if main:
             if not up:
                 self.set_link(itf, False)  # admin down implies link down

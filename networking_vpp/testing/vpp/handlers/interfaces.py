@@ -27,7 +27,7 @@ _VTR_PUSHES = frozenset({1, 2, 5, 6, 7, 8})
 def details(st: State, itf: Interface) -> dict[str, Any]:
     """The sw_interface_details of one interface, as send_sw_interface_details fills it."""
     main = itf.is_main
-    hw = itf if main else (st.ifaces[itf.sup_sw_if_index] or itf)
+    hw = itf if main else (st.get(itf.sup_sw_if_index) or itf)
     d = {
         "sw_if_index": itf.sw_if_index,
         "sup_sw_if_index": itf.sup_sw_if_index,
@@ -111,7 +111,7 @@ def create_vlan_subif(env: Env, client: int, a: dict[str, Any]) -> dict[str, Any
     itf = st.get(a["sw_if_index"])
     if itf is None:
         return {"retval": e.INVALID_SW_IF_INDEX, "sw_if_index": NO_INDEX}
-    parent = itf if itf.is_main else st.ifaces[itf.sup_sw_if_index]
+    parent = itf if itf.is_main else st.get(itf.sup_sw_if_index)
     assert parent is not None
     vlan = a["vlan_id"]
     if vlan == 0 or vlan > 4095:

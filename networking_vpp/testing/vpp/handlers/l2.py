@@ -71,7 +71,7 @@ def bridge_domain_add_del_v2(env: Env, client: int, a: dict[str, Any]) -> dict[s
 def _bd_details(st: State, bd: BridgeDomain) -> dict[str, Any]:
     members = []
     for m in bd.members:
-        itf = st.ifaces[m]
+        itf = st.get(m)
         members.append({"sw_if_index": m, "shg": itf.shg if itf is not None else 0})
     return {
         "bd_id": bd.bd_id,
