@@ -36,8 +36,9 @@ def bd_of(look, sw_if_index):
 def test_vlan_vhostuser_port_programmed_then_reported_after_vm_connects(rig, look):
     agent = rig.start_agent()
     rig.put(binding("p1", mac_address=MAC_A, mtu=1450))
-    port = wait_for(lambda: by_tag(look, t.PORT_TAG + "p1"), what="vhost-user interface")
+    wait_for(lambda: by_tag(look, t.PORT_TAG + "p1"), what="vhost-user interface")
     assert agent.wait_converged(10)
+    port = by_tag(look, t.PORT_TAG + "p1")  # as converged (seen at creation, it had VPP's MTU)
     # Exact objects: the vhost-user interface...
     vhost = {v.sw_if_index: v for v in look.dump_vhost_user()}[port.sw_if_index]
     assert vhost.sock_filename == "/run/vpp/vhup1"
