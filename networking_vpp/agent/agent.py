@@ -4,6 +4,11 @@ One code path for start-up, resync and steady state: every (re)connection to
 VPP rebuilds the inventory from VPP's dumps and queues every port that is
 desired, programmed or reported; the worker then reconciles each one. Events
 from etcd and VPP only queue keys.
+
+At start the worker does not wait for the whole of etcd's load: a port whose
+binding has arrived (with its page) is programmed while etcd sends the rest.
+Only what the absence of a binding decides (removing a port, collecting a
+network or a security group) waits until the load is complete.
 """
 
 from __future__ import annotations
@@ -27,12 +32,14 @@ from networking_vpp.agent.vpp.adapter import VppAdapter, VppApiError, VppConnect
 from networking_vpp.common import keys as k
 from networking_vpp.common import model
 from networking_vpp.common.etcd.client import EtcdClient
+from networking_vpp.common.etcd.codec import KV
 from networking_vpp.common.etcd.watcher import Event, PrefixWatcher
 
 LOG = logging.getLogger(__name__)
 
 RESYNC = ("resync", "")  # work-queue key: rebuild the inventory from VPP
 LINKS = ("links", "")  # work-queue key: re-read the ports' link states
+LOADED = ("loaded", "")  # work-queue key: the first load is in (the summary may go)
 
 
 @dataclasses.dataclass
@@ -47,6 +54,7 @@ class AgentSettings:
     report_before_vm_connects: bool = False
     summary_interval: float = 1.0  # seconds between two summaries at the most
     link_refresh_interval: float = 60.0  # seconds between two re-reads of link states
+    load_page_size: int = 1000  # bindings per etcd read of a full load
 
 
 class Agent:
@@ -85,7 +93,8 @@ class Agent:
             self._on_load,
             self._on_events,
             name=f"watch-ports-{settings.host}",
-            on_page=self.cache.prepare,
+            on_page=self._on_page,
+            page_size=settings.load_page_size,
         )
         self._global_watcher = PrefixWatcher(
             etcd,
@@ -95,6 +104,11 @@ class Agent:
             name=f"watch-global-{settings.host}",
         )
         self._stop = threading.Event()
+        # Until the first full load is in, keys that depend on what etcd does
+        # *not* hold wait here (see _wait_for_load).
+        self._load_lock = threading.Lock()
+        self._ports_loaded = False
+        self._deferred: set[Hashable] = set()
         # True while the inventory reflects the connected VPP; port work waits
         # (is dropped: the next resync queues every key) until it does.
         self._synced = False
@@ -146,10 +160,31 @@ class Agent:
         return self._watcher.wait_loaded(timeout) and self._global_watcher.wait_loaded(timeout)
 
     # --- inputs --------------------------------------------------------------------
+    def _on_page(self, page: list[KV]) -> None:
+        self.queue.add_all(("port", p) for p in sorted(self.cache.apply_page(page)))
+
     def _on_load(self, snapshot: dict[str, bytes], revision: int) -> None:
         changed = self.cache.replace(snapshot)
         LOG.info("Loaded %d ports at revision %d", len(snapshot), revision)
-        self.queue.add_all(("port", p) for p in changed)
+        self.queue.add_all(("port", p) for p in sorted(changed))
+        with self._load_lock:
+            self._ports_loaded = True
+            deferred, self._deferred = self._deferred, set()
+        self.queue.add_all([*deferred, LOADED])
+
+    def _wait_for_load(self, key: Hashable) -> bool:
+        """Whether ``key`` must wait for the first full load (it is kept, and
+        queued again once the load is in).
+
+        Until then a port without a binding may simply be on a page still to
+        come: removing it, or collecting what only absent ports would use,
+        would tear down what is wanted.
+        """
+        with self._load_lock:
+            if self._ports_loaded:
+                return False
+            self._deferred.add(key)
+            return True
 
     def _on_events(self, events: list[Event]) -> None:
         self.queue.add_all(("port", p) for p in self.cache.apply(events))
@@ -163,9 +198,9 @@ class Agent:
 
     # --- the worker -------------------------------------------------------------------
     def _work(self) -> None:
-        # Nothing may be reconciled against an empty cache: that would delete
-        # every port. Wait for the first full load from etcd.
-        while not self._stop.is_set() and not self._loaded(1.0):
+        # Security groups first (a port's filters are built from them); the
+        # ports' own load streams in (see _wait_for_load).
+        while not self._stop.is_set() and not self._global_watcher.wait_loaded(1.0):
             pass
         while not self._stop.is_set():
             key = self.queue.get(
@@ -198,7 +233,7 @@ class Agent:
     def _maybe_publish_summary(self) -> None:
         # The summary costs O(ports): written when the queue is idle, and at
         # most once a summary_interval, so a busy agent's work stays O(1) a key.
-        if not self._summary_due or not self.queue.idle():
+        if not self._summary_due or not self._ports_loaded or not self.queue.idle():
             return
         if time.monotonic() - self._summary_at < self.settings.summary_interval:
             return
@@ -231,12 +266,19 @@ class Agent:
         elif not self._synced:
             return  # the resync under way will queue this key again
         elif kind == "port":
-            left = self.ports.reconcile(ident, self.cache.get(ident))
+            desired = self.cache.get(ident)
+            if desired is None and self._wait_for_load(key):
+                return
+            left = self.ports.reconcile(ident, desired)
             self.queue.add_all(("sg", sg) for sg in left)
+        elif kind in ("sg", "net") and self._wait_for_load(key):
+            return
         elif kind == "sg":
             self.secgroups.reconcile_group(ident, self.cache.group_in_use(ident))
         elif kind == "net":
             self.networks.collect(ident)
+        elif kind == "loaded":
+            pass  # nothing to do but what follows every key: the summary
         elif kind == "links":
             self.queue.add_all(("port", p) for p in self.ports.refresh_links())
 

@@ -29,9 +29,9 @@ class PortCache:
         self._ports: dict[str, model.PortBinding] = {}
         self._raw: dict[str, bytes] = {}
         self._by_group: dict[str, set[str]] = {}  # sg id -> ports in it
-        # key -> (raw, decoded or why not): decoded from a full load's pages while
-        # etcd sends the next one, used by replace() if the bytes are the same
-        self._prepared: dict[str, tuple[bytes, model.PortBinding | model.BadValue]] = {}
+        # key -> raw: what the pages of the full load under way applied, which
+        # replace() then need not look at again
+        self._paged: dict[str, bytes] = {}
         self._lock = threading.Lock()
         #: bad values seen, by key (the latest reason), for operators and tests
         self.rejected: dict[str, str] = {}
@@ -55,24 +55,41 @@ class PortCache:
         with self._lock:
             return set(self._ports)
 
-    def prepare(self, page: list[KV]) -> None:
-        """Decode one page of a full load ahead of :meth:`replace` (a head start only)."""
-        for kv in page:
-            if self._raw.get(self._port_id(kv.key, quiet=True) or "") != kv.value:
-                self._prepared[kv.key] = (kv.value, _decode(kv.key, kv.value))
+    def apply_page(self, page: list[KV]) -> set[str]:
+        """Apply one page of a full load as it arrives; returns the port ids that changed.
+
+        A page's values are as current as the load's revision, so they can be
+        worked on at once (while etcd sends the next page). Only what is *not*
+        in the load has to wait for :meth:`replace`, which completes the load.
+        """
+        changed: set[str] = set()
+        with self._lock:
+            for kv in page:
+                port_id, differs = self._update(kv.key, kv.value)
+                self._paged[kv.key] = kv.value
+                if port_id is not None and differs:
+                    changed.add(port_id)
+        return changed
 
     def replace(self, snapshot: dict[str, bytes]) -> set[str]:
-        """Replace everything with a full load; returns the port ids that changed."""
+        """Replace everything with a full load; returns the port ids that changed
+        (and that :meth:`apply_page` did not already return)."""
         try:
             return self._replace(snapshot)
         finally:
-            self._prepared.clear()
+            self._paged.clear()
 
     def _replace(self, snapshot: dict[str, bytes]) -> set[str]:
         with self._lock:
             seen: set[str] = set()
             changed: set[str] = set()
+            paged = self._paged
             for key, raw in snapshot.items():
+                if paged.get(key) == raw:  # applied with its page (or rejected there)
+                    port_id = self._port_id(key, quiet=True)
+                    if port_id is not None:
+                        seen.add(port_id)
+                    continue
                 port_id, differs = self._update(key, raw)
                 if port_id is not None:
                     seen.add(port_id)
@@ -120,12 +137,8 @@ class PortCache:
             return None, False
         if self._raw.get(port_id) == raw:
             return port_id, False
-        prepared = self._prepared.pop(key, None)
-        decoded = prepared[1] if prepared and prepared[0] == raw else _decode(key, raw)
         try:
-            if isinstance(decoded, model.BadValue):
-                raise decoded
-            binding = decoded
+            binding = model.decode(model.PortBinding, key, raw)
             if binding.port_id != port_id:
                 raise model.BadValue(key, f"port_id {binding.port_id!r} does not match the key")
         except model.BadValue as exc:
@@ -153,13 +166,6 @@ class PortCache:
         self.rejected_total += 1
         self.rejected[key] = reason
         LOG.error("Skipping bad value at %s: %s", key, reason)
-
-
-def _decode(key: str, raw: bytes) -> model.PortBinding | model.BadValue:
-    try:
-        return model.decode(model.PortBinding, key, raw)
-    except model.BadValue as exc:
-        return exc
 
 
 class SecGroupCache:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+
+from networking_vpp.agent.cache import PortCache
 from networking_vpp.agent.vpp import types as t
 from networking_vpp.common import model
 from networking_vpp.common.etcd.client import EtcdClient, EtcdSettings
@@ -204,3 +207,72 @@ def test_failing_vpp_calls_are_retried_without_holding_up_other_ports(rig):
     assert rig.vpp.calls["create_vhost_user_if_v2"] == 4  # p1, then p2 failed twice
     assert agent.queue.failures(("port", "p2")) == 0  # reset after success
     assert agent.wait_converged(10)
+
+
+class HeldLoad:
+    """Holds every agent's port load after its first page, until released.
+
+    The first page's bindings are in the cache by then; the rest of etcd's
+    answer is not (the watcher thread waits in the page callback).
+    """
+
+    def __init__(self, monkeypatch) -> None:
+        self.release = threading.Event()
+        self.pages = 0
+        real = PortCache.apply_page
+
+        def held(cache, page):
+            if self.pages:
+                assert self.release.wait(10), "the test never released the load"
+            self.pages += 1
+            return real(cache, page)
+
+        monkeypatch.setattr(PortCache, "apply_page", held)
+
+
+def test_ports_are_programmed_and_reported_while_the_load_goes_on(rig, monkeypatch):
+    rig.vpp.auto_connect_vms = True
+    for i in range(3):
+        rig.put(binding(f"p{i}", mac_address=f"fa:16:3e:00:02:{i:02x}"))
+    held = HeldLoad(monkeypatch)
+    agent = rig.start_agent(load_page_size=1)
+    # p0 came with the first page: it is programmed and reported (Nova hears
+    # "plugged") while etcd's load of the others has not finished.
+    rig.wait_state("p0")
+    assert held.pages == 1 and not agent._watcher.wait_loaded(0)
+    assert set(agent.inventory.ports) == {"p0"}
+    held.release.set()
+    assert agent.wait_converged(10)
+    assert set(agent.inventory.ports) == {"p0", "p1", "p2"}
+    assert all(rig.state(f"p{i}") for i in range(3))
+
+
+def test_a_restart_removes_nothing_before_the_load_is_complete(rig, monkeypatch):
+    rig.vpp.auto_connect_vms = True
+    first = rig.start_agent()
+    for i in range(3):
+        mac = f"fa:16:3e:00:03:{i:02x}"
+        rig.put(binding(f"p{i}", mac_address=mac, network_id=f"n{i}", segmentation_id=200 + i))
+    wait_for(lambda: all(rig.state(f"p{i}") for i in range(3)), what="3 ports reported")
+    assert first.wait_converged(10)
+    rig.stop_agents()
+    rig.delete("p2")  # unbound while the agent was down
+    held = HeldLoad(monkeypatch)
+    second = rig.start_agent(load_page_size=1)
+    # The resync adopted all three from VPP; p0's binding is in. p1 and p2
+    # have none yet, which says nothing yet: they, and the networks and the
+    # reports that hang on them, wait for the rest of the load.
+    wait_for(lambda: held.pages == 1 and second.resyncs == 1, what="the first page")
+    wait_for(lambda: second.queue.idle() and second.ports.passes, what="p0 reconciled")
+    assert set(second.inventory.ports) == {"p0", "p1", "p2"}
+    assert second.vpp.mutations == 0
+    assert rig.state("p1") is not None and rig.state("p2") is not None
+    held.release.set()
+    assert second.wait_converged(10)
+    # Then the load says what is gone: only p2 (its network too) is removed.
+    assert set(second.inventory.ports) == {"p0", "p1"}
+    assert rig.state("p1") is not None and rig.state("p2") is None
+    assert second.vpp.mutations > 0
+    tags = rig.tags()
+    assert t.NETWORK_TAG + "n2" not in tags and t.PORT_TAG + "p2" not in tags
+    assert {t.NETWORK_TAG + "n0", t.NETWORK_TAG + "n1", t.PORT_TAG + "p1"} <= tags

@@ -68,19 +68,25 @@ def test_bad_value_replacing_good_one_removes_the_port():
     assert cache.get("a") is None
 
 
-def test_pages_decoded_ahead_are_used_only_for_the_same_bytes():
+def test_pages_apply_as_they_come_and_the_snapshot_completes_the_load():
     from networking_vpp.common.etcd.codec import KV
 
     cache = PortCache(KEYS, "h1")
-    good, bad = KEYS.port("h1", "a"), KEYS.port("h1", "bad")
-    cache.prepare([KV(good, raw("a"), 1, 1, 0), KV(bad, b"{", 2, 2, 0)])
-    # The snapshot holds other bytes for "a" than the page did: decoded again, not reused.
-    assert cache.replace({good: raw("a", mtu=9000), bad: b"{"}) == {"a"}  # "bad" never was
-    assert cache.get("a").mtu == 9000
+    a, b, bad = KEYS.port("h1", "a"), KEYS.port("h1", "b"), KEYS.port("h1", "bad")
+    cache.apply([Event("put", KEYS.port("h1", "old"), raw("old"), 1)])  # before an outage
+    # A page is usable at once: its ports change now, not when the load ends.
+    assert cache.apply_page([KV(a, raw("a"), 2, 2, 0), KV(bad, b"{", 3, 3, 0)]) == {"a"}
+    assert cache.get("a") is not None
+    assert cache.get("old") is not None  # absence is known only once the load is in
+    assert cache.rejected_total == 1
+    assert cache.apply_page([KV(b, raw("b"), 4, 4, 0)]) == {"b"}
+    snapshot = {a: raw("a"), bad: b"{", b: raw("b", mtu=9000)}
+    # The snapshot reports only what the pages did not: "b" differs from its
+    # page (a test's liberty; one load has one revision), "old" is gone.
+    assert cache.replace(snapshot) == {"b", "old"}
+    assert cache.get("b").mtu == 9000 and cache.get("old") is None
+    assert cache.rejected_total == 1  # the bad value is not counted twice
     assert "not JSON" in cache.rejected[bad]
-    # Same bytes: the prepared decode is the one kept (and nothing is left prepared).
-    cache.prepare([KV(good, raw("a", mtu=1400), 3, 1, 0)])
-    prepared = cache._prepared[good][1]
-    assert cache.replace({good: raw("a", mtu=1400)}) == {"a"}
-    assert cache.get("a") is prepared
-    assert cache._prepared == {}
+    # The next load starts afresh: the same bytes change nothing.
+    assert cache.apply_page([KV(a, raw("a"), 5, 2, 0)]) == set()
+    assert cache.replace({a: raw("a")}) == {"b"}
