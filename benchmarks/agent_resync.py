@@ -1,12 +1,14 @@
 """Agent cold start and put-to-report latency, on a real etcd and the VPP emulator.
 
-    python benchmarks/agent_resync.py [--sizes 1000 10000] [--latency 1000]
+    python benchmarks/agent_resync.py [--sizes 1000 10000] [--latency 1000] [--repeat 3]
 
 For each size N: N port bindings are written to etcd, then an agent starts cold
 against an empty emulated VPP; the clock stops when every port is programmed
-and its report is in etcd. Prints total seconds and ms per port. Then, with the
-agent running, single ports are put one at a time and the delay until their
-state key appears (seen through an etcd watch) is measured: p50 and p99.
+and its report is in etcd. Prints total seconds and ms per port for each cold
+start, then the median of ``--repeat`` of them (a shared machine's speed
+drifts by 10-15 % from minute to minute). Then, with the agent running,
+single ports are put one at a time and the delay until their state key
+appears (seen through an etcd watch) is measured: p50 and p99.
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def cpu_split(before: dict[str, float], after: dict[str, float]) -> str:
     )
 
 
-def cold_start(etcd: EtcdClient, n: int) -> None:
+def cold_start(etcd: EtcdClient, n: int) -> float:
     etcd.delete_prefix(KEYS.prefix + "/")
     write_batch(
         etcd, [Put(KEYS.port(HOST, b.port_id), model.encode(b)) for b in map(binding, range(n))]
@@ -125,6 +127,7 @@ def cold_start(etcd: EtcdClient, n: int) -> None:
         f" {cpu_split(cpu_before, cpu_after)}; the agent's own, less the emulator's calls:"
         f" {process_cpu - vpp_s:.2f} s ({(process_cpu - vpp_s) / n * 1000:.3f} ms/port)"
     )
+    return elapsed
 
 
 def latency(etcd: EtcdClient, count: int) -> None:
@@ -171,6 +174,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000])
     parser.add_argument("--latency", type=int, default=1000, help="ports for the latency run")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="cold starts per size (the median is the figure)"
+    )
     args = parser.parse_args()
     tune_gc()  # as the vpp-agent process does
     server = EtcdServer()
@@ -178,7 +184,12 @@ def main() -> None:
     try:
         etcd = EtcdClient(EtcdSettings(endpoints=[server.endpoint]))
         for n in args.sizes:
-            cold_start(etcd, n)
+            runs = sorted(cold_start(etcd, n) for _ in range(args.repeat))
+            median = statistics.median(runs)
+            print(
+                f"==> {n} ports: median {median:.3f} s ({median / n * 1000:.3f} ms/port)"
+                f" over {len(runs)} cold starts, {runs[0]:.3f}-{runs[-1]:.3f} s"
+            )
         if args.latency:
             latency(etcd, args.latency)
     finally:

@@ -39,7 +39,8 @@ def to_bytes(data: str | bytes) -> bytes:
 
 def b64(data: str | bytes) -> str:
     """base64 of a key or value, as the gateway wants it."""
-    return binascii.b2a_base64(to_bytes(data), newline=False).decode("ascii")
+    raw = data.encode("utf-8", _KEY_ERRORS) if type(data) is str else to_bytes(data)
+    return binascii.b2a_base64(raw, newline=False).decode("ascii")
 
 
 def unb64(data: str | None) -> bytes:
@@ -129,8 +130,9 @@ _BINARY_FIELDS = ("key", "range_end", "value")
 def _encode_fields(body: dict[str, Any]) -> dict[str, Any]:
     out = dict(body)
     for field in _BINARY_FIELDS:
-        if field in out and out[field] is not None:
-            out[field] = b64(out[field])
+        value = out.get(field)
+        if value is not None:
+            out[field] = b64(value)
     return out
 
 

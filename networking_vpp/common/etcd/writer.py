@@ -50,10 +50,11 @@ def _request(op: Op) -> dict[str, Any]:
 
 
 def _size(op: Op) -> int:
-    value = op.value if type(op) is Put else ""
+    key, value = op.key, op.value if type(op) is Put else ""
     # base64 grows by 4/3; a little slack for the JSON around it. (ASCII text, the
     # usual case, is as long in bytes as in characters: no need to encode it.)
-    size = sum(len(s) if s.isascii() else len(codec.to_bytes(s)) for s in (op.key, value))
+    size = len(key) if key.isascii() else len(codec.to_bytes(key))
+    size += len(value) if value.isascii() else len(codec.to_bytes(value))
     return size * 4 // 3 + 64
 
 
