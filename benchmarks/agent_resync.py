@@ -6,7 +6,7 @@ For each size N: N port bindings are written to etcd, then an agent starts cold
 against an empty emulated VPP; the clock stops when every port is programmed
 and its report is in etcd. Prints total seconds and ms per port for each cold
 start, then the median of ``--repeat`` of them (a shared machine's speed
-drifts by 10-15 % from minute to minute). Then, with the agent running,
+drifts by 15-50 % from minute to minute). Then, with the agent running,
 single ports are put one at a time and the delay until their state key
 appears (seen through an etcd watch) is measured: p50 and p99.
 """
