@@ -12,7 +12,8 @@ Elected (role ``state``): one in the whole cloud watches ``/state/``.
   (:mod:`networking_vpp.server.agents`).
 
 A full load (start, new term, or etcd compaction) re-evaluates every report, so
-ports reported while no state watcher was running still complete.
+ports reported while no state watcher was running still complete, and so do
+ports whose completion a dying watcher left half done (see ``PortReports._lookup``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from neutron.db import models_v2, provisioning_blocks
 from neutron.db.models import provisioning_block as pb_model
+from neutron_lib import constants as n_const
 from neutron_lib import context as n_context
 from neutron_lib.callbacks import resources
 from neutron_lib.db import api as db_api
@@ -62,7 +64,7 @@ class PortReports:
             by_port.setdefault(port_id, []).append((host, state))
         if not by_port:
             return []
-        bindings, blocked = self._lookup(sorted(by_port))
+        bindings, waiting = self._lookup(sorted(by_port))
         done = []
         for port_id, candidates in by_port.items():
             current = bindings.get(port_id)
@@ -88,7 +90,7 @@ class PortReports:
                         state.reason or "no reason given",
                     )
                     continue
-                if port_id not in blocked:
+                if port_id not in waiting:
                     continue  # already complete (e.g. the agent re-reported after a restart)
                 self._complete(port_id, host)
                 done.append(port_id)
@@ -108,10 +110,18 @@ class PortReports:
 
     @staticmethod
     def _lookup(port_ids: list[str]) -> tuple[dict[str, tuple[str, str]], set[str]]:
-        """Current (host, binding_id) per port, and the ports blocked by our entity."""
+        """Current (host, binding_id) per port, and the ports still waiting for us.
+
+        A port waits while our provisioning block is on it, and also when it is
+        up but not ACTIVE with no block left. Neutron removes the block and sets the
+        status in two steps; if the process dies between them, the port stays DOWN with
+        nothing to complete. ``provisioning_complete`` on a port without the block
+        publishes the completion again (its subscribers must be idempotent),
+        which finishes the job.
+        """
         ctx = n_context.get_admin_context()
         bindings: dict[str, tuple[str, str]] = {}
-        blocked: set[str] = set()
+        waiting: set[str] = set()
         with db_api.CONTEXT_READER.using(ctx):
             for start in range(0, len(port_ids), _CHUNK):
                 chunk = port_ids[start : start + _CHUNK]
@@ -123,7 +133,7 @@ class PortReports:
                     ).where(models.VppPortBinding.port_id.in_(chunk))
                 ):
                     bindings[r.port_id] = (r.host, r.binding_id)
-                blocked.update(
+                waiting.update(
                     ctx.session.execute(
                         sa.select(models_v2.Port.id)
                         .join(
@@ -137,7 +147,16 @@ class PortReports:
                         )
                     ).scalars()
                 )
-        return bindings, blocked
+                waiting.update(
+                    ctx.session.execute(
+                        sa.select(models_v2.Port.id).where(
+                            models_v2.Port.id.in_(chunk),
+                            models_v2.Port.admin_state_up.is_(True),
+                            models_v2.Port.status != n_const.PORT_STATUS_ACTIVE,
+                        )
+                    ).scalars()
+                )
+        return bindings, waiting
 
 
 class StateHandler:

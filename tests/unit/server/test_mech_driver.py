@@ -19,7 +19,7 @@ from networking_vpp.common.etcd.stream import Event
 from networking_vpp.server import agents
 from networking_vpp.server.journal import api as journal_api
 from networking_vpp.server.journal import models
-from networking_vpp.server.state import StateHandler
+from networking_vpp.server.state import PROVISIONING_ENTITY, StateHandler
 from tests.unit.server import base
 
 KEYS = keys.KeySpace()
@@ -451,6 +451,35 @@ class TestProvisioning(VppDriverTestCase):
         self.handler.on_load({report.key: report.value, stale.key: stale.value}, 10)
         self.assertEqual(n_const.PORT_STATUS_ACTIVE, self._show_port(port["id"])["status"])
         self.assertEqual(n_const.PORT_STATUS_DOWN, self._show_port(other["id"])["status"])
+
+    def test_full_load_finishes_a_completion_cut_off_between_its_two_steps(self):
+        # Neutron drops the block, then sets ACTIVE: a state watcher killed in
+        # between left the port DOWN with no block. Its successor's load finishes it.
+        port, binding_id = self._bound()
+        provisioning_blocks.remove_provisioning_component(
+            self.ctx, port["id"], resources.PORT, PROVISIONING_ENTITY
+        )
+        self.assertFalse(self._is_blocked(port["id"]))
+        self.assertEqual(n_const.PORT_STATUS_DOWN, self._show_port(port["id"])["status"])
+        report = self._report(HOST1, port["id"], binding_id)
+        self.handler.on_load({report.key: report.value}, 10)
+        self.assertEqual(n_const.PORT_STATUS_ACTIVE, self._show_port(port["id"])["status"])
+        self.assertEqual(1, self.handler.ports.completed)
+        # Once ACTIVE, the same report completes nothing again.
+        self.handler.on_load({report.key: report.value}, 11)
+        self.assertEqual(1, self.handler.ports.completed)
+
+    def test_an_administratively_down_port_is_left_down(self):
+        # No block and DOWN, but by the operator's will: nothing to finish.
+        port, binding_id = self._bound()
+        provisioning_blocks.remove_provisioning_component(
+            self.ctx, port["id"], resources.PORT, PROVISIONING_ENTITY
+        )
+        self._update_port(port["id"], admin_state_up=False)
+        report = self._report(HOST1, port["id"], binding_id)
+        self.handler.on_load({report.key: report.value}, 10)
+        self.assertEqual(0, self.handler.ports.completed)
+        self.assertEqual(n_const.PORT_STATUS_DOWN, self._show_port(port["id"])["status"])
 
     def test_report_for_deleted_port_is_ignored(self):
         port, binding_id = self._bound()
