@@ -14,6 +14,8 @@ Elected (role ``state``): one in the whole cloud watches ``/state/``.
 A full load (start, new term, or etcd compaction) re-evaluates every report, so
 ports reported while no state watcher was running still complete, and so do
 ports whose completion a dying watcher left half done (see ``PortReports._lookup``).
+Between loads, the leader re-checks on every heartbeat the ports that are
+reported but still not ACTIVE (:meth:`StateHandler.recheck`).
 """
 
 from __future__ import annotations
@@ -96,6 +98,22 @@ class PortReports:
                 done.append(port_id)
         return done
 
+    @staticmethod
+    def not_active() -> set[str]:
+        """Ports we bind that are up but not ACTIVE (usually few: those being plugged)."""
+        ctx = n_context.get_admin_context()
+        with db_api.CONTEXT_READER.using(ctx):
+            return set(
+                ctx.session.execute(
+                    sa.select(models_v2.Port.id)
+                    .join(models.VppPortBinding, models.VppPortBinding.port_id == models_v2.Port.id)
+                    .where(
+                        models_v2.Port.admin_state_up.is_(True),
+                        models_v2.Port.status != n_const.PORT_STATUS_ACTIVE,
+                    )
+                ).scalars()
+            )
+
     def _complete(self, port_id: str, host: str) -> None:
         ctx = n_context.get_admin_context()
         try:
@@ -168,6 +186,8 @@ class StateHandler:
         self.ports = PortReports()
         self.alive: dict[str, model.HostAlive] = {}
         self.physnets: dict[str, dict[str, str]] = {}
+        #: (host, port id) -> the report etcd holds, for :meth:`recheck`
+        self.reports: dict[tuple[str, str], model.PortState] = {}
         self._lock = threading.Lock()
 
     def on_load(self, snapshot: Mapping[str, bytes], revision: int) -> None:
@@ -188,6 +208,7 @@ class StateHandler:
                 reports.append((parsed.host, parsed.name, obj))
         with self._lock:
             self.alive, self.physnets = alive, physnets
+            self.reports = {(host, port_id): state for host, port_id, state in reports}
         LOG.info(
             "state watcher: loaded revision %d: %d live agents, %d port reports",
             revision,
@@ -220,6 +241,9 @@ class StateHandler:
                         self.physnets.get(host, {}).pop(parsed.name, None)
                     if host in self.alive:
                         changed_agents.setdefault(host, False)
+                elif parsed.kind == "ports":
+                    with self._lock:
+                        self.reports.pop((host, parsed.name), None)
                 continue
             item = self._decode(event.key, event.value)
             if item is None:
@@ -236,12 +260,31 @@ class StateHandler:
                 if host in self.alive:
                     changed_agents.setdefault(host, False)
             else:
+                with self._lock:
+                    self.reports[(host, parsed.name)] = obj
                 reports.append((host, parsed.name, obj))
         for host, new in changed_agents.items():
             info = self.alive.get(host)
             if info is not None:
                 self._report_agent(host, info, start=new)
         self.ports.evaluate(reports)
+
+    def recheck(self) -> list[str]:
+        """Complete ports that are reported but still not ACTIVE; returns those port ids.
+
+        Completion is best effort inside Neutron: a subscriber of
+        PROVISIONING_COMPLETE that fails is only logged, and the port stays
+        DOWN with its report already handled. The leader calls this
+        periodically, so no such port waits for the next full load.
+        """
+        stuck = self.ports.not_active()
+        with self._lock:
+            reports = [
+                (host, port_id, state)
+                for (host, port_id), state in self.reports.items()
+                if port_id in stuck and state.status == "active"  # errors: logged once
+            ]
+        return self.ports.evaluate(reports)
 
     def live_hosts(self) -> list[str]:
         """Hosts whose alive key exists now."""
@@ -353,3 +396,7 @@ class StateWatcher:
                 self.handler.agents.heartbeat(self.handler.live_hosts())
             except Exception:  # noqa: BLE001 - try again next interval
                 LOG.exception("VPP agent heartbeat update failed")
+            try:
+                self.handler.recheck()
+            except Exception:  # noqa: BLE001 - try again next interval
+                LOG.exception("re-checking reported ports failed")

@@ -12,6 +12,7 @@ from neutron_lib.api.definitions import portbindings
 from neutron_lib.api.definitions import provider_net as pnet
 from neutron_lib.callbacks import resources
 from neutron_lib.db import api as db_api
+from neutron_lib.plugins import directory
 from oslo_config import cfg
 
 from networking_vpp.common import keys, model
@@ -480,6 +481,37 @@ class TestProvisioning(VppDriverTestCase):
         self.handler.on_load({report.key: report.value}, 10)
         self.assertEqual(0, self.handler.ports.completed)
         self.assertEqual(n_const.PORT_STATUS_DOWN, self._show_port(port["id"])["status"])
+
+    def test_recheck_completes_a_reported_port_left_down(self):
+        # A PROVISIONING_COMPLETE subscriber that fails is only logged by
+        # Neutron: the port stays DOWN although its report was handled.
+        port, binding_id = self._bound()
+        other, other_binding = self._bound()
+        self.handler.on_events(
+            [
+                self._report(HOST1, port["id"], binding_id),
+                self._report(HOST1, other["id"], other_binding, "error"),
+            ]
+        )
+        self.assertEqual(n_const.PORT_STATUS_ACTIVE, self._show_port(port["id"])["status"])
+        directory.get_plugin().update_port_status(self.ctx, port["id"], n_const.PORT_STATUS_DOWN)
+        self.assertFalse(self._is_blocked(port["id"]))
+        with self.assertNoLogs("networking_vpp.server.state", logging.ERROR):
+            self.assertEqual([port["id"]], self.handler.recheck())  # the error is not retold
+        self.assertEqual(n_const.PORT_STATUS_ACTIVE, self._show_port(port["id"])["status"])
+        self.assertEqual([], self.handler.recheck())
+
+    def test_recheck_forgets_a_withdrawn_report(self):
+        port, binding_id = self._bound()
+        report = self._report(HOST1, port["id"], binding_id)
+        self.handler.on_load({}, 10)
+        self.handler.on_events([Event("delete", report.key, None, 11)])
+        self.assertEqual([], self.handler.recheck())
+        self.assertEqual(n_const.PORT_STATUS_DOWN, self._show_port(port["id"])["status"])
+        self.handler.on_events([report])
+        self.handler.on_events([Event("delete", report.key, None, 12)])
+        directory.get_plugin().update_port_status(self.ctx, port["id"], n_const.PORT_STATUS_DOWN)
+        self.assertEqual([], self.handler.recheck())  # withdrawn: nothing to complete
 
     def test_report_for_deleted_port_is_ignored(self):
         port, binding_id = self._bound()
