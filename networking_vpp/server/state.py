@@ -51,6 +51,14 @@ _CHUNK = 500
 Report = tuple[str, str, model.PortState]  # (host, port_id, state)
 
 
+def _up_not_active() -> tuple[Any, ...]:
+    """Where-clauses for ports that are admin-up but not ACTIVE."""
+    return (
+        models_v2.Port.admin_state_up.is_(True),
+        models_v2.Port.status != n_const.PORT_STATUS_ACTIVE,
+    )
+
+
 class PortReports:
     """Decides which agent reports complete which ports' provisioning."""
 
@@ -107,10 +115,7 @@ class PortReports:
                 ctx.session.execute(
                     sa.select(models_v2.Port.id)
                     .join(models.VppPortBinding, models.VppPortBinding.port_id == models_v2.Port.id)
-                    .where(
-                        models_v2.Port.admin_state_up.is_(True),
-                        models_v2.Port.status != n_const.PORT_STATUS_ACTIVE,
-                    )
+                    .where(*_up_not_active())
                 ).scalars()
             )
 
@@ -168,9 +173,7 @@ class PortReports:
                 waiting.update(
                     ctx.session.execute(
                         sa.select(models_v2.Port.id).where(
-                            models_v2.Port.id.in_(chunk),
-                            models_v2.Port.admin_state_up.is_(True),
-                            models_v2.Port.status != n_const.PORT_STATUS_ACTIVE,
+                            models_v2.Port.id.in_(chunk), *_up_not_active()
                         )
                     ).scalars()
                 )
