@@ -3,6 +3,7 @@
 * ``vpp_journal``: etcd writes waiting for the forwarder, in commit order.
 * ``vpp_journal_dead``: rows etcd can never accept, set aside for an operator.
 * ``vpp_port_bindings``: what the journal has told etcd about each bound port.
+* ``vpp_port_destinations``: hosts a port is prepared on ahead of a live migration.
 """
 
 from __future__ import annotations
@@ -65,5 +66,26 @@ class VppPortBinding(model_base.BASEV2):
         sa.String(36), sa.ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True
     )
     host = sa.Column(sa.String(255), nullable=False)
+    binding_id = sa.Column(sa.String(36), nullable=False)
+    value = sa.Column(VALUE_TEXT, nullable=False)
+
+
+class VppPortDestination(model_base.BASEV2):
+    """A host the port is programmed on before it moves there (live migration).
+
+    Nova's multiple-bindings flow makes an INACTIVE binding on the destination,
+    and the legacy flow puts ``migrating_to`` into the active binding's profile;
+    either way the destination host gets the port's key while the guest still
+    runs on the source. ``binding_id`` is this destination's own (the state
+    watcher tells Nova "plugged" when the host reports it), and ``value`` is
+    what was last journaled for it.
+    """
+
+    __tablename__ = "vpp_port_destinations"
+
+    port_id = sa.Column(
+        sa.String(36), sa.ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True
+    )
+    host = sa.Column(sa.String(255), primary_key=True)
     binding_id = sa.Column(sa.String(36), nullable=False)
     value = sa.Column(VALUE_TEXT, nullable=False)

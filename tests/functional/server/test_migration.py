@@ -18,7 +18,7 @@ from networking_vpp.testing.etcd import free_port
 pytestmark = pytest.mark.skipif(not mariadb.available(), reason="mariadb-server not installed")
 
 DB_MANAGE = str(Path(sys.executable).with_name("neutron-db-manage"))
-TABLES = ("vpp_journal", "vpp_journal_dead", "vpp_port_bindings")
+TABLES = ("vpp_journal", "vpp_journal_dead", "vpp_port_bindings", "vpp_port_destinations")
 
 
 @pytest.fixture(scope="module")
