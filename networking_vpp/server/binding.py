@@ -13,6 +13,7 @@ from typing import Any
 
 from neutron_lib import constants as n_const
 from neutron_lib.api.definitions import portbindings
+from neutron_lib.utils import net as net_utils
 
 from networking_vpp.common import model
 
@@ -104,6 +105,24 @@ def segment_problem(segment: Mapping[str, Any]) -> str | None:
     return None
 
 
+def port_filtered(port: Mapping[str, Any]) -> bool:
+    """Should the agent filter the port (security groups, anti-spoofing)?
+
+    Neutron never filters a trusted port (``is_port_trusted``: a ``network:*``
+    owner such as DHCP or a router), with or without the port_security
+    extension: ML2/OVS's agents get no security-group info for such ports
+    (securitygroups_rpc skips them), and OVN leaves them out of its drop port
+    group and gives them no port security addresses (ovn_client's
+    ``is_lsp_trusted``). The extension only sets ``port_security_enabled`` False
+    for a port created trusted, not for one whose owner changes later, so trust
+    is checked here and not left to the flag. Without the extension the flag is
+    absent, and Neutron applies security groups: "enabled".
+    """
+    if port.get("device_owner") and net_utils.is_port_trusted(port):
+        return False
+    return bool(port.get("port_security_enabled", True))
+
+
 def port_value(
     port: Mapping[str, Any],
     segment: Mapping[str, Any],
@@ -160,9 +179,7 @@ def port_value(
             )
             for pair in port.get("allowed_address_pairs") or ()
         ),
-        # Absent when the port_security extension driver is not loaded: Neutron
-        # then applies security groups, which is "enabled".
-        port_security_enabled=bool(port.get("port_security_enabled", True)),
+        port_security_enabled=port_filtered(port),
         device_owner=port.get("device_owner") or "",
         device_id=port.get("device_id") or "",
         admin_state_up=bool(port.get("admin_state_up", True)),
