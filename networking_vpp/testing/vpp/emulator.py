@@ -157,8 +157,9 @@ class VppEmulator:
         self._client_ids = 0
         self._generation = 0
         self._failures: list[_Failure] = []
-        #: kernel interfaces af_packet can attach to (they outlive VPP restarts)
-        self.kernel_interfaces: set[str] = set()
+        #: kernel interfaces af_packet can attach to (they outlive VPP restarts),
+        #: each with whether its TX checksum offload is on
+        self.kernel_interfaces: dict[str, bool] = {}
         #: QEMU connects to every vhost-user socket as soon as VPP creates it
         self.auto_connect_vms = False
         # calls by message name: a plain dict (faster than a Counter), ``calls`` shows it
@@ -354,11 +355,16 @@ class VppEmulator:
 
         self._hook(change)
 
-    def add_kernel_interface(self, name: str) -> None:
-        """A Linux interface (a tap made by Nova or Neutron) af_packet can attach to."""
+    def add_kernel_interface(self, name: str, *, tx_checksum_offload: bool = True) -> None:
+        """A Linux interface (a tap made by Nova or Neutron) af_packet can attach to.
+
+        ``tx_checksum_offload``: on, as a veth's is by default, the kernel hands
+        TCP/UDP frames over with partial checksums (see ``packet.py``). Adding
+        an existing interface again changes it (``ethtool -K <name> tx off``).
+        """
 
         def add() -> None:
-            self.kernel_interfaces.add(name)
+            self.kernel_interfaces[name] = tx_checksum_offload
             entry = self.state.afp_by_host.get(name)
             if entry is not None:
                 entry[1].carrier = True
@@ -369,7 +375,7 @@ class VppEmulator:
         """The Linux interface went away: an attached af_packet interface loses its link."""
 
         def remove() -> None:
-            self.kernel_interfaces.discard(name)
+            self.kernel_interfaces.pop(name, None)
             entry = self.state.afp_by_host.get(name)
             if entry is not None:
                 entry[1].carrier = False
@@ -463,16 +469,19 @@ class VppEmulator:
         with self.lock:
             if not self.running:
                 return []  # a stopped VPP forwards nothing
-            return packet.walk(self.state, self.features, frame, ingress)
+            return packet.walk(self.state, self.features, frame, ingress, self.kernel_interfaces)
 
     def passes(self, frame: packet.Frame, ingress: int | str, egress: int | str) -> bool:
-        """Does ``frame``, arriving on port ``ingress``, leave by ``egress``?
+        """Does ``frame``, arriving on port ``ingress``, leave by ``egress``
+        in a state its receiver accepts (a right L4 checksum)?
 
         ``egress`` is a port or the L2 output interface (a VLAN sub-interface)
         by index or name. This is a real walk: MACs are learnt and ACL
         sessions made on the way, as the frame would make them.
         """
         for out in self.walk(frame, ingress):
+            if not out.checksum_ok:
+                continue
             if egress in (out.sw_if_index, out.name, out.via):
                 return True
             if isinstance(egress, str):

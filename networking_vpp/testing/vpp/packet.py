@@ -24,11 +24,20 @@ A model of VPP's L2 path, one hop at a time, each O(1) but for floods:
    (``L2Features.output``: MACIP egress, then the output ACLs), and the
    frame leaves by the output interface's port, which must be admin up with
    its link up (a vhost-user port whose VM is not connected drops it).
+
+Checksums (``src/plugins/af_packet/node.c``): a kernel interface whose TX
+checksum offload is on (a veth's default) hands af_packet TCP and UDP frames
+with a *partial* checksum. With CKSUM_GSO the socket carries a virtio-net
+header whose NEEDS_CSUM makes af_packet-input mark the buffer for checksum
+offload, and the checksum is completed on the way out; without it VPP reads
+bare frames and forwards the partial checksum as it is, so the receiver drops
+the frame. ``Egress.checksum_ok`` says which.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 from networking_vpp.testing.vpp.state import NO_INDEX, Interface, State
 
@@ -43,6 +52,10 @@ _VTR_INPUT = {
     7: (2, 1),  # TRANSLATE_2_1
     8: (2, 2),  # TRANSLATE_2_2
 }
+AF_PACKET_FLAG_CKSUM_GSO = 2  # vl_api_af_packet_flags_t
+# The L4 protocols whose checksum the kernel leaves partial (ICMP's it always computes)
+_OFFLOADED_L4 = frozenset({6, 17})
+_IP_TYPES = frozenset({0x0800, 0x86DD})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,12 +117,15 @@ class Egress:
 
     ``via`` is the L2 output interface it was sent through (the VLAN
     sub-interface, for a frame leaving by an uplink on a VLAN network).
+    ``checksum_ok`` is False for a TCP/UDP frame that leaves with the partial
+    checksum a kernel handed over: its receiver drops it.
     """
 
     sw_if_index: int
     name: str
     vlans: tuple[int, ...]
     via: int
+    checksum_ok: bool = True
 
 
 class L2Features:
@@ -157,6 +173,20 @@ def rewrite_output(itf: Interface, vlans: tuple[int, ...]) -> tuple[int, ...] | 
     return own[:popped] + vlans[pushed:]
 
 
+def l4_checksum_ok(port: Interface, frame: Frame, kernel_offloads: Mapping[str, bool]) -> bool:
+    """Whether ``frame``, arriving on ``port``, leaves VPP with a right L4 checksum.
+
+    Only a frame from a kernel interface with TX checksum offload on can be
+    wrong, and only if its af_packet interface lacks CKSUM_GSO.
+    """
+    host = port.host_if_name
+    if host is None or not kernel_offloads.get(host, False):
+        return True  # not from a kernel, or the kernel computed the checksum
+    if frame.ethertype not in _IP_TYPES or frame.proto not in _OFFLOADED_L4:
+        return True
+    return bool(port.afp_flags & AF_PACKET_FLAG_CKSUM_GSO)
+
+
 def _port(state: State, itf: Interface) -> Interface | None:
     return itf if itf.is_main else state.get(itf.sup_sw_if_index)
 
@@ -170,7 +200,9 @@ def _classify(state: State, port: Interface, vlans: tuple[int, ...]) -> Interfac
     return port
 
 
-def _output(state: State, features: L2Features, itf: Interface, frame: Frame) -> Egress | None:
+def _output(
+    state: State, features: L2Features, itf: Interface, frame: Frame, checksum_ok: bool
+) -> Egress | None:
     port = _port(state, itf)
     if port is None or not (itf.admin_up and port.admin_up and port.link_up):
         return None
@@ -180,11 +212,20 @@ def _output(state: State, features: L2Features, itf: Interface, frame: Frame) ->
     out = frame.with_vlans(vlans)
     if not features.output(itf, out):
         return None
-    return Egress(port.sw_if_index, port.name, vlans, itf.sw_if_index)
+    return Egress(port.sw_if_index, port.name, vlans, itf.sw_if_index, checksum_ok)
 
 
-def walk(state: State, features: L2Features, frame: Frame, ingress: int | str) -> list[Egress]:
-    """Every copy of ``frame`` that leaves VPP, in bridge-domain member order."""
+def walk(
+    state: State,
+    features: L2Features,
+    frame: Frame,
+    ingress: int | str,
+    kernel_offloads: Mapping[str, bool] | None = None,
+) -> list[Egress]:
+    """Every copy of ``frame`` that leaves VPP, in bridge-domain member order.
+
+    ``kernel_offloads``: kernel interface name -> TX checksum offload on.
+    """
     port = state.by_name.get(ingress) if isinstance(ingress, str) else state.get(ingress)
     if port is None:
         raise ValueError(f"VPP has no interface {ingress!r}")
@@ -192,6 +233,7 @@ def walk(state: State, features: L2Features, frame: Frame, ingress: int | str) -
         raise ValueError(f"{port.name} is a sub-interface: frames arrive on ports")
     if not (port.admin_up and port.link_up):
         return []
+    checksum_ok = kernel_offloads is None or l4_checksum_ok(port, frame, kernel_offloads)
     itf = _classify(state, port, frame.vlans)
     if itf is None or not itf.admin_up:
         return []
@@ -226,7 +268,7 @@ def walk(state: State, features: L2Features, frame: Frame, ingress: int | str) -
             continue
         if itf.shg and member.shg == itf.shg:
             continue  # split horizon
-        egress = _output(state, features, member, frame)
+        egress = _output(state, features, member, frame, checksum_ok)
         if egress is not None:
             out.append(egress)
     return out

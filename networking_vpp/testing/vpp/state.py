@@ -111,6 +111,7 @@ class Interface:
     # device side
     vhost: VhostUser | None = None
     host_if_name: str | None = None  # af_packet
+    afp_flags: int = 0  # af_packet_create_v3's flags (QDISC_BYPASS, CKSUM_GSO, ...)
 
     @property
     def is_main(self) -> bool:

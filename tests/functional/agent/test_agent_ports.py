@@ -176,6 +176,29 @@ def test_tap_port_attaches_with_af_packet_and_reports_at_once(rig, look):
     wait_for(lambda: rig.state("t1") is None, what="report withdrawn")
 
 
+@pytest.mark.parametrize(
+    "l4",
+    [dict(proto=6, src_port=40000, dst_port=22, tcp_flags=0x02), dict(proto=17, src_port=67)],
+    ids=["tcp-syn", "udp-dhcp"],
+)
+def test_tap_ports_carry_tcp_and_udp_from_kernels_with_checksum_offload(rig, l4):
+    # Veths at the kernel's defaults (TX checksum offload on) hand VPP partial
+    # checksums: only af_packet's CKSUM_GSO gets them completed on the way.
+    for name in ("tapt1", "tapt2"):
+        rig.vpp.add_kernel_interface(name, tx_checksum_offload=True)
+    rig.start_agent()
+    rig.put(binding("t1", binding_type="tap", mac_address=MAC_A))
+    rig.put(binding("t2", binding_type="tap", mac_address=MAC_B))
+    one, two = rig.wait_state("t1").programmed, rig.wait_state("t2").programmed
+    frame = Frame(src_mac=MAC_A, dst_mac=MAC_B, src_ip="10.0.0.1", dst_ip="10.0.0.2", **l4)
+    out = rig.vpp.walk(frame, ingress=one.sw_if_index)
+    assert two.sw_if_index in {e.sw_if_index for e in out}
+    assert all(e.checksum_ok for e in out), "a partial checksum reached the far end"
+    assert rig.vpp.passes(frame.reply(), ingress=two.sw_if_index, egress=one.sw_if_index)
+    # Created as VPP's own CLI creates host interfaces.
+    assert rig.vpp.interface(one.sw_if_index).afp_flags == 1 | 2  # QDISC_BYPASS | CKSUM_GSO
+
+
 def test_tap_port_waits_for_its_kernel_interface(rig, look):
     agent = rig.start_agent()
     rig.put(binding("t2", binding_type="tap", tap=None))

@@ -6,7 +6,9 @@ INVALID_VALUE (sw_if_index ~0); a host interface already attached is
 IF_ALREADY_EXISTS with the existing index; a host interface the kernel does
 not have is INVALID_INTERFACE (sw_if_index 0: the handler's zeroed argument
 block); deleting one that is not attached is SYSCALL_ERROR_1. A new af_packet
-interface is admin down with its link up.
+interface is admin down with its link up, and keeps its ``flags``: the packet
+walk reads CKSUM_GSO (the kernel accepts PACKET_VNET_HDR, so VPP keeps the
+flag as asked).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def af_packet_create_v3(env: Env, client: int, a: dict[str, Any]) -> dict[str, A
         l2_address=mac,
         host_if_name=host,
         ethernet=ethernet,
+        afp_flags=int(a["flags"]),
     )
     if not ethernet:  # an IP-mode device is not an Ethernet interface: no MTU defaults
         itf.link_mtu, itf.mtu = 0, [0, 0, 0, 0]

@@ -13,7 +13,7 @@ class Env(Protocol):
 
     state: State
     vpe_pid: int
-    kernel_interfaces: set[str]
+    kernel_interfaces: dict[str, bool]  # name -> TX checksum offload on
 
     def vm_waiting(self, sock_filename: str) -> int:
         """Memory regions of a VM waiting to connect to this socket (0: none)."""
