@@ -4,6 +4,7 @@
 * ``vpp_journal_dead``: rows etcd can never accept, set aside for an operator.
 * ``vpp_port_bindings``: what the journal has told etcd about each bound port.
 * ``vpp_port_destinations``: hosts a port is prepared on ahead of a live migration.
+* ``vpp_remote_group_members``: what the journal has told etcd about each port in each group.
 """
 
 from __future__ import annotations
@@ -88,4 +89,25 @@ class VppPortDestination(model_base.BASEV2):
     )
     host = sa.Column(sa.String(255), primary_key=True)
     binding_id = sa.Column(sa.String(36), nullable=False)
+    value = sa.Column(VALUE_TEXT, nullable=False)
+
+
+class VppRemoteGroupMember(model_base.BASEV2):
+    """The ``/global/remote_groups/<sg>/<port>`` value the journal last wrote.
+
+    Member writers diff against this, not against ML2's ``context.original``:
+    an IPv6 auto-address subnet gives ports an address in a transaction of its
+    own, and the ``update_port`` Neutron runs next already has it in
+    ``original``. Writers lock a port's rows before computing its members, so
+    the journal rows of one key are in commit order.
+    """
+
+    __tablename__ = "vpp_remote_group_members"
+
+    port_id = sa.Column(
+        sa.String(36), sa.ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True
+    )
+    security_group_id = sa.Column(
+        sa.String(36), sa.ForeignKey("securitygroups.id", ondelete="CASCADE"), primary_key=True
+    )
     value = sa.Column(VALUE_TEXT, nullable=False)
