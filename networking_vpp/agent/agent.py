@@ -9,6 +9,10 @@ At start the worker does not wait for the whole of etcd's load: a port whose
 binding has arrived (with its page) is programmed while etcd sends the rest.
 Only what the absence of a binding decides (removing a port, collecting a
 network or a security group) waits until the load is complete.
+
+The host says it is alive (may take ports) only once a resync has read VPP and
+the work it queued, with the whole load, is done; it withdraws that while VPP
+is away. It advertises a physnet only while VPP has its uplink (see uplinks.py).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from networking_vpp.agent.reconcile.networks import NetworkReconciler
 from networking_vpp.agent.reconcile.ports import PortReconciler
 from networking_vpp.agent.reconcile.secgroups import AclInventory, SecGroupReconciler
 from networking_vpp.agent.report import Reporter
+from networking_vpp.agent.uplinks import Uplinks
 from networking_vpp.agent.vpp import types as t
 from networking_vpp.agent.vpp.adapter import VppAdapter, VppApiError, VppConnectionError
 from networking_vpp.common import keys as k
@@ -40,6 +45,8 @@ LOG = logging.getLogger(__name__)
 RESYNC = ("resync", "")  # work-queue key: rebuild the inventory from VPP
 LINKS = ("links", "")  # work-queue key: re-read the ports' link states
 LOADED = ("loaded", "")  # work-queue key: the first load is in (the summary may go)
+UPLINKS = ("uplinks", "events")  # work-queue key: look at interfaces VPP's events named
+UPLINKS_ALL = ("uplinks", "all")  # work-queue key: look for every missing uplink
 
 
 @dataclasses.dataclass
@@ -71,11 +78,11 @@ class Agent:
             etcd,
             self.keys,
             settings.host,
-            settings.physnets,
             settings.alive_ttl,
             more_coming=lambda: self.queue.ready() > 0,
         )
         self.inventory = Inventory()
+        self.uplinks = Uplinks(settings.physnets)
         self.networks = NetworkReconciler(vpp, self.inventory, settings.physnets)
         self.secgroups = SecGroupReconciler(vpp, AclInventory(), self.groups)
         self.ports = PortReconciler(
@@ -195,6 +202,8 @@ class Agent:
         port_id = self.ports.on_link_change(event.sw_if_index, link_up)
         if port_id is not None:
             self.queue.add(("port", port_id))
+        elif self.uplinks.on_event(event):
+            self.queue.add(UPLINKS)
 
     # --- the worker -------------------------------------------------------------------
     def _work(self) -> None:
@@ -279,16 +288,30 @@ class Agent:
             self.networks.collect(ident)
         elif kind == "loaded":
             pass  # nothing to do but what follows every key: the summary
+        elif kind == "ready":
+            # Queued behind the resync's work; a newer resync's key supersedes it,
+            # and the whole load must be in (it is queued again once it is).
+            if ident == str(self.resyncs) and not self._wait_for_load(key):
+                self.reporter.set_ready(True)
+        elif kind == "uplinks":
+            if key == UPLINKS_ALL:
+                appeared = self.uplinks.refresh(self.vpp, self.inventory)
+            else:
+                appeared = self.uplinks.check(self.vpp, self.inventory)
+            self._uplinks_changed(appeared)
         elif kind == "links":
             self.queue.add_all(("port", p) for p in self.ports.refresh_links())
 
     def _resync(self) -> None:
         """(Re)connect to VPP, rebuild the inventory from its dumps, queue everything."""
         self._synced = False
+        self.reporter.set_ready(False)
         if not self.vpp.connected:
             self.vpp.connect()
         inventory = Inventory.from_vpp(self.vpp)
         self.inventory = self.networks.inv = self.ports.inv = inventory
+        self.uplinks.from_inventory(inventory)
+        self.reporter.set_physnets(self.uplinks.advertised())
         self.secgroups.inv = AclInventory.from_vpp(self.vpp)
         self.ports.forget()
         for stray in inventory.stray_ports:
@@ -309,10 +332,26 @@ class Agent:
             # old inventory: once the ports are done, their links are re-read.
             self.queue.add(LINKS)
         self.resyncs += 1
+        self.queue.add(("ready", str(self.resyncs)))  # after all the resync queued
         self._synced = True
         LOG.info("Resync %d: %d ports to reconcile", self.resyncs, len(keys))
 
+    def _uplinks_changed(self, appeared: set[str]) -> None:
+        """Advertise what VPP has; ports that waited for an uplink try again."""
+        self.reporter.set_physnets(self.uplinks.advertised())
+        if appeared:
+            # Such a port was reported in error ("uplink ... is not in VPP").
+            waiting = []
+            for port_id in sorted(self.cache.port_ids()):
+                desired = self.cache.get(port_id)
+                if desired is not None and desired.physnet in appeared:
+                    waiting.append(("port", port_id))
+            self.queue.add_all(waiting)
+
     def _lost_vpp(self) -> None:
+        # Not a bind target while VPP is away, nor a physnet whose uplink it has.
+        self.reporter.set_ready(False)
+        self.reporter.set_physnets({})
         if self._synced:
             self._synced = False
             self.queue.add_first(RESYNC)
@@ -329,6 +368,8 @@ class Agent:
                 # Events keep link states current; this heals one that was lost.
                 links_due = time.monotonic() + self.settings.link_refresh_interval
                 self.queue.add(LINKS)
+                if self.uplinks.missing():
+                    self.queue.add(UPLINKS_ALL)  # heals an interface event lost
             try:
                 self.vpp.ping()
             except VppConnectionError:

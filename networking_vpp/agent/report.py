@@ -1,5 +1,13 @@
 """What the agent tells the server: liveness, physnets and per-port state.
 
+Liveness is a readiness condition, as a Kubernetes node's Ready: the leased
+``alive`` key exists only while the agent is connected to VPP and has finished
+a resync (:meth:`Reporter.set_ready`), and a ``physnets/<name>`` key only while
+that physnet's uplink interface exists in VPP (:meth:`Reporter.set_physnets`).
+The server binds to a host only on both, so a port never goes to a host whose
+data plane cannot carry it. The lease is held from start to stop whatever VPP
+does: withdrawing a key is a delete under it, not the lease's end.
+
 Port reports are written by one background thread in batched transactions, so
 10,000 ports cost tens of etcd round trips rather than 10,000; only the latest
 report per port is kept while etcd is slow or down, and a report identical to
@@ -16,7 +24,7 @@ import concurrent.futures
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from networking_vpp.common import keys as k
 from networking_vpp.common import model
@@ -42,7 +50,6 @@ class Reporter:
         client: EtcdClient,
         keyspace: k.KeySpace,
         host: str,
-        physnets: dict[str, str],
         alive_ttl: int = 10,
         more_coming: Callable[[], bool] = lambda: False,
     ) -> None:
@@ -50,8 +57,11 @@ class Reporter:
         self._more_coming = more_coming  # whether reports are on their way
         self._keys = keyspace
         self._host = host
-        self._physnets = physnets
         self._lease = LeasedKeys(client, alive_ttl)
+        self._started_at = time.time()
+        self._ready = False  # the alive key is (being) written
+        self._physnets: dict[str, str] = {}  # advertised: physnet -> uplink interface
+        self._liveness = threading.Lock()  # the VPP-ping and the reconcile threads both call
         self._written: dict[str, Signature] = {}
         self._pending: dict[str, model.PortState | None] = {}
         self._inflight: dict[str, model.PortState | None] = {}  # being written now
@@ -69,15 +79,11 @@ class Reporter:
 
     # --- lifecycle -------------------------------------------------------------
     def start(self) -> None:
-        """Load what is already reported, register liveness, start the writer."""
+        """Load what is already reported, take the liveness lease, start the writer.
+
+        Nothing says the host is alive yet: see :meth:`set_ready`.
+        """
         self._load_existing()
-        alive = model.HostAlive(self._host, AGENT_VERSION, time.time())
-        self._lease.put(self._keys.alive(self._host), model.encode(alive))
-        for name, interface in sorted(self._physnets.items()):
-            self._lease.put(
-                self._keys.physnet(self._host, name),
-                model.encode(model.HostPhysnet(name, interface)),
-            )
         self._lease.start()
         self._thread = threading.Thread(target=self._run, name="reporter", daemon=True)
         self._thread.start()
@@ -91,6 +97,40 @@ class Reporter:
             self._thread.join(timeout=5)
         self._pool.shutdown(wait=False)
         self._lease.stop(revoke=True)
+
+    # --- liveness -------------------------------------------------------------------
+    def set_ready(self, ready: bool) -> None:
+        """Whether the host may take ports: its VPP answers and a resync is done."""
+        with self._liveness:
+            if ready == self._ready:
+                return
+            self._ready = ready
+            key = self._keys.alive(self._host)
+            if ready:
+                alive = model.HostAlive(self._host, AGENT_VERSION, self._started_at)
+                self._lease.put(key, model.encode(alive))
+            else:
+                self._lease.delete(key)
+        LOG.info("Host %s %s", self._host, "ready" if ready else "not ready: VPP is away")
+
+    @property
+    def ready(self) -> bool:
+        """Whether the alive key is published (or being written)."""
+        return self._ready
+
+    def set_physnets(self, physnets: Mapping[str, str]) -> None:
+        """Advertise exactly these physnets (physnet -> uplink interface in VPP)."""
+        with self._liveness:
+            for name in sorted(set(self._physnets) - set(physnets)):
+                del self._physnets[name]
+                self._lease.delete(self._keys.physnet(self._host, name))
+                LOG.info("Physnet %s withdrawn: its uplink is not in VPP", name)
+            for name, interface in sorted(physnets.items()):
+                if self._physnets.get(name) != interface:
+                    self._physnets[name] = interface
+                    value = model.encode(model.HostPhysnet(name, interface))
+                    self._lease.put(self._keys.physnet(self._host, name), value)
+                    LOG.info("Physnet %s advertised: uplink %s is in VPP", name, interface)
 
     def _load_existing(self) -> None:
         prefix = self._keys.port_states_prefix(self._host)

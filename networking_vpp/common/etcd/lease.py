@@ -30,6 +30,10 @@ class LeasedKeys:
         self.regrants = 0  # leases granted after the first (the old one was lost)
         self._keys: dict[str, str] = {}
         self._dirty: set[str] = set()  # remembered keys whose last write failed
+        # Deleted keys whose delete has not reached etcd: the lease lives on, so
+        # a failed delete would otherwise leave the key for good (an agent's
+        # alive key while its VPP is away).
+        self._doomed: set[str] = set()
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -46,14 +50,12 @@ class LeasedKeys:
                 self._flush()
 
     def delete(self, key: str) -> None:
-        """Forget ``key`` and delete it from etcd (a failure is logged; the lease cleans up)."""
+        """Forget ``key`` and delete it from etcd (now, or as soon as etcd is back)."""
         with self._lock:
             self._keys.pop(key, None)
             self._dirty.discard(key)
-        try:
-            self.client.delete(key)
-        except EtcdError as exc:
-            LOG.warning("leased keys: could not delete %s: %s", key, exc)
+            self._doomed.add(key)
+            self._flush()
 
     def keys(self) -> dict[str, str]:
         """The remembered keys and values."""
@@ -113,7 +115,7 @@ class LeasedKeys:
         if remaining <= 0:
             LOG.warning("leased keys: lease %x is gone; granting a new one", self.lease_id)
             self._regrant()
-        elif self._dirty:
+        elif self._dirty or self._doomed:
             self._flush()
 
     def _regrant(self) -> None:
@@ -122,10 +124,21 @@ class LeasedKeys:
         self._grants += 1
         self.regrants = max(0, self._grants - 1)
         self._dirty = set(self._keys)
+        self._doomed.clear()  # whatever the lost lease carried is gone with it
         self._flush()
 
     def _flush(self) -> None:
-        """Write the dirty keys; a lease that vanished under us is re-granted."""
+        """Delete the doomed keys, write the dirty ones; a lease that vanished under
+        us is re-granted."""
+        for key in sorted(self._doomed):
+            try:
+                self.client.delete(key)
+            except EtcdError as exc:
+                LOG.warning("leased keys: could not delete %s: %s (will retry)", key, exc)
+                return
+            self._doomed.discard(key)
+        if not self.lease_id:
+            return  # written once a lease is granted
         for key in sorted(self._dirty):
             try:
                 self.client.put(key, self._keys[key], lease=self.lease_id)

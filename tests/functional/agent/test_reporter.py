@@ -47,7 +47,7 @@ def reporter(etcd, busy, monkeypatch):
     # Long enough that a burst is surely queued within it, and that waiting it
     # out cannot pass for not waiting (half of it is the bound below).
     monkeypatch.setattr(report, "COALESCE_SECONDS", 3.0)
-    r = Reporter(etcd, KEYS, HOST, {}, more_coming=busy.is_set)
+    r = Reporter(etcd, KEYS, HOST, more_coming=busy.is_set)
     r.start()
     yield r
     r.stop()

@@ -75,6 +75,22 @@ def test_leased_keys_survive_an_etcd_restart(etcd: EtcdClient, etcd_server: Etcd
     assert etcd.get("/nvpp/state/h2/alive") is None
 
 
+def test_a_delete_etcd_missed_is_retried(etcd: EtcdClient, etcd_server: EtcdServer) -> None:
+    # The lease outlives the outage: a delete that failed would leave the key
+    # for as long as the process runs (an agent's alive key while VPP is away).
+    keys = LeasedKeys(EtcdClient(etcd_server.settings(timeout=1.0)), ttl=2)
+    keys.put("/nvpp/state/h3/alive", "1")
+    keys.start()
+    try:
+        etcd_server.kill()
+        keys.delete("/nvpp/state/h3/alive")
+        etcd_server.restart()
+        wait_for(lambda: etcd.get("/nvpp/state/h3/alive") is None, what="the delete retried")
+        assert keys.regrants == 0  # the same lease: the key went by the delete
+    finally:
+        keys.stop()
+
+
 class Recorder:
     def __init__(self) -> None:
         self.log: list[str] = []
