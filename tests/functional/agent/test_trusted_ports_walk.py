@@ -93,6 +93,11 @@ class TestTrustedPortsOnTheWalk(base.VppTestCase):
         self.assertTrue(agent.wait_converged(10))
         return {p["id"]: agent.inventory.ports[p["id"]].sw_if_index for p in ports}
 
+    def _assert_unfiltered(self, sw_if_index: int) -> None:
+        """VPP holds no ACL list and no MACIP on the interface (read back from VPP)."""
+        self.assertFalse(any(self.rig.look.dump_interface_acls().get(sw_if_index, ())))
+        self.assertNotIn(sw_if_index, self.rig.look.dump_interface_macips())
+
     @staticmethod
     def _ip(port: dict) -> str:
         return port["fixed_ips"][0]["ip_address"]
@@ -101,6 +106,8 @@ class TestTrustedPortsOnTheWalk(base.VppTestCase):
         vm = self._port("compute:nova")
         dhcp = self._port(n_const.DEVICE_OWNER_DHCP)
         sw = self._program(vm, dhcp)
+        self._assert_unfiltered(sw[dhcp["id"]])
+        self.assertIn(sw[vm["id"]], self.rig.look.dump_interface_macips())
         vm_mac, dhcp_mac = vm["mac_address"], dhcp["mac_address"]
         discover = Frame(
             src_mac=vm_mac,
@@ -139,6 +146,7 @@ class TestTrustedPortsOnTheWalk(base.VppTestCase):
         vm2 = self._port("compute:nova")
         router = self._port(n_const.DEVICE_OWNER_ROUTER_INTF)
         sw = self._program(vm, vm2, router)
+        self._assert_unfiltered(sw[router["id"]])
         ra = Frame(
             src_mac=router["mac_address"],
             dst_mac=ALL_NODES_MAC,
