@@ -90,6 +90,14 @@ ml2_vpp_opts = [
         help="Seconds between full resyncs run by the forwarder leader (etcd compared with "
         "the database, differences repaired). 0: only on election and on demand.",
     ),
+    cfg.FloatOpt(
+        "bind_wait_for_hosts",
+        default=5.0,
+        min=0.0,
+        help="Seconds after an API worker starts during which a bind to a host it does not "
+        "(yet) know alive waits for the worker's first read of the agents' states from "
+        "etcd, instead of failing. Later binds never wait.",
+    ),
     cfg.BoolOpt(
         "start_services",
         default=True,

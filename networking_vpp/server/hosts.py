@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -28,6 +29,7 @@ class HostCache:
         self._alive: set[str] = set()
         self._physnets: dict[str, set[str]] = {}
         self._loaded = threading.Event()
+        self._created = time.monotonic()  # the worker's start, near enough
 
     # --- queries (bind_port) ------------------------------------------------
     def is_alive(self, host: str) -> bool:
@@ -50,6 +52,17 @@ class HostCache:
     def loaded(self) -> bool:
         """True once a full snapshot from etcd has been applied."""
         return self._loaded.is_set()
+
+    def wait_loaded(self, window: float) -> bool:
+        """Wait for the first load until ``window`` seconds after this cache was
+        made; True once loaded.
+
+        A worker that has just started reads the agents' states within moments:
+        a bind then should wait for them rather than fail. The window counts
+        from the cache's start, not from each call, so a worker that cannot
+        read etcd does not make every bind wait.
+        """
+        return self._loaded.wait(max(0.0, self._created + window - time.monotonic()))
 
     # --- direct updates (tests, and the etcd feed below) --------------------
     def set_host(self, host: str, alive: bool = True, physnets: Iterable[str] = ()) -> None:

@@ -95,6 +95,10 @@ class VppMechanismDriver(api.MechanismDriver):
                 vnic_type,
             )
             return
+        if not self.hosts.is_alive(host) and not self.hosts.loaded:
+            # A worker just started has not read the agents' states yet: failing
+            # now would fail the first binds after every neutron-server restart.
+            self.hosts.wait_loaded(cfg.CONF.ml2_vpp.bind_wait_for_hosts)
         if not self.hosts.is_alive(host):
             LOG.warning(
                 "vpp: not binding port %s on %s: no live vpp-agent on that host%s",

@@ -47,6 +47,7 @@ class VppTestCase(test_plugin.Ml2PluginV2TestCase):
         super().setUp()
         self.mech = self.plugin_mech_driver("vpp")
         self.mech.hosts = AllHostsAlive() if self.all_hosts_alive else HostCache()
+        self.mech.hosts.on_load({}, 0)  # tests fill it directly: read, as far as binds go
 
     @staticmethod
     def plugin_mech_driver(name: str):
