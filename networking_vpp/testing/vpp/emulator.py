@@ -10,7 +10,8 @@ caused are then sent to subscribed clients outside the lock.
 Test hooks play the parts of the world around VPP: uplink NICs
 (``add_hardware_interface``), kernel interfaces for af_packet
 (``add_kernel_interface``), QEMU (``vm_connect``/``vm_disconnect``,
-``auto_connect_vms``), the VPP process itself (``restart``, ``stop``,
+``auto_connect_vms``; a VM whose socket VPP served is cut off when VPP closes
+it, one serving its own socket is reconnected), the VPP process itself (``restart``, ``stop``,
 ``start``, ``drop_connections``) and faults (``fail_next``). Packets:
 ``walk`` (where does a frame go), ``passes`` (does it get from A to B),
 ``features.verdicts`` (what the ACLs decided) and ``sessions`` (the ACL
@@ -153,6 +154,9 @@ class VppEmulator:
         self._random_bd_ids = random_bd_ids
         self._hardware: list[tuple[str, MACAddress]] = []
         self._vms: dict[str, int] = {}  # socket -> memory regions of a VM wanting it
+        # Sockets whose QEMU was the client of a socket VPP served and lost it:
+        # Nova configures no reconnect, so the VM stays cut off until it reboots.
+        self._cut_off: set[str] = set()
         self._clients: dict[int, EmulatorClient] = {}
         self._client_ids = 0
         self._generation = 0
@@ -385,16 +389,39 @@ class VppEmulator:
 
     def vm_waiting(self, sock_filename: str) -> int:
         """Memory regions of the VM that wants this socket (0: no VM); under the lock."""
+        if sock_filename in self._cut_off:
+            return 0
         if sock_filename in self._vms:
             return self._vms[sock_filename]
         return 1 if self.auto_connect_vms else 0
 
+    def served_socket_closed(self, sock_filename: str) -> None:
+        """VPP closed a socket it served with a VM on it (under the lock).
+
+        QEMU was the client, and Nova gives it no ``reconnect``: the guest
+        stays cut off, whatever VPP creates later, until it is rebooted
+        (``vm_connect``). With QEMU as the server, VPP reconnects instead.
+        """
+        self._vms.pop(sock_filename, None)
+        self._cut_off.add(sock_filename)
+
+    def _close_served_sockets(self) -> None:
+        """The VPP process ends: every socket it served closes (under the lock)."""
+        for itf in self.state.vhosts.values():
+            vhost = itf.vhost
+            if vhost is not None and vhost.is_server and vhost.num_regions:
+                self.served_socket_closed(vhost.sock_filename)
+
     def vm_connect(self, sock_filename: str, num_regions: int = 1) -> None:
-        """QEMU connects to the socket (now, or as soon as VPP creates it)."""
+        """QEMU connects to the socket (now, or as soon as VPP creates it).
+
+        Also a guest rebooted after it lost a socket VPP served.
+        """
         if num_regions < 1:
             raise ValueError("a connected VM shares at least one memory region")
 
         def connect() -> None:
+            self._cut_off.discard(sock_filename)
             self._vms[sock_filename] = num_regions
             itf = self.state.vhost_by_socket.get(sock_filename)
             if itf is not None:
@@ -406,6 +433,7 @@ class VppEmulator:
         """QEMU goes away (the VM was shut down or migrated)."""
 
         def disconnect() -> None:
+            self._cut_off.discard(sock_filename)
             self._vms.pop(sock_filename, None)
             itf = self.state.vhost_by_socket.get(sock_filename)
             if itf is not None:
@@ -415,8 +443,13 @@ class VppEmulator:
 
     # --- the VPP process ---------------------------------------------------------------
     def restart(self) -> None:
-        """VPP restarts: connections drop, state is wiped, NICs are found again."""
+        """VPP restarts: connections drop, state is wiped, NICs are found again.
+
+        A VM whose socket VPP served stays cut off; VPP reconnects to a VM
+        that serves its own socket (see ``served_socket_closed``).
+        """
         with self.lock:
+            self._close_served_sockets()
             self._drop_clients()
             self.vpe_pid += 1
             self.running = True
@@ -425,6 +458,8 @@ class VppEmulator:
     def stop(self) -> None:
         """VPP stops: connections drop and connecting is refused until ``start()``."""
         with self.lock:
+            if self.running:
+                self._close_served_sockets()
             self._drop_clients()
             self.running = False
 

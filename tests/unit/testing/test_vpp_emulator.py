@@ -32,7 +32,8 @@ def api(vpp):
 
 
 def vhost(api, sock="/run/vpp/s1", **kw):
-    return api.create_vhost_user_if_v2(is_server=True, sock_filename=sock, **kw)
+    kw.setdefault("is_server", True)
+    return api.create_vhost_user_if_v2(sock_filename=sock, **kw)
 
 
 def names(api):
@@ -235,6 +236,44 @@ def test_a_vm_waiting_for_its_socket_connects_when_vpp_creates_it(vpp, api):
     vpp.auto_connect_vms = True
     sw2 = vhost(api, "/run/vpp/any").sw_if_index
     assert api.sw_interface_vhost_user_dump(sw_if_index=sw2)[0].num_regions == 1
+
+
+def _vm_connected_after_restart(vpp, is_server: bool) -> int:
+    """Regions of the VM on /run/vpp/q once VPP restarted and the socket was recreated."""
+    client = vpp.client()
+    client.connect("before")
+    vhost(client.api, "/run/vpp/q", is_server=is_server)
+    vpp.vm_connect("/run/vpp/q")
+    vpp.restart()
+    client = vpp.client()
+    client.connect("after")
+    sw = vhost(client.api, "/run/vpp/q", is_server=is_server).sw_if_index
+    return client.api.sw_interface_vhost_user_dump(sw_if_index=sw)[0].num_regions
+
+
+def test_with_qemu_as_server_vpp_reconnects_to_the_vm_after_a_restart(vpp):
+    assert _vm_connected_after_restart(vpp, is_server=False) == 1
+
+
+def test_with_vpp_as_server_a_restart_leaves_the_vm_cut_off_until_it_reboots(vpp):
+    vpp.auto_connect_vms = True  # even where every new socket finds a VM
+    assert _vm_connected_after_restart(vpp, is_server=True) == 0
+    vpp.vm_connect("/run/vpp/q")  # Nova reboots the guest: QEMU connects again
+    itf = vpp.interface("VirtualEthernet0/0/0")
+    assert itf is not None and itf.vhost is not None and itf.vhost.num_regions == 1
+
+
+def test_deleting_a_served_socket_cuts_its_vm_off_but_not_a_client_ones(vpp, api):
+    for sock, is_server in (("/run/vpp/srv", True), ("/run/vpp/cli", False)):
+        vpp.vm_connect(sock)
+        sw = vhost(api, sock, is_server=is_server).sw_if_index
+        assert api.delete_vhost_user_if(sw_if_index=sw).retval == 0
+    rows = {
+        sock: api.sw_interface_vhost_user_dump(sw_if_index=vhost(api, sock).sw_if_index)
+        for sock in ("/run/vpp/srv", "/run/vpp/cli")
+    }
+    assert rows["/run/vpp/srv"][0].num_regions == 0
+    assert rows["/run/vpp/cli"][0].num_regions == 1
 
 
 def test_deleting_a_port_deletes_its_sub_interfaces_and_bridge_membership(api):

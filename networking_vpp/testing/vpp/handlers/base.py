@@ -19,6 +19,10 @@ class Env(Protocol):
         """Memory regions of a VM waiting to connect to this socket (0: none)."""
         ...
 
+    def served_socket_closed(self, sock_filename: str) -> None:
+        """VPP closed a socket it served with a VM on it: that VM is cut off."""
+        ...
+
 
 #: handler(env, client_index, args) -> reply fields | [details] | (reply, [details])
 Handler = Callable[[Env, int, dict[str, Any]], Any]

@@ -8,7 +8,8 @@ vhost pool index, or ``custom_dev_instance`` with ``renumber``), starts admin
 down with link down and L3 MTU 9000, and its link is up only while it is
 admin up *and* a VM is connected. Deleting anything but a vhost-user
 interface (or one of its sub-interfaces, which deletes the port) is
-INVALID_SW_IF_INDEX.
+INVALID_SW_IF_INDEX; deleting one that served its socket to a VM cuts that VM
+off (QEMU, its client, does not reconnect).
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ def delete_vhost_user_if(env: Env, client: int, a: dict[str, Any]) -> dict[str, 
     if itf is None or itf.vhost is None:
         return {"retval": e.INVALID_SW_IF_INDEX}
     vhost = itf.vhost
+    if vhost.is_server and vhost.num_regions:
+        env.served_socket_closed(vhost.sock_filename)
     st.set_link(itf, False)
     st.delete_interface(itf)
     del st.vhosts[vhost.instance]
