@@ -17,13 +17,14 @@ import uuid
 from typing import Any
 
 from neutron.db import provisioning_blocks
+from neutron_lib import constants as n_const
 from neutron_lib.api.definitions import portbindings
 from neutron_lib.callbacks import events, registry, resources
 from neutron_lib.plugins.ml2 import api
 from oslo_config import cfg
 
 from networking_vpp.common import keys
-from networking_vpp.server import binding
+from networking_vpp.server import binding, routers
 from networking_vpp.server import config as server_config
 from networking_vpp.server.hosts import HostCache
 from networking_vpp.server.journal.ports import DRIVER_NAME, PortJournal
@@ -59,6 +60,7 @@ class VppMechanismDriver(api.MechanismDriver):
         self.secgroups = SecGroupJournal(self.keys, self._mark_pending, self._kick_if_pending)
         self.secgroups.subscribe()
         registry.subscribe(self._after_init, resources.PROCESS, events.AFTER_INIT)
+        routers.subscribe()  # distributed (DVR) routers refused at the API
         LOG.info("vpp mechanism driver initialised (etcd prefix %s)", self.keys.prefix)
 
     def _after_init(self, resource: str, event: str, trigger: Any, payload: Any = None) -> None:
@@ -93,6 +95,16 @@ class VppMechanismDriver(api.MechanismDriver):
                 port_id,
                 host,
                 vnic_type,
+            )
+            return
+        if port.get("device_owner") == n_const.DEVICE_OWNER_DVR_INTERFACE:
+            # One port bound on every host of the router, but one etcd key per
+            # port in our journal: each host's binding would delete the last.
+            LOG.info(
+                "vpp: not binding port %s on %s: it is a distributed (DVR) router port, "
+                "and networking-vpp serves routers centrally only",
+                port_id,
+                host,
             )
             return
         if not self.hosts.is_alive(host) and not self.hosts.loaded:
