@@ -3,7 +3,8 @@
 Inputs, all read at one etcd revision:
 
 * ``/nodes/<host>/ports/*``: the desired bindings (and their binding ids);
-* ``/state/<host>/alive``: the agent's leased liveness key;
+* ``/state/<host>/alive``: the agent's leased liveness key, present while the agent
+  is connected to VPP and has resynced (the host takes ports; "DOWN" otherwise);
 * ``/state/<host>/ports/*``: the agent's report on each port (active or error);
 * ``/state/<host>/summary``: the agent's own account (desired, programmed, pending...).
 
