@@ -31,6 +31,7 @@ from networking_vpp.agent.reconcile.networks import NetworkReconciler
 from networking_vpp.agent.reconcile.ports import PortReconciler
 from networking_vpp.agent.reconcile.secgroups import AclInventory, SecGroupReconciler
 from networking_vpp.agent.report import Reporter
+from networking_vpp.agent.sockdir import SocketDir, prepare
 from networking_vpp.agent.uplinks import Uplinks
 from networking_vpp.agent.vpp import types as t
 from networking_vpp.agent.vpp.adapter import VppAdapter, VppApiError, VppConnectionError
@@ -62,6 +63,10 @@ class AgentSettings:
     summary_interval: float = 1.0  # seconds between two summaries at the most
     link_refresh_interval: float = 60.0  # seconds between two re-reads of link states
     load_page_size: int = 1000  # bindings per etcd read of a full load
+    # The vhost-user socket directory the agent makes for QEMU (None: not its business)
+    vhostuser_socket_dir: str | None = None
+    vhostuser_socket_group: str | None = None
+    vhostuser_socket_mode: int = 0o2770
 
 
 class Agent:
@@ -314,6 +319,7 @@ class Agent:
         self.reporter.set_physnets(self.uplinks.advertised())
         self.secgroups.inv = AclInventory.from_vpp(self.vpp)
         self.ports.forget()
+        self.ports.socket_dir_problem = self._prepare_socket_dir()
         for stray in inventory.stray_ports:
             self.ports.remove_stray(stray)
         self.networks.collect_strays()
@@ -347,6 +353,18 @@ class Agent:
                 if desired is not None and desired.physnet in appeared:
                     waiting.append(("port", port_id))
             self.queue.add_all(waiting)
+
+    def _prepare_socket_dir(self) -> str | None:
+        """Make the vhost-user socket directory; the problem (logged), or None."""
+        s = self.settings
+        if s.vhostuser_socket_dir is None:
+            return None
+        problem = prepare(
+            SocketDir(s.vhostuser_socket_dir, s.vhostuser_socket_group, s.vhostuser_socket_mode)
+        )
+        if problem:
+            LOG.error("%s: vhost-user ports will be reported in error", problem)
+        return problem
 
     def _lost_vpp(self) -> None:
         # Not a bind target while VPP is away, nor a physnet whose uplink it has.

@@ -30,6 +30,9 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> AgentSettings:
         vpp_ping_interval=group.vpp_ping_interval,
         link_refresh_interval=group.link_refresh_interval,
         report_before_vm_connects=group.report_before_vm_connects,
+        vhostuser_socket_dir=group.vhostuser_socket_dir or None,
+        vhostuser_socket_group=group.vhostuser_socket_group or None,
+        vhostuser_socket_mode=int(group.vhostuser_socket_mode, 8),
     )
 
 

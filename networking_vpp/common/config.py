@@ -46,6 +46,29 @@ agent_opts = [
         min=1.0,
         help="Seconds between re-reads of every port's link state from VPP (heals a lost event).",
     ),
+    cfg.StrOpt(
+        "vhostuser_socket_dir",
+        default="/run/vpp/vhostuser",
+        help="Directory of the vhost-user sockets, as the server's [ml2_vpp] "
+        "vhostuser_socket_dir. The agent makes it (with its parents) at start and at "
+        "every resync, with vhostuser_socket_group and vhostuser_socket_mode; if it "
+        "cannot, vhost-user ports are reported in error with the reason. Empty: the "
+        "agent leaves the directory alone.",
+    ),
+    cfg.StrOpt(
+        "vhostuser_socket_group",
+        default="libvirt-qemu",
+        help="Group given the socket directory: the group libvirt runs QEMU as "
+        "('libvirt-qemu' on Debian and Ubuntu, 'qemu' on RHEL and Fedora), which must "
+        "create its sockets there when QEMU is the socket server. Empty: left as it is.",
+    ),
+    cfg.StrOpt(
+        "vhostuser_socket_mode",
+        default="2770",
+        regex=r"^[0-7]{3,4}$",
+        help="Octal mode of the socket directory. The default lets its group create "
+        "sockets, and setgid gives them the directory's group.",
+    ),
     cfg.BoolOpt(
         "report_before_vm_connects",
         default=False,

@@ -40,10 +40,14 @@ class BadValue(ValueError):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class VhostUser:
-    """A vhost-user attachment: VPP serves (or connects to) ``socket``."""
+    """A vhost-user attachment: VPP connects to (or serves) ``socket``.
+
+    ``mode`` is VPP's role; by default QEMU serves the socket and VPP is its
+    client, so that VPP reconnects to running guests after a restart.
+    """
 
     socket: str
-    mode: Literal["server", "client"] = "server"
+    mode: Literal["server", "client"] = "client"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from neutron_lib import constants as n_const
 from neutron_lib.api.definitions import portbindings
@@ -33,7 +33,7 @@ class VifPolicy:
     """How ports become vif types, from the [ml2_vpp] options."""
 
     socket_dir: str
-    vpp_vhostuser_role: str = "server"  # VPP's side of the socket
+    vpp_vhostuser_role: str = "client"  # VPP's side of the socket (QEMU serves it)
     tap_device_owner_prefixes: tuple[str, ...] = (n_const.DEVICE_OWNER_NETWORK_PREFIX,)
     tap_hosts: frozenset[str] = frozenset()
     default_vif_type: str = portbindings.VIF_TYPE_VHOST_USER
@@ -123,6 +123,21 @@ def port_filtered(port: Mapping[str, Any]) -> bool:
     return bool(port.get("port_security_enabled", True))
 
 
+def _vpp_role(vif_details: Mapping[str, Any], default: str) -> Literal["server", "client"]:
+    """VPP's side of the socket: the opposite of the QEMU role the port was bound with.
+
+    Nova configured QEMU from these vif_details, so a port bound before the
+    configured role changed keeps its role until it is bound again; only a
+    binding whose details name no role takes ``default``.
+    """
+    qemu = vif_details.get(portbindings.VHOST_USER_MODE)
+    if qemu == portbindings.VHOST_USER_MODE_CLIENT:
+        return "server"
+    if qemu == portbindings.VHOST_USER_MODE_SERVER:
+        return "client"
+    return "server" if default == "server" else "client"
+
+
 def port_value(
     port: Mapping[str, Any],
     segment: Mapping[str, Any],
@@ -145,7 +160,7 @@ def port_value(
         socket = vif_details.get(portbindings.VHOST_USER_SOCKET)
         if not socket:
             raise UnservablePort(f"port {port_id}: vhost-user binding without a socket path")
-        vhostuser = model.VhostUser(socket=socket, mode=vpp_vhostuser_role)  # type: ignore[arg-type]
+        vhostuser = model.VhostUser(socket=socket, mode=_vpp_role(vif_details, vpp_vhostuser_role))
     elif vif_type == portbindings.VIF_TYPE_TAP:
         tap = model.Tap(ifname=tap_ifname(port_id))
     else:

@@ -17,13 +17,24 @@ ml2_vpp_opts = [
     ),
     cfg.StrOpt(
         "vpp_vhostuser_role",
-        default="server",
+        default="client",
         choices=[
-            ("server", "VPP creates the socket and QEMU connects (vhostuser_mode 'client')"),
-            ("client", "QEMU creates the socket and VPP connects (vhostuser_mode 'server')"),
+            (
+                "client",
+                "QEMU creates the socket and VPP connects (vhostuser_mode 'server'); "
+                "VPP reconnects to running guests after it restarts",
+            ),
+            (
+                "server",
+                "VPP creates the socket and QEMU connects (vhostuser_mode 'client'); "
+                "Nova configures no reconnect, so after a VPP restart every guest stays "
+                "cut off until it is rebooted",
+            ),
         ],
         help="VPP's side of the vhost-user socket. Nova's vif_details 'vhostuser_mode' names "
-        "QEMU's side, so the driver sends the opposite.",
+        "QEMU's side, so the driver sends the opposite. 'client' (QEMU the server, as "
+        "OVS's dpdkvhostuserclient) survives VPP restarts; with 'server' a VPP restart "
+        "leaves every guest without network until it is rebooted.",
     ),
     cfg.ListOpt(
         "tap_device_owner_prefixes",

@@ -55,6 +55,8 @@ class PortReconciler:
         self._stale = False  # its link changed after its report read it
         #: reconcile passes made (a port whose VM waits is programmed in one)
         self.passes = 0
+        #: why the vhost-user socket directory is unusable (set at each resync), or None
+        self.socket_dir_problem: str | None = None
 
     def reconcile(self, port_id: str, desired: model.PortBinding | None) -> set[str]:
         """Converge one port; returns security groups it left (to collect).
@@ -95,6 +97,12 @@ class PortReconciler:
                 self._remove(actual)
             self._reporter.port_gone(port_id)
             return set(before)
+        if desired.vhostuser is not None and self.socket_dir_problem:
+            # QEMU cannot make or reach its socket: an error Nova and the
+            # operator see, rather than a port waiting for a VM that cannot
+            # come. Whatever is programmed stays (it may yet serve).
+            self._reporter.port_error(port_id, desired.binding_id, self.socket_dir_problem)
+            return set()
         try:
             net = self._networks.ensure(desired)
             if actual is not None and not _same_attachment(actual, desired):

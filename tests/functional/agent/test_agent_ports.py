@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import grp
+import os
+import stat
+
 import pytest
 
 from networking_vpp.agent.vpp import types as t
@@ -42,7 +46,7 @@ def test_vlan_vhostuser_port_programmed_then_reported_after_vm_connects(rig, loo
     # Exact objects: the vhost-user interface...
     vhost = {v.sw_if_index: v for v in look.dump_vhost_user()}[port.sw_if_index]
     assert vhost.sock_filename == "/run/vpp/vhup1"
-    assert vhost.is_server
+    assert not vhost.is_server  # QEMU serves the socket (the default role); VPP connects
     assert port.mac_address == MAC_A
     assert port.mtu == 1450
     assert port.admin_up
@@ -232,3 +236,30 @@ def test_rebinding_to_another_network_moves_and_collects(rig, look):
     assert by_tag(look, t.UPLINK_TAG + "300") is None
     assert [bd.tag for bd in look.dump_bridge_domains()] == [t.NETWORK_TAG + "n2"]
     assert by_tag(look, t.UPLINK_TAG + "301").name == f"{UPLINK2}.301"
+
+
+def test_the_agent_makes_the_socket_directory_for_qemu(rig, tmp_path):
+    # QEMU (not root) creates its socket there: the directory is its group's.
+    group = grp.getgrgid(os.getegid()).gr_name
+    path = tmp_path / "run" / "vhostuser"
+    rig.start_agent(
+        vhostuser_socket_dir=str(path), vhostuser_socket_group=group, vhostuser_socket_mode=0o2770
+    )
+    rig.put(binding("p1", vhostuser=model.VhostUser(str(path / "vhup1"))))
+    rig.vpp.vm_connect(str(path / "vhup1"))
+    rig.wait_state("p1")
+    made = path.stat()
+    assert (stat.S_IMODE(made.st_mode), made.st_gid) == (0o2770, os.getegid())
+
+
+def test_a_socket_directory_it_cannot_make_is_an_error_on_vhostuser_ports(rig, tmp_path):
+    (tmp_path / "run").write_text("")  # a file where the directory's parent should be
+    rig.vpp.add_kernel_interface("tapt1")
+    agent = rig.start_agent(vhostuser_socket_dir=str(tmp_path / "run" / "vhostuser"))
+    rig.put(binding("p1"))
+    rig.put(binding("t1", binding_type="tap", network_id="n-t", segmentation_id=101))
+    state = rig.wait_state("p1", status="error")
+    assert "vhost-user socket directory" in state.reason
+    rig.wait_state("t1")  # the rest of the host goes on
+    assert agent.wait_converged(10)
+    assert "p1" not in agent.inventory.ports

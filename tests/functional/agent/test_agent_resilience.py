@@ -6,6 +6,7 @@ import threading
 
 from networking_vpp.agent.cache import PortCache
 from networking_vpp.agent.vpp import types as t
+from networking_vpp.agent.vpp.adapter import VppConnectionError
 from networking_vpp.common import model
 from networking_vpp.common.etcd.client import EtcdClient, EtcdSettings
 from networking_vpp.testing.proxy import TcpProxy
@@ -141,12 +142,46 @@ def test_vpp_restart_reprograms_everything(rig):
         t.NETWORK_TAG + "nf",
     }
     wait_for(lambda: rig.tags() == want, timeout=10, what="everything recreated")
-    # QEMU reconnects to the recreated sockets; the ports are reported again.
-    rig.vpp.vm_connect("/run/vpp/vhup1")
-    rig.vpp.vm_connect("/run/vpp/vhup2")
+    # QEMU serves the sockets (the default role): VPP reconnects to the running
+    # guests by itself, and every VM's link is back.
+    wait_for(lambda: vm_links(rig) == {"p1": True, "p2": True}, what="every VM's link back")
     rig.wait_state("p1")
     rig.wait_state("p2")
     assert agent.wait_converged(10)
+
+
+def vm_links(rig) -> dict[str, bool]:
+    """Port id -> whether its vhost-user interface has a VM and its link is up."""
+    try:
+        vhosts = {v.sw_if_index: v for v in rig.look.dump_vhost_user()}
+    except VppConnectionError:  # the inspector's connection died with VPP
+        rig._look = None
+        vhosts = {v.sw_if_index: v for v in rig.look.dump_vhost_user()}
+    itfs = rig.look.dump_interfaces()
+    return {
+        i.tag[len(t.PORT_TAG) :]: i.link_up and vhosts[i.sw_if_index].num_regions > 0
+        for i in itfs
+        if i.tag.startswith(t.PORT_TAG) and i.sw_if_index in vhosts
+    }
+
+
+def test_with_vpp_as_the_socket_server_a_vpp_restart_leaves_the_vms_cut_off(rig):
+    # The other role: QEMU is VPP's client and Nova gives it no reconnect.
+    agent = rig.start_agent()
+    for port_id in ("s1", "s2"):
+        socket = model.VhostUser(f"/run/vpp/vhu{port_id}", mode="server")
+        rig.put(binding(port_id, vhostuser=socket, mac_address=f"fa:16:3e:00:06:{port_id[1]}0"))
+        rig.vpp.vm_connect(socket.socket)
+    rig.wait_state("s1")
+    rig.wait_state("s2")
+    assert vm_links(rig) == {"s1": True, "s2": True}
+    rig.vpp.restart()
+    wait_for(lambda: agent.resyncs >= 2, timeout=10, what="resync after VPP restart")
+    assert agent.wait_converged(10)
+    assert vm_links(rig) == {"s1": False, "s2": False}  # recreated, but no guest came back
+    assert rig.state("s1") is None and rig.state("s2") is None  # and none is reported up
+    rig.vpp.vm_connect("/run/vpp/vhus1")  # until Nova reboots the guest
+    rig.wait_state("s1")
 
 
 def test_malformed_values_are_logged_and_skipped(rig, etcd):

@@ -16,6 +16,9 @@ def test_agent_options_reach_its_settings(tmp_path):
         "physnets = physnet1:GigabitEthernet0/8/0\n"
         "vpp_ping_interval = 0.5\n"
         "link_refresh_interval = 30\n"
+        "vhostuser_socket_dir = /run/vpp/vhu\n"
+        "vhostuser_socket_group = qemu\n"
+        "vhostuser_socket_mode = 0750\n"
         "[etcd]\n"
         "prefix = /nvpp\n"
     )
@@ -28,3 +31,5 @@ def test_agent_options_reach_its_settings(tmp_path):
     assert settings.prefix == "/nvpp"
     assert settings.vpp_ping_interval == 0.5
     assert settings.link_refresh_interval == 30.0
+    assert settings.vhostuser_socket_dir == "/run/vpp/vhu"
+    assert (settings.vhostuser_socket_group, settings.vhostuser_socket_mode) == ("qemu", 0o750)

@@ -36,10 +36,11 @@ class TestVifPolicy(unittest.TestCase):
     def test_vhostuser_details(self):
         details = POLICY.vif_details("vhostuser", PORT["id"])
         self.assertEqual("/run/vhu/vhu0123456789a", details[portbindings.VHOST_USER_SOCKET])
-        self.assertEqual("client", details[portbindings.VHOST_USER_MODE])
-        qemu_server = binding.VifPolicy(socket_dir="/d", vpp_vhostuser_role="client")
+        # By default QEMU serves the socket (so VPP reconnects after a restart).
+        self.assertEqual("server", details[portbindings.VHOST_USER_MODE])
+        vpp_server = binding.VifPolicy(socket_dir="/d", vpp_vhostuser_role="server")
         self.assertEqual(
-            "server", qemu_server.vif_details("vhostuser", "x")[portbindings.VHOST_USER_MODE]
+            "client", vpp_server.vif_details("vhostuser", "x")[portbindings.VHOST_USER_MODE]
         )
 
     def test_segment_problem(self):
@@ -61,6 +62,14 @@ class TestPortValue(unittest.TestCase):
         self.assertEqual("fa:16:3e:00:00:01", value.mac_address)
         self.assertEqual(("sg-a", "sg-b"), value.security_groups)
         self.assertEqual("fa:16:3e:00:00:02", value.allowed_address_pairs[0].mac_address)
+
+    def test_vpp_role_follows_the_bound_vhostuser_mode(self):
+        # Nova configured QEMU from the vif_details it bound with: a port bound
+        # before the default role changed keeps its role until it is rebound.
+        for qemu, vpp in (("client", "server"), ("server", "client")):
+            details = dict(POLICY.vif_details("vhostuser", PORT["id"]), vhostuser_mode=qemu)
+            value = binding.port_value(PORT, VLAN, 1500, "vhostuser", details, "b", "client")
+            self.assertEqual(vpp, value.vhostuser.mode)
 
     def test_flat_has_no_segmentation_id(self):
         flat = {"id": "s", "network_type": "flat", "physical_network": "p", "segmentation_id": None}

@@ -108,8 +108,8 @@ class TestBinding(VppDriverTestCase):
         self.assertEqual(
             f"{base.SOCKET_DIR}/vhu{port['id'][:11]}", details[portbindings.VHOST_USER_SOCKET]
         )
-        # VPP is the socket server by default, so QEMU (whose role Nova reads) is client.
-        self.assertEqual(portbindings.VHOST_USER_MODE_CLIENT, details[portbindings.VHOST_USER_MODE])
+        # QEMU (whose role Nova reads) is the socket server by default; VPP the client.
+        self.assertEqual(portbindings.VHOST_USER_MODE_SERVER, details[portbindings.VHOST_USER_MODE])
         self.assertIs(False, details[portbindings.VHOST_USER_OVS_PLUG])
         self.assertIs(True, details[portbindings.CAP_PORT_FILTER])  # the agent filters
         self.assertEqual(
@@ -117,17 +117,17 @@ class TestBinding(VppDriverTestCase):
         )
         self.assertEqual(n_const.PORT_STATUS_DOWN, port["status"])
 
-    def test_vpp_as_vhostuser_client_makes_qemu_server(self):
-        cfg.CONF.set_override("vpp_vhostuser_role", "client", group="ml2_vpp")
+    def test_vpp_as_vhostuser_server_makes_qemu_client(self):
+        cfg.CONF.set_override("vpp_vhostuser_role", "server", group="ml2_vpp")
         self.mech.initialize()
         self.mech.hosts.set_host(HOST1, True, ["physnet1"])
         port = self._port()
         self.assertEqual(
-            portbindings.VHOST_USER_MODE_SERVER,
+            portbindings.VHOST_USER_MODE_CLIENT,
             port[portbindings.VIF_DETAILS][portbindings.VHOST_USER_MODE],
         )
         ((key, raw),) = self._journal()
-        self.assertEqual("client", self._value(key, raw).vhostuser.mode)
+        self.assertEqual("server", self._value(key, raw).vhostuser.mode)
 
     def test_tap_for_network_device_owners(self):
         port = self._port(device_owner=n_const.DEVICE_OWNER_DHCP)
@@ -246,7 +246,7 @@ class TestJournalRows(VppDriverTestCase):
         self.assertEqual(
             port[portbindings.VIF_DETAILS][portbindings.VHOST_USER_SOCKET], value.vhostuser.socket
         )
-        self.assertEqual("server", value.vhostuser.mode)
+        self.assertEqual("client", value.vhostuser.mode)  # VPP's role: QEMU serves
 
     def test_unbound_port_writes_nothing(self):
         self._port(host=None)
