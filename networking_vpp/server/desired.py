@@ -37,9 +37,11 @@ from neutron_lib.api.definitions import portbindings
 from neutron_lib.db import api as db_api
 from neutron_lib.plugins.ml2 import api
 
-from networking_vpp.common import keys
+from networking_vpp.common import keys, model
+from networking_vpp.server import binding
 from networking_vpp.server.journal import api as journal_api
 from networking_vpp.server.journal import models
+from networking_vpp.server.journal.destinations import DestinationJournal
 from networking_vpp.server.journal.ports import (
     DRIVER_NAME,
     PortJournal,
@@ -94,6 +96,11 @@ class DesiredStateBuilder:
         self.keys = keyspace
         self.journal = journal
         self._get_ports = ports
+        # Live-migration destinations, as the journal computes them; with no host
+        # cache a legacy destination is kept only where the journal put one.
+        self.destinations = DestinationJournal(
+            keyspace, binding.VifPolicy.from_conf(_ml2_vpp_conf()), lambda: None
+        )
 
     # --- what is covered ------------------------------------------------------------
     def scopes(self, host: str | None = None) -> tuple[list[Scope], list[str]]:
@@ -221,6 +228,42 @@ class DesiredStateBuilder:
             state.values[key] = value
             if value != row.value:
                 state.stale_memory[key] = StaleMemory(port_id, row.host, row.value)
+        self._destinations(session, state, memory)
+
+    def _destinations(self, session: Any, state: DesiredState, memory: Mapping[str, Any]) -> None:
+        """Live-migration destinations of the ports in ``memory``, from ML2's bindings.
+
+        Their binding ids exist only in the journal's memory: a destination the
+        journal has not recorded is a problem to report, not a key to invent
+        (the journal writes it at the port's next update or binding change).
+        """
+        ids = sorted(memory)
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            rows = {
+                (r.port_id, r.host): r
+                for r in session.execute(
+                    sa.select(models.VppPortDestination).where(
+                        models.VppPortDestination.port_id.in_(chunk)
+                    )
+                ).scalars()
+            }
+            for port_id in sorted(self.destinations.candidates(session, chunk)):
+                row = memory[port_id]
+                active = state.values.get(self.keys.port(row.host, port_id), row.value)
+                known = {host for (pid, host) in rows if pid == port_id}
+                wanted = self.destinations.wanted(session, port_id, row.host, active, known)
+                for host, value in wanted.items():
+                    dest = rows.get((port_id, host))
+                    if dest is None:
+                        state.problems.append(
+                            f"port {port_id} is prepared on {host} by ML2 but the journal "
+                            "has no record of it: it reaches etcd at the port's next update"
+                        )
+                        continue
+                    state.values[self.keys.port(host, port_id)] = model.encode(
+                        dataclasses.replace(value, binding_id=dest.binding_id)
+                    )
 
     @staticmethod
     def _bound_by_us(session: Any, host: str | None, port_ids: Iterable[str] | None) -> set[str]:
@@ -310,6 +353,15 @@ class DesiredStateBuilder:
             key,
         )
         return True
+
+
+def _ml2_vpp_conf() -> Any:
+    from oslo_config import cfg
+
+    from networking_vpp.server import config as server_config
+
+    server_config.register_opts(cfg.CONF)
+    return cfg.CONF.ml2_vpp
 
 
 def _secgroup_source() -> Callable[..., Mapping[str, str]] | None:

@@ -27,6 +27,7 @@ from networking_vpp.common import keys
 from networking_vpp.server import binding, routers
 from networking_vpp.server import config as server_config
 from networking_vpp.server.hosts import HostCache
+from networking_vpp.server.journal.destinations import DestinationJournal
 from networking_vpp.server.journal.ports import DRIVER_NAME, PortJournal
 from networking_vpp.server.secgroups.journal import SecGroupJournal
 
@@ -55,6 +56,11 @@ class VppMechanismDriver(api.MechanismDriver):
         self.hosts = HostCache(self.keys)
         self.policy = binding.VifPolicy.from_conf(group)
         self.journal = PortJournal(self.keys, group.vpp_vhostuser_role)
+        # Live-migration destinations follow ML2's binding rows (no precommit for them).
+        self.destinations = DestinationJournal(
+            self.keys, self.policy, lambda: self.hosts, kick=self._kick
+        )
+        self.destinations.listen()
         if self.secgroups is not None:
             self.secgroups.unsubscribe()
         self.secgroups = SecGroupJournal(self.keys, self._mark_pending, self._kick_if_pending)
@@ -190,6 +196,8 @@ class VppMechanismDriver(api.MechanismDriver):
         change = self.journal.port_changed(context)
         if change.wrote:
             self._pending.rows = True
+        # Destinations copy the port's value: recompute them before the commit.
+        self.destinations.note(context.plugin_context.session, [context.current["id"]])
         if change.new_binding_id:
             provisioning_blocks.add_provisioning_component(
                 context.plugin_context, context.current["id"], resources.PORT, PROVISIONING_ENTITY
@@ -202,6 +210,8 @@ class VppMechanismDriver(api.MechanismDriver):
     def delete_port_precommit(self, context: api.PortContext) -> None:
         """Journal the removal of the port's key and of its memberships."""
         self._secgroups.port_deleted(context.plugin_context.session, context.current)
+        if self.destinations.deleted(context.plugin_context.session, context.current["id"]):
+            self._pending.rows = True
         if self.journal.port_deleted(context):
             self._pending.rows = True
 
@@ -214,6 +224,9 @@ class VppMechanismDriver(api.MechanismDriver):
         """An MTU change rewrites every port bound on the network."""
         if self.journal.network_changed(context):
             self._pending.rows = True
+            self.destinations.network_changed(
+                context._plugin_context.session, context.current["id"]
+            )
 
     def update_network_postcommit(self, context: api.NetworkContext) -> None:
         """Wake the forwarder if the precommit wrote rows."""
@@ -228,6 +241,10 @@ class VppMechanismDriver(api.MechanismDriver):
 
     def _mark_pending(self) -> None:
         self._pending.rows = True
+
+    def _kick(self) -> None:
+        if self.services is not None:
+            self.services.kick()
 
     def _kick_if_pending(self) -> None:
         # A precommit of a transaction that then rolled back leaves the flag set:

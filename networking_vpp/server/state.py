@@ -8,6 +8,10 @@ Elected (role ``state``): one in the whole cloud watches ``/state/``.
   ACTIVE and Nova gets ``network-vif-plugged``. A report about an earlier
   binding (another binding id, another host) is stale and ignored; an ``error``
   report is logged and the port stays DOWN.
+* A report from a live-migration destination (a host and binding id in
+  ``vpp_port_destinations``) tells Nova ``network-vif-plugged`` for that host,
+  once, as ML2/OVS does when a device comes up on a host the port is not bound
+  to yet; the port itself stays as it is until Nova activates the binding.
 * ``/state/<host>/alive`` and ``physnets/*`` become the host's "VPP agent" row
   (:mod:`networking_vpp.server.agents`).
 
@@ -66,6 +70,9 @@ class PortReports:
         self.completed = 0
         self.stale = 0
         self.errors = 0
+        self.destinations_plugged = 0
+        #: (port id, host, binding id) of destinations Nova has been told about
+        self._plugged: set[tuple[str, str, str]] = set()
 
     def evaluate(self, reports: Iterable[Report]) -> list[str]:
         """Complete provisioning for every current, active report; returns those port ids."""
@@ -74,11 +81,15 @@ class PortReports:
             by_port.setdefault(port_id, []).append((host, state))
         if not by_port:
             return []
-        bindings, waiting = self._lookup(sorted(by_port))
+        bindings, waiting, destinations = self._lookup(sorted(by_port))
         done = []
         for port_id, candidates in by_port.items():
             current = bindings.get(port_id)
             for host, state in candidates:
+                if destinations.get((port_id, host)) == state.binding_id:
+                    if state.status == "active":
+                        self._destination_plugged(port_id, host, state.binding_id)
+                    continue
                 if current is None or current != (host, state.binding_id):
                     self.stale += 1
                     LOG.debug(
@@ -119,6 +130,28 @@ class PortReports:
                 ).scalars()
             )
 
+    def _destination_plugged(self, port_id: str, host: str, binding_id: str) -> None:
+        """Tell Nova the port is wired on its live-migration destination (once)."""
+        if (port_id, host, binding_id) in self._plugged:
+            return
+        from neutron.plugins.ml2 import db as ml2_db
+        from neutron_lib.plugins import directory
+
+        notifier = getattr(directory.get_plugin(), "nova_notifier", None)
+        ctx = n_context.get_admin_context()
+        try:
+            port = ml2_db.get_port(ctx, port_id)
+            if port is None:
+                return
+            if notifier is not None:
+                notifier.notify_port_active_direct(port)
+        except Exception:  # noqa: BLE001 - one bad port must not stop the others
+            LOG.exception("telling Nova port %s is plugged on %s failed", port_id, host)
+            return
+        self._plugged.add((port_id, host, binding_id))
+        self.destinations_plugged += 1
+        LOG.info("port %s is programmed on its destination %s: told Nova", port_id, host)
+
     def _complete(self, port_id: str, host: str) -> None:
         ctx = n_context.get_admin_context()
         try:
@@ -132,8 +165,11 @@ class PortReports:
         LOG.info("port %s is programmed on %s: provisioning complete", port_id, host)
 
     @staticmethod
-    def _lookup(port_ids: list[str]) -> tuple[dict[str, tuple[str, str]], set[str]]:
-        """Current (host, binding_id) per port, and the ports still waiting for us.
+    def _lookup(
+        port_ids: list[str],
+    ) -> tuple[dict[str, tuple[str, str]], set[str], dict[tuple[str, str], str]]:
+        """Current (host, binding_id) per port, the ports still waiting for us, and
+        the binding id of each (port, destination host).
 
         A port waits while our provisioning block is on it, and also when it is
         up but not ACTIVE with no block left. Neutron removes the block and sets the
@@ -145,6 +181,7 @@ class PortReports:
         ctx = n_context.get_admin_context()
         bindings: dict[str, tuple[str, str]] = {}
         waiting: set[str] = set()
+        destinations: dict[tuple[str, str], str] = {}
         with db_api.CONTEXT_READER.using(ctx):
             for start in range(0, len(port_ids), _CHUNK):
                 chunk = port_ids[start : start + _CHUNK]
@@ -156,6 +193,14 @@ class PortReports:
                     ).where(models.VppPortBinding.port_id.in_(chunk))
                 ):
                     bindings[r.port_id] = (r.host, r.binding_id)
+                for r in ctx.session.execute(
+                    sa.select(
+                        models.VppPortDestination.port_id,
+                        models.VppPortDestination.host,
+                        models.VppPortDestination.binding_id,
+                    ).where(models.VppPortDestination.port_id.in_(chunk))
+                ):
+                    destinations[(r.port_id, r.host)] = r.binding_id
                 waiting.update(
                     ctx.session.execute(
                         sa.select(models_v2.Port.id)
@@ -177,7 +222,7 @@ class PortReports:
                         )
                     ).scalars()
                 )
-        return bindings, waiting
+        return bindings, waiting, destinations
 
 
 class StateHandler:

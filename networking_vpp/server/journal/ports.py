@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from neutron.db import models_v2
 from neutron_lib import exceptions as n_exc
+from neutron_lib.api.definitions import portbindings
 from neutron_lib.plugins.ml2 import api
 
 from networking_vpp.common import keys, model
@@ -30,6 +31,7 @@ from networking_vpp.server.journal import models
 LOG = logging.getLogger(__name__)
 
 DRIVER_NAME = "vpp"  # the entry point name ML2 knows us by
+_NOT_BOUND = (portbindings.VIF_TYPE_UNBOUND, portbindings.VIF_TYPE_BINDING_FAILED)
 
 
 def bound_segment(
@@ -82,6 +84,20 @@ class PortJournal:
             .with_for_update()
         ).scalar_one_or_none()
 
+        if (
+            row is not None
+            and bound is None
+            and row.host == context.host
+            and context.vif_type == portbindings.VIF_TYPE_UNBOUND
+        ):
+            # ML2 cleared the binding to bind the port again on the same host (a
+            # binding:profile or vnic_type change, the legacy migration's
+            # migrating_to). It commits the new binding, or binding_failed, at
+            # once with another precommit: until then the key stays, so the
+            # port's VM keeps its network.
+            LOG.debug("journal: port %s being rebound on %s", port_id, row.host)
+            return PortChange()
+
         wrote = False
         if row is not None and (bound is None or row.host != context.host):
             journal.record(session, self._keys.port(row.host, port_id), None)
@@ -92,25 +108,29 @@ class PortJournal:
         if bound is None:
             return PortChange(wrote=wrote)
 
-        new = row is None
+        # A binding ML2 committed just now (a rebind on the same host included)
+        # gets a fresh binding id and a provisioning block: ML2 set the port DOWN.
+        new = row is None or context.original_vif_type in _NOT_BOUND
         binding_id = str(uuid.uuid4()) if new else row.binding_id
         value = self.binding_value(
             context.host, port, bound, mtu, context.vif_type, context.vif_details, binding_id
         )
-        if new:
+        if row is None:
             session.add(
                 models.VppPortBinding(
                     port_id=port_id, host=context.host, binding_id=binding_id, value=value
                 )
             )
+        elif row.value != value:
+            row.binding_id, row.value = binding_id, value
+            if not new:
+                LOG.debug("journal: port %s on host %s changed", port_id, context.host)
+        else:
+            return PortChange(wrote=wrote)  # e.g. a status-only update
+        if new:
             LOG.info(
                 "journal: port %s bound to host %s (binding %s)", port_id, context.host, binding_id
             )
-        elif row.value != value:
-            row.value = value
-            LOG.debug("journal: port %s on host %s changed", port_id, context.host)
-        else:
-            return PortChange(wrote=wrote)  # e.g. a status-only update
         journal.record(session, self._keys.port(context.host, port_id), value)
         return PortChange(wrote=True, new_binding_id=binding_id if new else None)
 
@@ -214,3 +234,41 @@ class PortJournal:
                 f"{model.MAX_VALUE_BYTES} (too many fixed IPs or address pairs?)",
             )
         return encoded
+
+    # --- subnets (a subscription of the mechanism driver) -----------------------
+    def subnet_addresses_removed(self, session: Any, subnet_id: str) -> int:
+        """Before a subnet's allocations are deleted: drop them from bound ports' values.
+
+        Deleting an IPv6 auto-address subnet takes its address from every port
+        of the network in the subnet's own transaction, with no port update, so
+        this rewrites the values (the agent's MACIP anti-spoofing) there.
+        Returns how many values were rewritten.
+        """
+        ips = models_v2.IPAllocation
+        rows = (
+            session.execute(
+                sa.select(models.VppPortBinding)
+                .where(
+                    models.VppPortBinding.port_id.in_(
+                        sa.select(ips.port_id).where(ips.subnet_id == subnet_id)
+                    )
+                )
+                .order_by(models.VppPortBinding.port_id)  # one lock order for everyone
+                .with_for_update()
+            )
+            .scalars()
+            .all()
+        )
+        rewritten = 0
+        for row in rows:
+            key = self._keys.port(row.host, row.port_id)
+            old = model.decode(model.PortBinding, key, row.value)
+            kept = tuple(ip for ip in old.fixed_ips if ip.subnet_id != subnet_id)
+            if kept == old.fixed_ips:
+                continue
+            row.value = self._encode(row.host, dataclasses.replace(old, fixed_ips=kept))
+            journal.record(session, key, row.value)
+            rewritten += 1
+        if rewritten:
+            LOG.info("journal: subnet %s deleted, %d bound ports rewritten", subnet_id, rewritten)
+        return rewritten

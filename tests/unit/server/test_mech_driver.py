@@ -312,29 +312,6 @@ class TestJournalRows(VppDriverTestCase):
         self._update_port(port["id"], name="renamed")
         self.assertEqual([], self._journal())
 
-    def test_live_migration_activate_moves_the_binding(self):
-        from neutron_lib.api.definitions import portbindings_extended as pbe
-
-        port = self._port(device_owner="compute:nova", device_id="vm-1")
-        ((key1, raw1),) = self._take_journal()
-        # Nova: an inactive binding on the destination first (bound, not journaled) ...
-        inactive = self.plugin.create_port_binding(
-            self.ctx, port["id"], {pbe.RESOURCE_NAME: {pbe.HOST: HOST2}}
-        )
-        self.assertEqual(portbindings.VIF_TYPE_VHOST_USER, inactive[pbe.VIF_TYPE])
-        self.assertEqual([], self._journal())
-        # ... then activation: the port leaves HOST1 and lands on HOST2, freshly bound.
-        self.plugin.activate(self.ctx, HOST2, port["id"])
-        rows = self._take_journal()
-        self.assertEqual([(key1, None)], rows[:1])
-        self.assertEqual(KEYS.port(HOST2, port["id"]), rows[1][0])
-        value = self._value(*rows[1])
-        self.assertNotEqual(self._value(key1, raw1).binding_id, value.binding_id)
-        self.assertEqual(
-            (HOST2, value.binding_id),
-            (self._binding_row(port["id"]).host, self._binding_row(port["id"]).binding_id),
-        )
-
     def test_network_mtu_change_rewrites_bound_ports(self):
         p1, p2 = self._port(), self._port(host=HOST2)
         self._port(host=None)  # unbound: nothing to rewrite
