@@ -82,6 +82,12 @@ class PortReports:
         if not by_port:
             return []
         bindings, waiting, destinations = self._lookup(sorted(by_port))
+        # Forget destinations that are gone (activated or aborted): bounded memory.
+        self._plugged = {
+            p
+            for p in self._plugged
+            if p[0] not in by_port or destinations.get((p[0], p[1])) == p[2]
+        }
         done = []
         for port_id, candidates in by_port.items():
             current = bindings.get(port_id)
