@@ -32,10 +32,19 @@ class CloudClient:
             auth={"endpoint": cloud.neutron_url},
             network_endpoint_override=cloud.neutron_url,
         )
+        # Nova's calls (port bindings, binding:profile) need the service role, which
+        # Nova's service token carries; noauth takes roles from the X-Roles header.
+        self.nova: Connection = openstack.connect(
+            auth_type="none",
+            auth={"endpoint": cloud.neutron_url},
+            network_endpoint_override=cloud.neutron_url,
+        )
+        self.nova.session.additional_headers["X-Roles"] = "admin,service"
         self.etcd = EtcdClient(EtcdSettings(cloud.etcd_endpoints))
 
     def close(self) -> None:
         self.neutron.close()
+        self.nova.close()
         self.etcd.close()
 
     # --- Neutron ---------------------------------------------------------------------
