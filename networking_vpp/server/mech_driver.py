@@ -19,7 +19,7 @@ from typing import Any
 from neutron.db import provisioning_blocks
 from neutron_lib import constants as n_const
 from neutron_lib.api.definitions import portbindings
-from neutron_lib.callbacks import events, registry, resources
+from neutron_lib.callbacks import events, priority_group, registry, resources
 from neutron_lib.plugins.ml2 import api
 from oslo_config import cfg
 
@@ -67,6 +67,15 @@ class VppMechanismDriver(api.MechanismDriver):
         self.secgroups.subscribe()
         registry.subscribe(self._after_init, resources.PROCESS, events.AFTER_INIT)
         routers.subscribe()  # distributed (DVR) routers refused at the API
+        # After the security group journal's callback of the same event (default
+        # priority), so a port's member rows are locked before its binding row, as
+        # in the port precommits; its SUBNET AFTER_DELETE callback kicks the forwarder.
+        registry.subscribe(
+            self._subnet_deleting,
+            resources.SUBNET,
+            events.PRECOMMIT_DELETE_ASSOCIATIONS,
+            priority=priority_group.PRIORITY_DEFAULT + 1,
+        )
         LOG.info("vpp mechanism driver initialised (etcd prefix %s)", self.keys.prefix)
 
     def _after_init(self, resource: str, event: str, trigger: Any, payload: Any = None) -> None:
@@ -231,6 +240,16 @@ class VppMechanismDriver(api.MechanismDriver):
     def update_network_postcommit(self, context: api.NetworkContext) -> None:
         """Wake the forwarder if the precommit wrote rows."""
         self._kick_if_pending()
+
+    # --- subnets ----------------------------------------------------------------
+    def _subnet_deleting(self, resource: str, event: str, trigger: Any, payload: Any) -> None:
+        """Deleting a subnet takes its addresses from ports with no port precommit."""
+        session = payload.context.session
+        rewritten = self.journal.subnet_addresses_removed(session, payload.resource_id)
+        if rewritten:
+            self._pending.rows = True
+            # Live-migration destinations copy the port's value: recomputed before the commit.
+            self.destinations.note(session, rewritten)
 
     # --- helpers ----------------------------------------------------------------
     @property

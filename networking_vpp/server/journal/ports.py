@@ -49,6 +49,25 @@ def bound_segment(
     return levels[-1][api.BOUND_SEGMENT]
 
 
+def lock_binding(session: Any, port_id: str) -> models.VppPortBinding | None:
+    """Lock the port's ``vpp_port_bindings`` row (``SELECT ... FOR UPDATE``) and return it.
+
+    The owner row of every key of the port (``/nodes/<host>/ports/<id>``, on its
+    host and on live-migration destinations): each writer of those keys calls
+    this before it journals, and holds the lock until its transaction commits,
+    so the port's journal rows are in commit order (the rule in
+    :func:`networking_vpp.server.journal.api.record`). No row: InnoDB locks the
+    gap where it would be, and a writer that then creates the row conflicts
+    with any other (a lock wait, a deadlock victim or a duplicate key: only one
+    of them commits).
+    """
+    return session.execute(
+        sa.select(models.VppPortBinding)
+        .where(models.VppPortBinding.port_id == port_id)
+        .with_for_update()
+    ).scalar_one_or_none()
+
+
 class PortNotServable(n_exc.BadRequest):
     """The port's binding cannot be expressed in etcd; the request fails."""
 
@@ -78,11 +97,7 @@ class PortJournal:
         mtu = self._network_mtu(session, port["network_id"]) if bound else 0
         # Lock our row so concurrent updates of this port (or of its network's MTU)
         # serialise and each computes from the other's committed result.
-        row = session.execute(
-            sa.select(models.VppPortBinding)
-            .where(models.VppPortBinding.port_id == port_id)
-            .with_for_update()
-        ).scalar_one_or_none()
+        row = lock_binding(session, port_id)
 
         if (
             row is not None
@@ -138,11 +153,7 @@ class PortJournal:
         """delete_port_precommit: delete the port's key, if the journal put one."""
         session = context.plugin_context.session
         port_id = context.current["id"]
-        row = session.execute(
-            sa.select(models.VppPortBinding)
-            .where(models.VppPortBinding.port_id == port_id)
-            .with_for_update()
-        ).scalar_one_or_none()
+        row = lock_binding(session, port_id)
         if row is None:
             return False
         journal.record(session, self._keys.port(row.host, port_id), None)
@@ -236,13 +247,13 @@ class PortJournal:
         return encoded
 
     # --- subnets (a subscription of the mechanism driver) -----------------------
-    def subnet_addresses_removed(self, session: Any, subnet_id: str) -> int:
+    def subnet_addresses_removed(self, session: Any, subnet_id: str) -> list[str]:
         """Before a subnet's allocations are deleted: drop them from bound ports' values.
 
         Deleting an IPv6 auto-address subnet takes its address from every port
         of the network in the subnet's own transaction, with no port update, so
         this rewrites the values (the agent's MACIP anti-spoofing) there.
-        Returns how many values were rewritten.
+        Returns the ids of the ports whose values were rewritten.
         """
         ips = models_v2.IPAllocation
         rows = (
@@ -259,7 +270,7 @@ class PortJournal:
             .scalars()
             .all()
         )
-        rewritten = 0
+        rewritten: list[str] = []
         for row in rows:
             key = self._keys.port(row.host, row.port_id)
             old = model.decode(model.PortBinding, key, row.value)
@@ -268,7 +279,9 @@ class PortJournal:
                 continue
             row.value = self._encode(row.host, dataclasses.replace(old, fixed_ips=kept))
             journal.record(session, key, row.value)
-            rewritten += 1
+            rewritten.append(row.port_id)
         if rewritten:
-            LOG.info("journal: subnet %s deleted, %d bound ports rewritten", subnet_id, rewritten)
+            LOG.info(
+                "journal: subnet %s deleted, %d bound ports rewritten", subnet_id, len(rewritten)
+            )
         return rewritten

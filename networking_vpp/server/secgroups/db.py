@@ -32,6 +32,7 @@ from neutron_lib.db import api as db_api
 from neutron_lib.db import standard_attr
 
 from networking_vpp.common import keys
+from networking_vpp.server.journal import models
 from networking_vpp.server.secgroups import values
 
 LOG = logging.getLogger(__name__)
@@ -183,6 +184,45 @@ def ports_on_subnet_in_groups(session: Any, subnet_id: str) -> list[str]:
             .distinct()
         ).scalars()
     )
+
+
+# Rows of models.VppRemoteGroupMember; typed Any because its classic Columns
+# read as Column[...] to mypy, not as the values instances hold.
+MemoryRow = Any
+
+
+def lock_member_memory(session: Any, port_ids: Iterable[str]) -> dict[str, dict[str, MemoryRow]]:
+    """``{port_id: {sg_id: row}}``: the member values last journaled, locked for update.
+
+    Rows are locked in key order, ports in id order: every writer of member
+    keys takes them in that one order, against deadlocks. A port without rows
+    still takes a gap lock, so two first writers of a port serialise too.
+    """
+    ids = sorted(set(port_ids))
+    out: dict[str, dict[str, MemoryRow]] = {port_id: {} for port_id in ids}
+    if not ids:
+        return out
+    member = models.VppRemoteGroupMember
+    for row in session.execute(
+        sa.select(member)
+        .where(member.port_id.in_(ids))
+        .order_by(member.port_id, member.security_group_id)
+        .with_for_update()
+    ).scalars():
+        out[row.port_id][row.security_group_id] = row
+    return out
+
+
+def lock_group_member_memory(session: Any, sg_id: str) -> dict[str, MemoryRow]:
+    """``{port_id: row}``: the member values last journaled in ``sg_id``, locked for update."""
+    member = models.VppRemoteGroupMember
+    rows = session.execute(
+        sa.select(member)
+        .where(member.security_group_id == sg_id)
+        .order_by(member.port_id)
+        .with_for_update()
+    ).scalars()
+    return {row.port_id: row for row in rows}
 
 
 def desired_secgroup_state(context: Any, keyspace: keys.KeySpace | None = None) -> dict[str, str]:

@@ -22,18 +22,22 @@ publishes these events; what we do with each, and why that event:
   the group's whole value (one key per group: agents replace the group's ACL
   in one call).
 * ``SUBNET`` ``PRECOMMIT_DELETE_ASSOCIATIONS``: deleting a subnet drops its
-  addresses from ports without a port update; rewrite those ports' members.
+  addresses from ports without a port update (an IPv6 auto-address subnet's,
+  from every port of the network); rewrite those ports' members.
 * ``AFTER_*`` of all of these: wake the forwarder once the rows are committed.
 
 Ports' memberships come from the mechanism driver's port precommits
 (:meth:`SecGroupJournal.port_changed`, :meth:`port_deleted`), in ML2's
-transaction: every port of a group is a member, bound or not.
+transaction: every port of a group is a member, bound or not. Every writer of
+member keys diffs against ``vpp_remote_group_members`` (what it last wrote) and
+locks a port's rows there before computing: before the port's binding row
+(the port precommits run this journal first), and ports in id order.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from neutron_lib import exceptions as n_exc
@@ -41,6 +45,7 @@ from neutron_lib.callbacks import events, registry, resources
 
 from networking_vpp.common import keys, model
 from networking_vpp.server.journal import api as journal
+from networking_vpp.server.journal import models
 from networking_vpp.server.secgroups import db, values
 
 LOG = logging.getLogger(__name__)
@@ -128,8 +133,11 @@ class SecGroupJournal:
             self._put_groups(session, referring, exclude_remote_group=sg_id)
         # Neutron refused the delete if ports were in the group, but it checked
         # in an earlier transaction: a port that joined since leaves with it.
-        for port_id in db.group_ports(session, sg_id):
+        memory = db.lock_group_member_memory(session, sg_id)
+        for port_id in sorted(set(db.group_ports(session, sg_id)) | set(memory)):
             journal.record(session, self._keys.remote_group_member(sg_id, port_id), None)
+        for row in memory.values():
+            session.delete(row)
         journal.record(session, self._keys.secgroup(sg_id), None)
         self._wrote()
         LOG.info("journal: security group %s deleted", sg_id)
@@ -171,47 +179,75 @@ class SecGroupJournal:
     def port_changed(
         self, session: Any, current: Mapping[str, Any], original: Mapping[str, Any] | None
     ) -> bool:
-        """create/update_port_precommit: journal membership changes; True if rows written."""
-        before = values.memberships(original) if original else {}
-        after = values.memberships(current)
-        return self._write_members(session, current["id"], before, after)
+        """create/update_port_precommit: journal membership changes; True if rows written.
+
+        The diff is against what the journal last wrote (``vpp_remote_group_members``),
+        not against ``original``: after an IPv6 auto-address subnet is created,
+        Neutron's ``update_port`` shows the new address in ``original`` already.
+        ``original`` only adds groups to leave whose keys the journal may have
+        written before it kept that memory.
+        """
+        before = set(original.get("security_groups") or ()) if original else set()
+        return self._write_members(session, current["id"], values.memberships(current), before)
 
     def port_deleted(self, session: Any, port: Mapping[str, Any]) -> bool:
         """delete_port_precommit: the port leaves all its groups."""
-        return self._write_members(session, port["id"], values.memberships(port), {})
+        return self._write_members(session, port["id"], {}, set(port.get("security_groups") or ()))
 
     def _write_members(
         self,
         session: Any,
         port_id: str,
-        before: dict[str, model.RemoteGroupMember],
         after: dict[str, model.RemoteGroupMember],
+        also_leaving: Collection[str] = (),
     ) -> bool:
+        """Journal the port's member keys that differ from what was last journaled.
+
+        Locks the port's memory rows first: a concurrent writer of the same keys
+        waits for our commit and then diffs against our rows, so the journal
+        rows of each key are in commit order.
+        """
+        memory = db.lock_member_memory(session, [port_id]).get(port_id, {})
         wrote = False
-        for sg_id in sorted(set(before) - set(after)):
+        for sg_id in sorted((set(memory) | set(also_leaving)) - set(after)):
             journal.record(session, self._keys.remote_group_member(sg_id, port_id), None)
+            if sg_id in memory:
+                session.delete(memory[sg_id])
             wrote = True
         for sg_id, member in sorted(after.items()):
-            if before.get(sg_id) != member:
-                key = self._keys.remote_group_member(sg_id, port_id)
-                journal.record(session, key, values.encode(key, member))
-                wrote = True
+            key = self._keys.remote_group_member(sg_id, port_id)
+            value = values.encode(key, member)
+            row = memory.get(sg_id)
+            if row is None:
+                session.add(
+                    models.VppRemoteGroupMember(
+                        port_id=port_id, security_group_id=sg_id, value=value
+                    )
+                )
+            elif row.value == value:
+                continue
+            else:
+                row.value = value
+            journal.record(session, key, value)
+            wrote = True
         if wrote:
             LOG.debug("journal: port %s in groups %s", port_id, sorted(after))
             self._wrote()
         return wrote
 
     def _subnet_deleting(self, resource: str, event: str, trigger: Any, payload: Any) -> None:
+        # Published before Neutron deletes the subnet's allocations (an IPv6
+        # auto-address subnet's are deleted from every port): leave them out.
         session = payload.context.session
         subnet_id = payload.resource_id
         port_ids = db.ports_on_subnet_in_groups(session, subnet_id)
         if not port_ids:
             return
-        for port in db.ports_in_groups(session, port_ids, without_subnet=subnet_id).values():
-            for sg_id, member in values.memberships(port).items():
-                key = self._keys.remote_group_member(sg_id, port["id"])
-                journal.record(session, key, values.encode(key, member))
-        self._wrote()
+        # Lock before reading the ports, so the values reflect every commit before ours.
+        db.lock_member_memory(session, port_ids)
+        ports = db.ports_in_groups(session, port_ids, without_subnet=subnet_id)
+        for port_id in port_ids:
+            self._write_members(session, port_id, values.memberships(ports[port_id]))
 
     # --- after commit ------------------------------------------------------------------
     def _after_commit(self, resource: str, event: str, trigger: Any, payload: Any) -> None:
