@@ -62,8 +62,10 @@ def test_destination_is_programmed_before_activate(client, make_port, vlan_net):
     wait_until(lambda: not client.tagged(SOURCE, port.id), 15, "the source's objects gone")
     assert client.binding(SOURCE, port.id) is None
     wait_until(
-        lambda: (p := client.neutron.network.get_port(port.id)).status == "ACTIVE"
-        and p.binding_host_id == DEST,
+        lambda: (
+            (p := client.neutron.network.get_port(port.id)).status == "ACTIVE"
+            and p.binding_host_id == DEST
+        ),
         30,
         "the port ACTIVE on the destination",
     )
