@@ -9,7 +9,8 @@ caused are then sent to subscribed clients outside the lock.
 
 Test hooks play the parts of the world around VPP: uplink NICs
 (``add_hardware_interface``), kernel interfaces for af_packet
-(``add_kernel_interface``), QEMU (``vm_connect``/``vm_disconnect``,
+(``add_kernel_interface``; or real devices, with ``kernel=NetlinkLinks()``:
+see kernel.py), QEMU (``vm_connect``/``vm_disconnect``,
 ``auto_connect_vms``; a VM whose socket VPP served is cut off when VPP closes
 it, one serving its own socket is reconnected), the VPP process itself (``restart``, ``stop``,
 ``start``, ``drop_connections``) and faults (``fail_next``). Packets:
@@ -35,6 +36,7 @@ from networking_vpp.testing.vpp.convert import MACAddress
 from networking_vpp.testing.vpp.defs import registry
 from networking_vpp.testing.vpp.errors import VPPIOError, VPPValueError
 from networking_vpp.testing.vpp.handlers import HANDLERS, Handler
+from networking_vpp.testing.vpp.kernel import KernelLinks, MemoryLinks
 from networking_vpp.testing.vpp.state import (
     EV_ADMIN_UP,
     EV_ALL,
@@ -124,10 +126,18 @@ class VppEmulator:
     ``"sync"`` (on the calling thread, right after the call that caused
     them). ``random_bd_ids`` makes ``bridge_domain_add_del_v2`` pick random
     free ids instead of the lowest, to prove a caller does not guess them.
+    ``kernel``: the kernel devices af_packet attaches to; by default
+    in-memory ones (``add_kernel_interface``), ``NetlinkLinks()`` for the
+    host's real ones.
     """
 
     def __init__(
-        self, *, event_delivery: str = "thread", random_bd_ids: bool = False, seed: int = 0
+        self,
+        *,
+        event_delivery: str = "thread",
+        random_bd_ids: bool = False,
+        seed: int = 0,
+        kernel: KernelLinks | None = None,
     ) -> None:
         if event_delivery not in ("thread", "sync"):
             raise ValueError("event_delivery is 'thread' or 'sync'")
@@ -163,7 +173,7 @@ class VppEmulator:
         self._failures: list[_Failure] = []
         #: kernel interfaces af_packet can attach to (they outlive VPP restarts),
         #: each with whether its TX checksum offload is on
-        self.kernel_interfaces: dict[str, bool] = {}
+        self.kernel_interfaces: KernelLinks = MemoryLinks() if kernel is None else kernel
         #: QEMU connects to every vhost-user socket as soon as VPP creates it
         self.auto_connect_vms = False
         # calls by message name: a plain dict (faster than a Counter), ``calls`` shows it
@@ -323,7 +333,7 @@ class VppEmulator:
 
     # --- the world around VPP ----------------------------------------------------------
     def _new_state(self) -> State:
-        st = State(self._rng, random_bd_ids=self._random_bd_ids)
+        st = State(self._rng, random_bd_ids=self._random_bd_ids, kernel=self.kernel_interfaces)
         for name, mac in self._hardware:
             self._make_nic(st, name, mac)
         st.events.clear()  # discovered at start-up, before any client listens
@@ -365,27 +375,22 @@ class VppEmulator:
         ``tx_checksum_offload``: on, as a veth's is by default, the kernel hands
         TCP/UDP frames over with partial checksums (see ``packet.py``). Adding
         an existing interface again changes it (``ethtool -K <name> tx off``).
+        In-memory kernel only: real devices are made with ``ip link``.
         """
-
-        def add() -> None:
-            self.kernel_interfaces[name] = tx_checksum_offload
-            entry = self.state.afp_by_host.get(name)
-            if entry is not None:
-                entry[1].carrier = True
-
-        self._hook(add)
+        with self.lock:
+            self._memory_links().add(name, tx_checksum_offload)
 
     def remove_kernel_interface(self, name: str) -> None:
-        """The Linux interface went away: an attached af_packet interface loses its link."""
+        """The Linux interface went away. As on a real VPP, an attached af_packet
+        interface does not notice: it stays link-up, no event comes, and its
+        socket is dead (see kernel.py)."""
+        with self.lock:
+            self._memory_links().remove(name)
 
-        def remove() -> None:
-            self.kernel_interfaces.pop(name, None)
-            entry = self.state.afp_by_host.get(name)
-            if entry is not None:
-                entry[1].carrier = False
-                self.state.set_link(entry[1], False)
-
-        self._hook(remove)
+    def _memory_links(self) -> MemoryLinks:
+        if not isinstance(self.kernel_interfaces, MemoryLinks):
+            raise TypeError("this emulator's kernel devices are real: use ip link")
+        return self.kernel_interfaces
 
     def vm_waiting(self, sock_filename: str) -> int:
         """Memory regions of the VM that wants this socket (0: no VM); under the lock."""
@@ -504,7 +509,11 @@ class VppEmulator:
         with self.lock:
             if not self.running:
                 return []  # a stopped VPP forwards nothing
-            return packet.walk(self.state, self.features, frame, ingress, self.kernel_interfaces)
+            if self.state.afp_dead(ingress):
+                return []  # its socket reads nothing
+            out = packet.walk(self.state, self.features, frame, ingress, self.kernel_interfaces)
+            # What VPP writes into a dead socket reaches no one.
+            return [egress for egress in out if not self.state.afp_dead(egress.sw_if_index)]
 
     def passes(self, frame: packet.Frame, ingress: int | str, egress: int | str) -> bool:
         """Does ``frame``, arriving on port ``ingress``, leave by ``egress``

@@ -21,10 +21,14 @@ import dataclasses
 import heapq
 import random
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from networking_vpp.testing.vpp import errors as e
 from networking_vpp.testing.vpp.acl_state import AclState
 from networking_vpp.testing.vpp.convert import ZERO_MAC, MACAddress
+
+if TYPE_CHECKING:
+    from networking_vpp.testing.vpp.kernel import KernelLinks
 
 NO_INDEX = 0xFFFFFFFF
 L2_BD_ID_MAX = (1 << 24) - 1
@@ -111,6 +115,7 @@ class Interface:
     # device side
     vhost: VhostUser | None = None
     host_if_name: str | None = None  # af_packet
+    host_ifindex: int = 0  # af_packet: the kernel device its socket is bound to
     afp_flags: int = 0  # af_packet_create_v3's flags (QDISC_BYPASS, CKSUM_GSO, ...)
 
     @property
@@ -165,8 +170,12 @@ class LowestFree:
 class State:
     """One life of the VPP process: everything a restart wipes."""
 
-    def __init__(self, rng: random.Random, *, random_bd_ids: bool = False) -> None:
+    def __init__(
+        self, rng: random.Random, *, random_bd_ids: bool = False, kernel: KernelLinks | None = None
+    ) -> None:
         self.rng = rng
+        #: the kernel devices af_packet interfaces are bound to (None: no kernel)
+        self.kernel = kernel
         self.random_bd_ids = random_bd_ids
         self.by_index: dict[int, Interface] = {}  # live interfaces by sw_if_index
         #: the live interface at a sw_if_index, or None (dict.get: no Python call)
@@ -291,6 +300,10 @@ class State:
             return 0
         itf.admin_up = up
         self.post(itf.sw_if_index, EV_ADMIN_UP if up else EV_ADMIN_DOWN)
+        if main and itf.host_if_name is not None and self.kernel is not None:
+            # af_packet's admin_up_down sets the device it is bound to (not a
+            # device made since under the same name) up or down.
+            self.kernel.set_admin(itf.host_ifindex, up)
         if main:
             if not up:
                 self.set_link(itf, False)  # admin down implies link down
@@ -299,6 +312,14 @@ class State:
             elif itf.host_if_name is not None or itf.dev_type == "dpdk":
                 self.set_link(itf, itf.carrier)
         return 0
+
+    def afp_dead(self, key: int | str) -> bool:
+        """Whether ``key`` (index or name) is an af_packet interface whose kernel
+        device is gone, or was made again (another ifindex): its socket is dead."""
+        itf = self.by_name.get(key) if isinstance(key, str) else self.get(key)
+        if itf is None or itf.host_if_name is None or self.kernel is None:
+            return False
+        return self.kernel.ifindex(itf.host_if_name) != itf.host_ifindex
 
     def vm_attach(self, itf: Interface, regions: int) -> None:
         """QEMU connected to (or left, ``regions == 0``) a vhost-user socket."""

@@ -5,7 +5,8 @@ Behaviour follows ``src/plugins/af_packet/af_packet.c`` and
 INVALID_VALUE (sw_if_index ~0); a host interface already attached is
 IF_ALREADY_EXISTS with the existing index; a host interface the kernel does
 not have is INVALID_INTERFACE (sw_if_index 0: the handler's zeroed argument
-block); deleting one that is not attached is SYSCALL_ERROR_1. A new af_packet
+block), one it has is bound by its ifindex (see kernel.py); deleting one
+that is not attached is SYSCALL_ERROR_1. A new af_packet
 interface is admin down with its link up, and keeps its ``flags``: the packet
 walk reads CKSUM_GSO (the kernel accepts PACKET_VNET_HDR, so VPP keeps the
 flag as asked).
@@ -33,7 +34,8 @@ def af_packet_create_v3(env: Env, client: int, a: dict[str, Any]) -> dict[str, A
     host = a["host_if_name"]
     if host in st.afp_by_host:
         return {"retval": e.IF_ALREADY_EXISTS, "sw_if_index": st.afp_by_host[host][1].sw_if_index}
-    if host not in env.kernel_interfaces:
+    host_ifindex = env.kernel_interfaces.ifindex(host)
+    if host_ifindex is None:
         return {"retval": e.INVALID_INTERFACE, "sw_if_index": 0}
     ethernet = mode == MODE_ETHERNET
     if not ethernet:
@@ -48,6 +50,7 @@ def af_packet_create_v3(env: Env, client: int, a: dict[str, Any]) -> dict[str, A
         "af-packet",
         l2_address=mac,
         host_if_name=host,
+        host_ifindex=host_ifindex,
         ethernet=ethernet,
         afp_flags=int(a["flags"]),
     )

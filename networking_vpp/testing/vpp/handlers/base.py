@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from networking_vpp.testing.vpp.kernel import KernelLinks
 from networking_vpp.testing.vpp.state import State
 
 
@@ -13,7 +14,7 @@ class Env(Protocol):
 
     state: State
     vpe_pid: int
-    kernel_interfaces: dict[str, bool]  # name -> TX checksum offload on
+    kernel_interfaces: KernelLinks  # name -> TX checksum offload on; ifindex, admin state
 
     def vm_waiting(self, sock_filename: str) -> int:
         """Memory regions of a VM waiting to connect to this socket (0: none)."""
