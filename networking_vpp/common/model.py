@@ -149,11 +149,22 @@ class Programmed:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class PortState:
-    """``/state/<host>/ports/<port_id>``: the agent's report on a port binding."""
+    """``/state/<host>/ports/<port_id>``: the agent's report on a port binding.
+
+    ``active``: programmed and passing traffic (for vhost-user, the VM is
+    connected); ``down``: programmed, but not passing traffic, ``reason`` says
+    why (``admin down``, ``VM not connected``); ``error``: it cannot be
+    programmed here, ``reason`` says why. ``programmed`` is set for the first two.
+
+    ``down`` came after ``active`` and ``error`` without a version bump: a
+    reader older than it rejects such a report as a bad value, which leaves the
+    port as that reader left it when the agent withdrew its report, as agents
+    of its time did. Upgrade the servers (the readers) first, as OpenStack does.
+    """
 
     port_id: str
     binding_id: str
-    status: Literal["active", "error"]
+    status: Literal["active", "down", "error"]
     reason: str = ""
     programmed: Programmed | None = None
     reported_at: float = 0.0

@@ -33,7 +33,9 @@ from networking_vpp.server.secgroups.journal import SecGroupJournal
 
 LOG = logging.getLogger(__name__)
 
-PROVISIONING_ENTITY = "VPP"
+# The L2 agent's, as ML2/OVS: ML2 tells Nova about ports it completes during a
+# legacy live migration (migrating_to) only for this entity. See server/state.py.
+PROVISIONING_ENTITY = provisioning_blocks.L2_AGENT_ENTITY
 AGENT_TYPE = "VPP agent"
 
 

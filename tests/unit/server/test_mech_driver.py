@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from unittest import mock
 
 from neutron.db import provisioning_blocks
@@ -371,6 +372,7 @@ class TestProvisioning(VppDriverTestCase):
             binding_id=binding_id,
             status=status,
             reason="boom" if status == "error" else "",
+            reported_at=time.time(),
         )
         return Event(
             "put", KEYS.port_state(host, port_id), model.encode(state).encode(), self.revision
@@ -464,14 +466,15 @@ class TestProvisioning(VppDriverTestCase):
         # Neutron: the port stays DOWN although its report was handled.
         port, binding_id = self._bound()
         other, other_binding = self._bound()
-        self.handler.on_events(
-            [
-                self._report(HOST1, port["id"], binding_id),
-                self._report(HOST1, other["id"], other_binding, "error"),
-            ]
-        )
-        self.assertEqual(n_const.PORT_STATUS_ACTIVE, self._show_port(port["id"])["status"])
-        directory.get_plugin().update_port_status(self.ctx, port["id"], n_const.PORT_STATUS_DOWN)
+        plugin = directory.get_plugin()
+        with mock.patch.object(plugin, "update_port_status", side_effect=RuntimeError("db")):
+            self.handler.on_events(
+                [
+                    self._report(HOST1, port["id"], binding_id),
+                    self._report(HOST1, other["id"], other_binding, "error"),
+                ]
+            )
+        self.assertEqual(n_const.PORT_STATUS_DOWN, self._show_port(port["id"])["status"])
         self.assertFalse(self._is_blocked(port["id"]))
         with self.assertNoLogs("networking_vpp.server.state", logging.ERROR):
             self.assertEqual([port["id"]], self.handler.recheck())  # the error is not retold
