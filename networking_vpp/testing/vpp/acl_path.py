@@ -3,7 +3,11 @@
 **ACLs** (``dataplane_node.c``, ``public_inlines.h``, ``session_inlines.h``).
 The plugin's nodes sit on the l2-input-ip4/ip6 and l2-output-ip4/ip6 feature
 arcs of an interface with a non-empty input (output) ACL list, so they see
-IPv4 and IPv6 frames only: ARP and other non-IP frames pass. For an IP frame:
+IPv4 and IPv6 frames only (up to three tags looked through, ``packet_of``):
+ARP and other non-IP frames pass, unless the interface has an ethertype
+whitelist (``acl_interface_set_etype_whitelist``) for that direction, which
+hooks the non-IP arc (``dataplane_node_nonip.c``): then only whitelisted types
+pass. For an IP frame:
 
 1. A session lookup first. The key is the packet's 5-tuple plus the
    direction and the interface: (src, dst, port[0], port[1], proto,
@@ -94,10 +98,17 @@ class Packet(NamedTuple):
 
 
 def packet_of(frame: Frame) -> Packet | None:
-    """The frame's 5-tuple, or None for a non-IP frame (the ACLs do not see it)."""
-    if frame.ethertype == ETH_IP4:
+    """The frame's 5-tuple, or None for a non-IP frame (the ACLs do not see it).
+
+    The type is what follows the tags ethernet-input counted (l2-input-feat-arc
+    and l2-output-feat-arc read it at ``l2_len - 2``, acl_fill_5tuple the IP
+    header at ``l2_len``): up to three tags are looked through; a fourth tag,
+    an inner 0x88a8 or 0x9100 tag, MPLS... make it non-IP.
+    """
+    etype = frame.l3_type
+    if etype == ETH_IP4:
         version = 4
-    elif frame.ethertype == ETH_IP6:
+    elif etype == ETH_IP6:
         version = 6
     else:
         return None
@@ -252,8 +263,16 @@ def compile_macip(rules: list[dict[str, Any]]) -> MacipTables:
     return MacipTables(chain(ip), chain(arp), chain(out), any(mt[2] == 4 for mt in out))
 
 
+#: The tag stacks MACIP's classifier tables have sessions for (acl.c
+#: macip_create_classify_tables: untagged, one 0x8100 tag, 0x88a8 then 0x8100);
+#: other frames miss every table.
+_MACIP_STACKS = frozenset({(), (0x8100,), (0x88A8, 0x8100)})
+
+
 def macip_input(t: MacipTables, frame: Frame) -> bool:
     """The input chain's verdict (a miss in every table denies)."""
+    if frame.tpids not in _MACIP_STACKS:
+        return False
     if frame.ethertype in (ETH_IP4, ETH_IP6):
         if frame.src_ip is None:
             raise ValueError(f"an IP frame crossing MACIP needs src_ip: {frame}")
@@ -279,6 +298,8 @@ def macip_input(t: MacipTables, frame: Frame) -> bool:
 
 def macip_output(t: MacipTables, frame: Frame) -> bool:
     """The egress chain's verdict: destination MAC and IP of an action-3 rule, or ARP."""
+    if frame.tpids not in _MACIP_STACKS:
+        return False
     if frame.ethertype in (ETH_IP4, ETH_IP6):
         if frame.dst_ip is None:
             raise ValueError(f"an IP frame crossing MACIP egress needs dst_ip: {frame}")
@@ -298,7 +319,7 @@ class Verdict:
     """One decision of the ACL features, for a test to see why a frame was dropped.
 
     ``by`` is "session", "rule" (``acl_index``/``rule_index`` tell which),
-    "default" (no rule matched: deny) or "macip".
+    "default" (no rule matched: deny), "macip" or "whitelist" (non-IP).
     """
 
     sw_if_index: int
@@ -363,7 +384,13 @@ class AclFeatures(L2Features):
     def _check(self, acl: AclState, sw: int, is_input: bool, acls: list[int], frame: Frame) -> bool:
         p = packet_of(frame)
         if p is None:
-            return True  # only the ip4/ip6 feature arcs carry the ACL plugin
+            # The non-IP arc: acl-plugin-*-nonip-l2, hooked only with a whitelist
+            whitelist = acl.whitelist(sw, is_input)
+            if whitelist is None:
+                return True
+            ok = frame.l3_type in whitelist
+            self.verdicts.append(Verdict(sw, is_input, ok, "whitelist"))
+            return ok
         key: FlowKey = (p.version, p.src, p.dst, p.port0, p.port1, p.proto, is_input, sw)
         if key in acl.sessions.by_key:
             self.verdicts.append(Verdict(sw, is_input, True, "session"))

@@ -16,6 +16,7 @@ life of the VPP process (a restart wipes it with the rest of the state):
   sw_if_index that grows and never shrinks (``macip_acl_interface_get`` shows
   it, ~0 for "none").
 * Sessions of permit+reflect rules (``fa_node.h``/``session_inlines.h``).
+* Ethertype whitelists of the non-IP path, per interface and direction.
 """
 
 from __future__ import annotations
@@ -138,6 +139,21 @@ class AclState:
         self.macip_by_sw_if_index: list[int] = []
         self.macip_applied = 0  # interfaces with a MACIP ACL (a fast "none" test)
         self.sessions = Sessions()
+        #: sw_if_index -> (input, output) ethertype whitelists. Deleting the
+        #: interface keeps them (acl_sw_interface_add_del leaves them): an index
+        #: reused later has them again.
+        self.whitelists: dict[int, tuple[list[int], list[int]]] = {}
+
+    def whitelist(self, sw_if_index: int, is_input: bool) -> list[int] | None:
+        """The whitelist the non-IP path applies (None: it is not on).
+
+        ``acl_interface_{in,out}_enable_disable`` hook acl-plugin-*-nonip-l2 in
+        only for an interface with ACLs in that direction and a whitelist.
+        """
+        lists = self.whitelists.get(sw_if_index)
+        if lists is None or sw_if_index not in self.lists[is_input]:
+            return None
+        return lists[0 if is_input else 1] or None
 
     # --- ACLs on interfaces -------------------------------------------------------
     def in_use(self, acl_index: int) -> int:

@@ -3,11 +3,13 @@
 A model of VPP's L2 path, one hop at a time, each O(1) but for floods:
 
 1. *ethernet-input*: a frame arrives on a port (a main interface: NIC,
-   vhost-user, af_packet) that must be admin up with its link up. A tagged
-   frame goes to the port's dot1q sub-interface for its outer VLAN (one tag,
-   exact match); with none, to the port itself if the port is in L2 mode
-   (VPP's L2 ports match any tags), else it is dropped. An untagged frame
-   goes to the port. The interface it lands on must be admin up.
+   vhost-user, af_packet) that must be admin up with its link up; af_packet
+   rewrites an 802.1ad outer tag as 802.1Q. Its tags pick the interface it
+   belongs to (``vlan.py``: exact and non-exact, dot1q and dot1ad, two-tag and
+   default sub-interfaces, then the port itself, which in L2 mode takes any
+   tags); no match, or a match that is admin down, drops it. How many tags
+   ethernet-input counted (at most three) travels with the frame: what
+   follows them is its type for the ACL plugin.
 2. *l2-input*: an interface in L3 mode forwards nothing here (no routing
    yet). VLAN tag rewrite on input (pop-1 on a VLAN sub-interface...).
    **Input ACLs are applied here** (``L2Features.input``; by default the
@@ -20,7 +22,11 @@ A model of VPP's L2 path, one hop at a time, each O(1) but for floods:
    unknown one goes to the uu-fwd interface, else floods if uu_flood is on.
    Floods skip the input interface and members of its split-horizon group.
 5. *l2-output*: the output interface's tag rewrite is undone (a pop-1
-   sub-interface pushes its VLAN back), **output ACLs are applied here**
+   sub-interface pushes its VLAN back, 0x88a8 on a dot1ad one), egress VLAN
+   filtering drops what would not come back in on that interface (``vlan.py``;
+   VPP runs it after the ACL plugin's output nodes, which only matters for the
+   sessions of a frame it drops, on an interface with both), **output ACLs are
+   applied here**
    (``L2Features.output``: MACIP egress, then the output ACLs), and the
    frame leaves by the output interface's port, which must be admin up with
    its link up (a vhost-user port whose VM is not connected drops it).
@@ -39,7 +45,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+from networking_vpp.testing.vpp import vlan
 from networking_vpp.testing.vpp.state import NO_INDEX, Interface, State
+from networking_vpp.testing.vpp.vlan import ETH_DOT1AD, ETH_VLAN, Tag
 
 # l2_vtr_op_t -> (tags popped on input, pushes tag1? tag2?)
 _VTR_INPUT = {
@@ -60,7 +68,12 @@ _IP_TYPES = frozenset({0x0800, 0x86DD})
 
 @dataclasses.dataclass(frozen=True)
 class Frame:
-    """An Ethernet frame; ``vlans`` lists the VLAN ids of its tags, outer first.
+    """An Ethernet frame; ``vlans`` lists the VLAN ids of its tags, outer first,
+    ``tpids`` their TPIDs (those not given are 0x8100: 802.1Q).
+
+    ``counted`` is VPP's buffer metadata, not the wire's: how many of the tags
+    ethernet-input counted (``vnet_buffer(b)->l2.l2_len``); the walk sets it,
+    None means "count them as ethernet-input would".
 
     The L3/L4 fields are for the ACL features (L2 forwarding ignores them).
     ``ethertype`` 0x0800 is IPv4, 0x86DD IPv6, 0x0806 ARP. For IP: ``src_ip``,
@@ -74,6 +87,7 @@ class Frame:
     src_mac: str
     dst_mac: str
     vlans: tuple[int, ...] = ()
+    tpids: tuple[int, ...] = ()
     ethertype: int = 0x0800
     src_ip: str | None = None
     dst_ip: str | None = None
@@ -84,11 +98,16 @@ class Frame:
     icmp_code: int | None = None
     tcp_flags: int = 0
     arp_sender_mac: str | None = None
+    counted: int | None = dataclasses.field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "src_mac", self.src_mac.lower())
         object.__setattr__(self, "dst_mac", self.dst_mac.lower())
         object.__setattr__(self, "vlans", tuple(self.vlans))
+        if len(self.tpids) > len(self.vlans):
+            raise ValueError(f"more TPIDs than tags: {self.tpids} for {self.vlans}")
+        pad = (ETH_VLAN,) * (len(self.vlans) - len(self.tpids))
+        object.__setattr__(self, "tpids", tuple(self.tpids) + pad)
         if self.arp_sender_mac is not None:
             object.__setattr__(self, "arp_sender_mac", self.arp_sender_mac.lower())
 
@@ -106,14 +125,32 @@ class Frame:
         )
         return dataclasses.replace(swapped, **changes) if changes else swapped  # type: ignore[arg-type]
 
-    def with_vlans(self, vlans: tuple[int, ...]) -> Frame:
-        """The same frame with other tags."""
-        return dataclasses.replace(self, vlans=vlans)
+    @property
+    def tags(self) -> tuple[Tag, ...]:
+        """(TPID, VLAN id) of each tag, outer first."""
+        return tuple(zip(self.tpids, self.vlans, strict=True))
+
+    @property
+    def l3_type(self) -> int:
+        """The type after the tags ethernet-input counted: what the feature arcs
+        and the ACL plugin take for the ethertype (a TPID, past three tags)."""
+        n = vlan.counted(self.tags) if self.counted is None else self.counted
+        return self.tpids[n] if n < len(self.tpids) else self.ethertype
+
+    def with_tags(self, tags: tuple[Tag, ...], counted: int | None = None) -> Frame:
+        """The same frame with other tags (and count)."""
+        return dataclasses.replace(
+            self,
+            vlans=tuple(v for _, v in tags),
+            tpids=tuple(t for t, _ in tags),
+            counted=counted,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
 class Egress:
-    """A copy of the frame leaving VPP: by port ``sw_if_index``/``name``, with ``vlans``.
+    """A copy of the frame leaving VPP: by port ``sw_if_index``/``name``, with
+    ``vlans`` (and their ``tpids``).
 
     ``via`` is the L2 output interface it was sent through (the VLAN
     sub-interface, for a frame leaving by an uplink on a VLAN network).
@@ -126,6 +163,8 @@ class Egress:
     vlans: tuple[int, ...]
     via: int
     checksum_ok: bool = True
+    tpids: tuple[int, ...] = ()
+    frame: Frame | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 class L2Features:
@@ -150,27 +189,44 @@ def is_multicast(mac: str) -> bool:
     return int(mac[:2], 16) & 1 == 1
 
 
-def rewrite_input(itf: Interface, vlans: tuple[int, ...]) -> tuple[int, ...] | None:
+def _pushed(itf: Interface, n: int) -> tuple[Tag, ...]:
+    """The tags an input rewrite pushes: the outer one 802.1Q if push_dot1q, else
+    802.1ad; an inner one 802.1Q (l2vtr_configure)."""
+    outer = ETH_VLAN if itf.vtr_push_dot1q else ETH_DOT1AD
+    return ((outer, itf.vtr_tag1), (ETH_VLAN, itf.vtr_tag2))[:n]
+
+
+def rewrite_input(itf: Interface, tags: tuple[Tag, ...]) -> tuple[Tag, ...] | None:
     """The tags after the interface's input tag rewrite (None: too few to pop)."""
     op = _VTR_INPUT.get(itf.vtr_op)
     if op is None:
-        return vlans
+        return tags
     pop, push = op
-    if len(vlans) < pop:
+    if len(tags) < pop:
         return None
-    return (itf.vtr_tag1, itf.vtr_tag2)[:push] + vlans[pop:]
+    return _pushed(itf, push) + tags[pop:]
 
 
-def rewrite_output(itf: Interface, vlans: tuple[int, ...]) -> tuple[int, ...] | None:
-    """Output undoes input: pop what input pushed, push back what it popped."""
+def rewrite_output(itf: Interface, tags: tuple[Tag, ...]) -> tuple[Tag, ...] | None:
+    """Output undoes input: pop what input pushed, push back what it popped:
+    the sub-interface's own tags (0x88a8 outer on a dot1ad one)."""
     op = _VTR_INPUT.get(itf.vtr_op)
     if op is None:
-        return vlans
+        return tags
     popped, pushed = op
-    if len(vlans) < pushed:
+    if len(tags) < pushed:
         return None
-    own = (itf.outer_vlan,) if not itf.is_main else ()
-    return own[:popped] + vlans[pushed:]
+    own: tuple[Tag, ...] = ()
+    if not itf.is_main:
+        outer = ETH_DOT1AD if itf.sub_if_flags & vlan.SUB_DOT1AD else ETH_VLAN
+        own = ((outer, itf.outer_vlan), (ETH_VLAN, itf.inner_vlan))
+    return own[:popped] + tags[pushed:]
+
+
+def _vtr_delta(itf: Interface) -> int:
+    """Tags an input rewrite adds (negative: removes); output does the opposite."""
+    op = _VTR_INPUT.get(itf.vtr_op)
+    return 0 if op is None else op[1] - op[0]
 
 
 def l4_checksum_ok(port: Interface, frame: Frame, kernel_offloads: Mapping[str, bool]) -> bool:
@@ -191,28 +247,29 @@ def _port(state: State, itf: Interface) -> Interface | None:
     return itf if itf.is_main else state.get(itf.sup_sw_if_index)
 
 
-def _classify(state: State, port: Interface, vlans: tuple[int, ...]) -> Interface | None:
-    if vlans:
-        sub_index = port.subifs.get(vlans[0])
-        if sub_index is not None and len(vlans) == 1:  # dot1q exact match: one tag only
-            return state.get(sub_index)
-        return port if port.bd is not None else None
-    return port
-
-
 def _output(
     state: State, features: L2Features, itf: Interface, frame: Frame, checksum_ok: bool
 ) -> Egress | None:
     port = _port(state, itf)
     if port is None or not (itf.admin_up and port.admin_up and port.link_up):
         return None
-    vlans = rewrite_output(itf, frame.vlans)
-    if vlans is None:
+    if itf.efp and itf.vtr_op:
+        # l2_efp_filter_process, before the rewrite: the tags input pushes are there
+        pushed = _pushed(itf, _VTR_INPUT.get(itf.vtr_op, (0, 0))[1])
+        if frame.tags[: len(pushed)] != pushed:
+            return None
+    tags = rewrite_output(itf, frame.tags)
+    if tags is None:
         return None
-    out = frame.with_vlans(vlans)
+    n = (frame.counted or 0) - _vtr_delta(itf)
+    if itf.efp and not vlan.efp_accepts(state, itf, port, tags, n):
+        return None
+    out = frame.with_tags(tags, n)
     if not features.output(itf, out):
         return None
-    return Egress(port.sw_if_index, port.name, vlans, itf.sw_if_index, checksum_ok)
+    vlans = tuple(v for _, v in tags)
+    tpids = tuple(t for t, _ in tags)
+    return Egress(port.sw_if_index, port.name, vlans, itf.sw_if_index, checksum_ok, tpids, out)
 
 
 def walk(
@@ -234,16 +291,20 @@ def walk(
     if not (port.admin_up and port.link_up):
         return []
     checksum_ok = kernel_offloads is None or l4_checksum_ok(port, frame, kernel_offloads)
-    itf = _classify(state, port, frame.vlans)
+    tags = frame.tags
+    if port.host_if_name is not None:
+        tags = vlan.af_packet_input(tags)
+    itf = vlan.classify(state, port, tags)
     if itf is None or not itf.admin_up:
-        return []
+        return []  # UNKNOWN_VLAN, or a sub-interface that is down
     bd = itf.bd
     if bd is None or bd.bd_id == 0 or bd.uu_fwd_sw_if_index == itf.sw_if_index:
         return []  # L3 mode (routing is not emulated yet), or the drop-only bridge domain 0
-    vlans = rewrite_input(itf, frame.vlans)
-    if vlans is None:
+    counted = vlan.counted(tags)
+    tags_in = rewrite_input(itf, tags)
+    if tags_in is None:
         return []
-    frame = frame.with_vlans(vlans)
+    frame = frame.with_tags(tags_in, counted + _vtr_delta(itf))
     if not features.input(itf, frame):
         return []
     if bd.learn and not is_multicast(frame.src_mac):

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from networking_vpp.testing.vpp import errors as e
+from networking_vpp.testing.vpp import vlan
 from networking_vpp.testing.vpp.acl_state import AclState
 from networking_vpp.testing.vpp.convert import ZERO_MAC, MACAddress
 
@@ -37,6 +38,7 @@ IF_TYPE_HARDWARE = 0
 IF_TYPE_SUB = 1
 # vl_api_sub_if_flags_t of a create_vlan_subif sub-interface: ONE_TAG | EXACT_MATCH
 SUB_IF_DOT1Q_EXACT = 2 | 16
+SUB_IF_FLAG_MASK_VNET = 254  # what sw_interface_details shows of the flags
 # vl_api_l2_port_type_t
 PORT_NORMAL, PORT_BVI, PORT_UU_FWD = 0, 1, 2
 # VPP's api_events bits (interface_api.c)
@@ -100,9 +102,15 @@ class Interface:
     # sub-interface
     sub_id: int = 0
     outer_vlan: int = 0
+    inner_vlan: int = 0
     sub_if_flags: int = 0
     n_tags: int = 0
+    match_key: tuple[object, ...] = ()  # its key in the port's ``match`` (vlan.py)
+    match_flags: int = 0  # the tag counts it takes (subint_config_t flags)
+    # port: sub-interfaces by id, and by what they match (ethernet-input's tables)
     subifs: dict[int, int] = dataclasses.field(default_factory=dict)  # sub_id -> sw_if_index
+    match: dict[tuple[object, ...], int] = dataclasses.field(default_factory=dict)
+    efp: bool = False  # l2_interface_efp_filter
     # l2_interface_vlan_tag_rewrite
     vtr_op: int = 0
     vtr_push_dot1q: int = 0
@@ -241,22 +249,38 @@ class State:
         """VPP's generated address for vhost-user / af_packet: 02:fe plus 32 random bits."""
         return MACAddress(b"\x02\xfe" + self.rng.getrandbits(32).to_bytes(4, "big"))
 
-    def create_vlan_subif(self, parent: Interface, vlan: int) -> Interface:
+    def create_vlan_subif(self, parent: Interface, vlan: int) -> Interface | None:
         """A dot1q exact-match sub-interface ``<parent>.<vlan>`` of ``parent``."""
+        return self.create_subif(parent, vlan, SUB_IF_DOT1Q_EXACT, vlan, 0)
+
+    def create_subif(
+        self, parent: Interface, sub_id: int, flags: int, outer: int, inner: int
+    ) -> Interface | None:
+        """vnet_create_sub_interface ``<parent>.<sub_id>``; None if ethernet
+        refuses its match (taken, or not implemented): the caller's error."""
+        found = vlan.subif_match(flags, outer, inner)
+        if found is None or found[0] in parent.match:
+            return None
+        key, match_flags = found
         sub = self.new_interface(
-            f"{parent.name}.{vlan}",
+            f"{parent.name}.{sub_id}",
             parent.dev_type,
             type=IF_TYPE_SUB,
             sup_sw_if_index=parent.sw_if_index,
-            sub_id=vlan,
-            outer_vlan=vlan,
-            n_tags=1,
-            sub_if_flags=SUB_IF_DOT1Q_EXACT,
+            sub_id=sub_id,
+            outer_vlan=outer,
+            inner_vlan=inner,
+            # send_sw_interface_details: one_tag + 2 * two_tags
+            n_tags=(1 if flags & vlan.SUB_ONE_TAG else 0) + (2 if flags & vlan.SUB_TWO_TAGS else 0),
+            sub_if_flags=flags & SUB_IF_FLAG_MASK_VNET,
+            match_key=key,
+            match_flags=match_flags,
             ethernet=parent.ethernet,
             link_mtu=parent.link_mtu,
             mtu=[0, 0, 0, 0],
         )
-        parent.subifs[vlan] = sub.sw_if_index
+        parent.subifs[sub_id] = sub.sw_if_index
+        parent.match[key] = sub.sw_if_index
         return sub
 
     def delete_interface(self, itf: Interface) -> None:
@@ -276,6 +300,7 @@ class State:
             parent = self.get(itf.sup_sw_if_index)
             if parent is not None:
                 parent.subifs.pop(itf.sub_id, None)
+                parent.match.pop(itf.match_key, None)
         self.post(itf.sw_if_index, EV_DEL)
         del self.by_index[itf.sw_if_index]
         del self.by_name[itf.name]

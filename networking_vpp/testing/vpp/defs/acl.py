@@ -1,9 +1,9 @@
 """``acl_types.api`` and ``acl.api`` (VPP 26.10, ACL plugin API version 2.0.1).
 
 The stateful ACLs (``acl_*``: first match wins, permit+reflect sessions) and
-the MAC/IP anti-spoofing lists (``macip_acl_*``). Not declared (not used by
-networking-vpp): the ethertype whitelists, the hash-lookup switch and the
-per-interface counters switch.
+the MAC/IP anti-spoofing lists (``macip_acl_*``), and the ethertype
+whitelists of the non-IP path. Not declared (not used by networking-vpp): the
+hash-lookup switch and the per-interface counters switch.
 """
 
 NAME = "acl"
@@ -216,5 +216,28 @@ define macip_acl_interface_list_details {
   vl_api_interface_index_t sw_if_index;
   u8 count;
   u32 acls[count];
+};
+
+autoreply define acl_interface_set_etype_whitelist {
+  u32 client_index;
+  u32 context;
+  vl_api_interface_index_t sw_if_index;
+  u8 count;
+  u8 n_input;
+  u16 whitelist[count];
+};
+
+define acl_interface_etype_whitelist_dump {
+  u32 client_index;
+  u32 context;
+  vl_api_interface_index_t sw_if_index;
+};
+
+define acl_interface_etype_whitelist_details {
+  u32 context;
+  vl_api_interface_index_t sw_if_index;
+  u8 count;
+  u8 n_input;
+  u16 whitelist[count];
 };
 """

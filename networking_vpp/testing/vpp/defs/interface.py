@@ -96,6 +96,22 @@ define create_vlan_subif_reply {
   vl_api_interface_index_t sw_if_index;
 };
 
+define create_subif {
+  u32 client_index;
+  u32 context;
+  vl_api_interface_index_t sw_if_index;
+  u32 sub_id;
+  vl_api_sub_if_flags_t sub_if_flags;
+  u16 outer_vlan_id;
+  u16 inner_vlan_id;
+};
+
+define create_subif_reply {
+  u32 context;
+  i32 retval;
+  vl_api_interface_index_t sw_if_index;
+};
+
 autoreply define delete_subif {
   u32 client_index;
   u32 context;

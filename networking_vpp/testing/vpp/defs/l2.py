@@ -1,4 +1,4 @@
-"""``l2.api`` (VPP 26.10): bridge domains, membership, VLAN tag rewrite."""
+"""``l2.api`` (VPP 26.10): bridge domains, membership, VLAN tag rewrite, EFP filter."""
 
 NAME = "l2"
 
@@ -84,6 +84,13 @@ autoreply define sw_interface_set_l2_bridge {
   vl_api_l2_port_type_t port_type;
   u8 shg;
   bool enable [default=true];
+};
+
+autoreply define l2_interface_efp_filter {
+  u32 client_index;
+  u32 context;
+  vl_api_interface_index_t sw_if_index;
+  bool enable_disable [default=true];
 };
 
 autoreply define l2_interface_vlan_tag_rewrite {

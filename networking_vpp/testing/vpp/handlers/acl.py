@@ -282,3 +282,37 @@ def macip_acl_interface_list_dump(env: Env, client: int, a: dict[str, Any]) -> l
             if index != NO_INDEX
         ]
     return [{"sw_if_index": sw, "count": 1, "acls": [vec[sw]]}] if sw < len(vec) else []
+
+
+@handler("acl_interface_set_etype_whitelist")
+def acl_interface_set_etype_whitelist(env: Env, client: int, a: dict[str, Any]) -> Reply:
+    """acl_set_etype_whitelists: the first n_input ethertypes for input, the rest output."""
+    st = env.state
+    if st.get(a["sw_if_index"]) is None:
+        return {"retval": e.INVALID_SW_IF_INDEX}
+    types, n = list(a["whitelist"]), a["n_input"]
+    st.acl.whitelists[a["sw_if_index"]] = (types[:n], types[n:])
+    return {}
+
+
+def _whitelist_details(st: AclState, sw: int) -> list[Reply]:
+    ins, outs = st.whitelists.get(sw, ([], []))
+    if not ins and not outs:
+        return []  # send_acl_interface_etype_whitelist_details: "nothing to do"
+    return [
+        {
+            "sw_if_index": sw,
+            "count": len(ins) + len(outs),
+            "n_input": len(ins),
+            "whitelist": ins + outs,
+        }
+    ]
+
+
+@handler("acl_interface_etype_whitelist_dump")
+def acl_interface_etype_whitelist_dump(env: Env, client: int, a: dict[str, Any]) -> list[Reply]:
+    """Interfaces with a whitelist (~0: every live interface), in pool order."""
+    st, sw = env.state, a["sw_if_index"]
+    if sw == NO_INDEX:
+        return [d for itf in st.interfaces() for d in _whitelist_details(st.acl, itf.sw_if_index)]
+    return _whitelist_details(st.acl, sw) if st.get(sw) is not None else []

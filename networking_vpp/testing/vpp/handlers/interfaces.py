@@ -7,7 +7,11 @@ nothing; 0 means all; the name filter is a case-insensitive substring match;
 ``create_vlan_subif`` creates ``<parent>.<vlan>`` on the parent's hardware
 interface (one tag, exact match), refusing VLAN 0 or > 4095 (INVALID_VLAN)
 and a VLAN that exists (VLAN_ALREADY_EXISTS), answering sw_if_index ~0 on
-error; ``delete_subif`` refuses a non-sub-interface (INVALID_SUB_SW_IF_INDEX).
+error; ``create_subif`` creates ``<parent>.<sub_id>`` with any match
+(``vlan.py``), refusing a used sub_id (VLAN_ALREADY_EXISTS) and a match
+another sub-interface has, or one VPP does not implement (UNSPECIFIED: its
+ethernet add/del callback failed); ``delete_subif`` refuses a
+non-sub-interface (INVALID_SUB_SW_IF_INDEX).
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ def details(st: State, itf: Interface) -> dict[str, Any]:
         d["sub_id"] = itf.sub_id
         d["sub_number_of_tags"] = itf.n_tags
         d["sub_outer_vlan_id"] = itf.outer_vlan
+        d["sub_inner_vlan_id"] = itf.inner_vlan
         d["sub_if_flags"] = itf.sub_if_flags
     return d
 
@@ -118,7 +123,28 @@ def create_vlan_subif(env: Env, client: int, a: dict[str, Any]) -> dict[str, Any
         return {"retval": e.INVALID_VLAN, "sw_if_index": NO_INDEX}
     if vlan in parent.subifs:
         return {"retval": e.VLAN_ALREADY_EXISTS, "sw_if_index": NO_INDEX}
-    return {"sw_if_index": st.create_vlan_subif(parent, vlan).sw_if_index}
+    sub = st.create_vlan_subif(parent, vlan)
+    if sub is None:  # another sub-interface takes VLAN <vlan> already
+        return {"retval": e.INVALID_REGISTRATION, "sw_if_index": NO_INDEX}
+    return {"sw_if_index": sub.sw_if_index}
+
+
+@handler("create_subif")
+def create_subif(env: Env, client: int, a: dict[str, Any]) -> dict[str, Any]:
+    """vnet_create_sub_interface on the given interface's port."""
+    st = env.state
+    itf = st.get(a["sw_if_index"])
+    if itf is None:
+        return {"retval": e.INVALID_SW_IF_INDEX, "sw_if_index": NO_INDEX}
+    parent = itf if itf.is_main else st.get(itf.sup_sw_if_index)
+    assert parent is not None
+    if a["sub_id"] in parent.subifs:
+        return {"retval": e.VLAN_ALREADY_EXISTS, "sw_if_index": NO_INDEX}
+    flags = int(a["sub_if_flags"])
+    sub = st.create_subif(parent, a["sub_id"], flags, a["outer_vlan_id"], a["inner_vlan_id"])
+    if sub is None:  # "vlan is already in use", or "not implemented yet"
+        return {"retval": e.UNSPECIFIED, "sw_if_index": NO_INDEX}
+    return {"sw_if_index": sub.sw_if_index}
 
 
 @handler("delete_subif")

@@ -6,8 +6,10 @@ BD_ID_EXCEED_MAX; deleting a missing one is NO_SUCH_ENTRY, bridge domain 0
 BD_NOT_MODIFIABLE, one with members BD_IN_USE; ``bridge_domain_add_del_v2``
 with bd_id ~0 picks an unused id (EAGAIN if none) and returns it;
 ``sw_interface_set_l2_bridge`` creates a missing bridge domain with VPP's
-defaults; ``bridge_domain_dump`` walks bridge domains in bd_index order and
-returns nothing for bd_id 0 or a sw_if_index filter (unimplemented in VPP).
+defaults; ``l2_interface_efp_filter`` sets the output feature on any valid
+interface (the walk applies it in L2 mode, ``vlan.py``);
+``bridge_domain_dump`` walks bridge domains in bd_index order and returns
+nothing for bd_id 0 or a sw_if_index filter (unimplemented in VPP).
 """
 
 from __future__ import annotations
@@ -121,6 +123,16 @@ def sw_interface_set_l2_bridge(env: Env, client: int, a: dict[str, Any]) -> dict
         return {"retval": e.BD_ID_EXCEED_MAX}
     bd = st.bd0 if bd_id == 0 else (st.bds.get(bd_id) or st.bd_create(bd_id))
     return {"retval": st.set_bridge(itf, bd, a["shg"], port_type)}
+
+
+@handler("l2_interface_efp_filter")
+def l2_interface_efp_filter(env: Env, client: int, a: dict[str, Any]) -> dict[str, Any]:
+    """l2_efp_filter_configure: the L2 output feature bit, on any interface."""
+    itf = env.state.get(a["sw_if_index"])
+    if itf is None:
+        return {"retval": e.INVALID_SW_IF_INDEX}
+    itf.efp = bool(a["enable_disable"])
+    return {}
 
 
 @handler("l2_interface_vlan_tag_rewrite")
