@@ -162,6 +162,11 @@ class Reporter:
         with self._cond:
             return set(self._written) | {p for p, s in self._pending.items() if s is not None}
 
+    def port_waiting(self, port_id: str, binding_id: str, reason: str) -> None:
+        """Nothing is programmed for the port until something outside VPP comes
+        (its tap device), and why: a ``down`` report without ``programmed``."""
+        self._queue(port_id, model.PortState(port_id, binding_id, "down", reason))
+
     def port_active(self, port_id: str, binding_id: str, programmed: model.Programmed) -> None:
         """The port is programmed (and, for vhost-user, the VM is connected)."""
         self._queue(port_id, model.PortState(port_id, binding_id, "active", "", programmed))
@@ -170,9 +175,16 @@ class Reporter:
         """The port cannot be programmed on this host, and why."""
         self._queue(port_id, model.PortState(port_id, binding_id, "error", reason))
 
-    def port_pending(self, port_id: str) -> None:
-        """The port is not (yet) up: withdraw any earlier report."""
-        self.port_gone(port_id)
+    def port_down(
+        self, port_id: str, binding_id: str, reason: str, programmed: model.Programmed | None
+    ) -> None:
+        """The port passes no traffic (admin down, no VM...), and why; ``programmed``:
+        what VPP has for it, if anything.
+
+        Said rather than left unsaid: the server sets the port DOWN, and an
+        operator's health check tells it from a port the agent has not handled.
+        """
+        self._queue(port_id, model.PortState(port_id, binding_id, "down", reason, programmed))
 
     def port_gone(self, port_id: str) -> None:
         """The port is no longer bound here."""
@@ -195,7 +207,7 @@ class Reporter:
         return self._written.get(port_id)
 
     def statuses(self) -> dict[str, str]:
-        """Port id -> reported status ("active"/"error"), as etcd will have it."""
+        """Port id -> reported status ("active"/"down"/"error"), as etcd will have it."""
         with self._cond:
             out = {p: sig[1] for p, sig in self._written.items()}
             for port_id, state in {**self._inflight, **self._pending}.items():

@@ -5,12 +5,13 @@ Inputs, all read at one etcd revision:
 * ``/nodes/<host>/ports/*``: the desired bindings (and their binding ids);
 * ``/state/<host>/alive``: the agent's leased liveness key, present while the agent
   is connected to VPP and has resynced (the host takes ports; "DOWN" otherwise);
-* ``/state/<host>/ports/*``: the agent's report on each port (active or error);
+* ``/state/<host>/ports/*``: the agent's report on each port (active, down or error);
 * ``/state/<host>/summary``: the agent's own account (desired, programmed, pending...).
 
-The agent reports a port once it is programmed (for vhost-user, once the VM is
-connected) or when it cannot be programmed; a desired port without a report is
-therefore pending, and one that stays so is worth a look.
+The agent reports a port once it is programmed, ``active`` or ``down`` (admin
+down, or for vhost-user its VM not connected: what the operator or Nova asked,
+not a fault), or when it cannot be programmed; a desired port without a report
+is therefore pending, and one that stays so is worth a look.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class HostHealth:
     active: int = 0  # reports "active" for the binding etcd holds now
     summary: model.HostSummary | None = None
     errors: list[dict[str, str]] = dataclasses.field(default_factory=list)
+    down: list[dict[str, str]] = dataclasses.field(default_factory=list)  # not faults
     no_report: list[str] = dataclasses.field(default_factory=list)
     stale_reports: list[dict[str, str]] = dataclasses.field(default_factory=list)
     orphan_reports: list[str] = dataclasses.field(default_factory=list)
@@ -48,7 +50,7 @@ class HostHealth:
 
     @property
     def healthy(self) -> bool:
-        """Alive (or idle), every desired port active, and no drift."""
+        """Alive (or idle), every desired port active or down, and no drift."""
         return (
             (self.alive or not self.desired)
             and not self.errors
@@ -70,9 +72,11 @@ class HostHealth:
                 "programmed": self.programmed,
                 "reported": self.reported,
                 "active": self.active,
+                "down": len(self.down),
                 "error": len(self.errors),
             },
             "errors": self.errors,
+            "down": self.down,
             "no_report": self.no_report,
             "stale_reports": self.stale_reports,
             "orphan_reports": self.orphan_reports,
@@ -152,6 +156,10 @@ def _compare(
             )
         elif report.status == "error":
             health.errors.append(
+                {"port_id": port_id, "binding_id": binding_id, "reason": report.reason}
+            )
+        elif report.status == "down":
+            health.down.append(
                 {"port_id": port_id, "binding_id": binding_id, "reason": report.reason}
             )
         else:

@@ -18,7 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help="agents, ports and drift per host (etcd only)",
         description="Per host: agent liveness, ports desired/programmed/reported, ports in "
         "error (with reasons), ports without a current report, and drift between etcd "
-        "and the agent's own account.",
+        "and the agent's own account. Ports reported down (admin down, VM not connected) "
+        "are listed, and are no fault.",
     )
     conf.add_arguments(parser)
     parser.add_argument("--host", help="only this host")
@@ -83,13 +84,14 @@ def render(hosts: list[HostHealth], out: TextIO) -> None:
 
 def _details(h: HostHealth) -> list[str]:
     lines = [f"error      {e['port_id']}: {e['reason'] or 'no reason given'}" for e in h.errors]
-    lines += [f"no report  {p} (not programmed yet, or waiting for its VM)" for p in h.no_report]
+    lines += [f"no report  {p} (not programmed yet)" for p in h.no_report]
     lines += [
         f"stale      {s['port_id']}: report for binding {s['reported']}, etcd has {s['desired']}"
         for s in h.stale_reports
     ]
     lines += [f"orphan     {p}: reported, but not desired on this host" for p in h.orphan_reports]
     lines += [f"drift      {d}" for d in h.drift]
+    lines += [f"down       {d['port_id']}: {d['reason'] or 'no reason given'}" for d in h.down]
     lines += [f"bad value  {b}" for b in h.bad_values]
     lines += [f"note       {n}" for n in h.notes]
     return lines

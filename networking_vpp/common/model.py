@@ -152,9 +152,9 @@ class PortState:
     """``/state/<host>/ports/<port_id>``: the agent's report on a port binding.
 
     ``active``: programmed and passing traffic (for vhost-user, the VM is
-    connected); ``down``: programmed, but not passing traffic, ``reason`` says
+    connected); ``down``: bound here but passing no traffic, ``reason`` says
     why (``admin down``, ``VM not connected``); ``error``: it cannot be
-    programmed here, ``reason`` says why. ``programmed`` is set for the first two.
+    programmed here, ``reason`` says why. ``programmed``: what VPP has for it.
 
     ``down`` came after ``active`` and ``error`` without a version bump: a
     reader older than it rejects such a report as a bad value, which leaves the

@@ -195,11 +195,6 @@ class PortReconciler:
     def _report(self, port: PortObj, desired: model.PortBinding, net: NetObj) -> None:
         with self._links_lock:
             link_up, self._stale = port.link_up, False
-        ready = port.kind == "tap" or link_up or self._report_early
-        if not ready:
-            # Nova must hear "plugged" only once the VM can pass traffic.
-            self._reporter.port_pending(desired.port_id)
-            return
         uplink = self._networks.uplink_for(desired)
         programmed = model.Programmed(
             interface=port.name,
@@ -210,7 +205,17 @@ class PortReconciler:
             mtu=port.mtu,
             mac_address=port.mac_address,
         )
-        self._reporter.port_active(desired.port_id, desired.binding_id, programmed)
+        # Nova must hear "plugged" only once the VM can pass traffic; until then,
+        # and while the port is admin down, the port is down and the report says
+        # why (the server sets the port DOWN, and ACTIVE again when it is up).
+        if not desired.admin_state_up:
+            down = "admin down"
+        elif port.kind == "vhostuser" and not link_up and not self._report_early:
+            down = "VM not connected"
+        else:
+            self._reporter.port_active(desired.port_id, desired.binding_id, programmed)
+            return
+        self._reporter.port_down(desired.port_id, desired.binding_id, down, programmed)
 
     def _remove(self, port: PortObj) -> None:
         bd_id = self.inv.bd_of.get(port.sw_if_index)

@@ -203,13 +203,11 @@ def host_differences(
     reports = view.reports.get(host, {})
     for port_id, b in sorted(bindings.items()):
         state = reports.get(port_id)
-        if state is None and b.vhostuser is not None and not b.admin_state_up:
-            # The agent reports a vhost-user port once its link is up, and VPP keeps
-            # the link of an admin-down interface down: no report is due yet.
-            continue
+        # An admin-down port is programmed, and reported down (with that reason).
+        due = "active" if b.admin_state_up else "down"
         if state is None:
             out.append(f"{host}: port {port_id} not reported")
-        elif state.status != "active" or state.binding_id != b.binding_id:
+        elif state.status != due or state.binding_id != b.binding_id:
             out.append(
                 f"{host}: port {port_id} reported {state.status} for binding "
                 f"{state.binding_id}, etcd has {b.binding_id} ({state.reason})"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import grp
 import os
 import stat
@@ -61,8 +62,10 @@ def test_vlan_vhostuser_port_programmed_then_reported_after_vm_connects(rig, loo
     assert bd.tag == t.NETWORK_TAG + "net-a"
     assert bd.members == {port.sw_if_index, sub.sw_if_index}
     assert bd.learn and bd.flood and bd.forward
-    # Nova must not hear "plugged" before the VM is there.
-    assert rig.state("p1") is None
+    # Nova must not hear "plugged" before the VM is there: the port is down.
+    down = rig.state("p1")
+    assert (down.status, down.reason) == ("down", "VM not connected")
+    assert down.programmed.sw_if_index == port.sw_if_index
     rig.vpp.vm_connect("/run/vpp/vhup1")
     state = rig.wait_state("p1")
     assert state.binding_id == "bind-p1"
@@ -76,7 +79,7 @@ def test_a_waiting_vm_is_reported_active_in_one_pass(rig, look):
     # QEMU waits on the socket, so the link comes up at admin-up, in the middle
     # of the port's own reconcile: the read-back after it sees the link, and
     # VPP's event about it (delivered before admin-up's reply) asks no second
-    # pass. Then the VM leaves, and the event alone withdraws the report.
+    # pass. Then the VM leaves, and the event alone reports the port down.
     agent = rig.start_agent()
     assert agent.wait_converged(10)
     rig.vpp.vm_connect("/run/vpp/vhup1")
@@ -86,8 +89,10 @@ def test_a_waiting_vm_is_reported_active_in_one_pass(rig, look):
     assert agent.wait_converged(10)
     assert agent.ports.passes == 1
     rig.vpp.vm_disconnect("/run/vpp/vhup1")
-    wait_for(lambda: rig.state("p1") is None, what="report withdrawn")
+    assert rig.wait_state("p1", "down").reason == "VM not connected"
     assert agent.ports.passes == 2
+    rig.vpp.vm_connect("/run/vpp/vhup1")  # the VM is back: so is the port
+    rig.wait_state("p1")
 
 
 def test_a_lost_link_event_heals_at_the_next_link_refresh(rig, look):
@@ -100,7 +105,29 @@ def test_a_lost_link_event_heals_at_the_next_link_refresh(rig, look):
     rig.vpp.vm_disconnect("/run/vpp/vhup1")
     assert rig.vpp.drain_events(5)
     agent.vpp.on_interface_event(agent.on_vpp_event)
-    wait_for(lambda: rig.state("p1") is None, what="report withdrawn by the link refresh")
+    assert rig.wait_state("p1", "down").reason == "VM not connected"  # by the link refresh
+
+
+@pytest.mark.parametrize("kind", ["vhostuser", "tap"])
+def test_an_admin_down_port_is_reported_down_and_active_again_once_up(rig, look, kind):
+    # The port stays programmed (and its report says how), admin down in VPP.
+    if kind == "tap":
+        rig.vpp.add_kernel_interface("tapp1")
+        port = binding("p1", binding_type="tap", tap=None)
+    else:
+        rig.vpp.vm_connect("/run/vpp/vhup1")
+        port = binding("p1")
+    rig.start_agent()
+    rig.put(port)
+    active = rig.wait_state("p1")
+    rig.put(dataclasses.replace(port, admin_state_up=False))
+    down = rig.wait_state("p1", "down")
+    assert down.reason == "admin down"
+    assert down.programmed == active.programmed
+    assert not by_tag(look, t.PORT_TAG + "p1").admin_up
+    rig.put(port)
+    assert rig.wait_state("p1").programmed == active.programmed
+    assert by_tag(look, t.PORT_TAG + "p1").admin_up
 
 
 def test_port_delete_removes_everything(rig, look):

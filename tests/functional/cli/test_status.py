@@ -59,7 +59,9 @@ def test_status_shows_alive_desired_programmed_and_errors(rig: HostRig, etcd: Et
     assert set(found) == {HOST, GONE}
     h = found[HOST]
     assert h["alive"] and h["agent_version"]
-    assert h["ports"] == {"desired": 3, "programmed": 2, "reported": 2, "active": 1, "error": 1}
+    assert h["ports"] == {
+        "desired": 3, "programmed": 2, "reported": 3, "active": 1, "down": 1, "error": 1
+    }  # fmt: skip
     assert h["errors"] == [
         {
             "port_id": "p3",
@@ -67,9 +69,9 @@ def test_status_shows_alive_desired_programmed_and_errors(rig: HostRig, etcd: Et
             "reason": "physnet 'physnet9' is not mapped on this host",
         }
     ]
-    assert h["no_report"] == ["p2"]
-    assert "VPP has 2 port interfaces for 3 desired ports" in h["drift"]
-    assert "1 ports pending in the agent: p2" in h["drift"]
+    assert h["down"] == [{"port_id": "p2", "binding_id": "bind-p2", "reason": "VM not connected"}]
+    assert h["no_report"] == []
+    assert h["drift"] == ["VPP has 2 port interfaces for 3 desired ports"]
     assert not h["healthy"]
     g = found[GONE]
     assert (g["alive"], g["ports"]["desired"], g["ports"]["programmed"]) == (False, 1, None)
@@ -80,12 +82,12 @@ def test_status_shows_alive_desired_programmed_and_errors(rig: HostRig, etcd: Et
     code, text = status(etcd, "--check")
     assert code == 1
     assert "p3: physnet 'physnet9' is not mapped on this host" in text
-    assert "no report  p2" in text
+    assert "down       p2: VM not connected" in text
     table = text.splitlines()[:3]
     assert table[0].split() == [
         "HOST", "AGENT", "DESIRED", "PROGRAMMED", "ACTIVE", "REPORTED", "ERROR", "STATE"
     ]  # fmt: skip
-    assert table[1].split() == [HOST, "alive", "3", "2", "1", "2", "1", "CHECK"]
+    assert table[1].split() == [HOST, "alive", "3", "2", "1", "3", "1", "CHECK"]
     assert table[2].split() == [GONE, "DOWN", "1", "-", "0", "2", "0", "CHECK"]
 
 
@@ -107,3 +109,25 @@ def test_status_healthy_once_everything_is_programmed(rig: HostRig, etcd: EtcdCl
     h = hosts(etcd)[HOST]
     assert not h["alive"] and not h["healthy"]
     assert h["drift"] == ["no live agent, 1 ports desired"]
+
+
+def test_admin_down_ports_and_stopped_vms_are_not_flagged(rig: HostRig, etcd: EtcdClient):
+    agent = rig.start_agent()
+    rig.vpp.vm_connect("/run/vpp/vhup1")
+    rig.put(binding("p1", mac_address="fa:16:3e:00:00:01"))
+    rig.put(binding("p2", mac_address="fa:16:3e:00:00:02", admin_state_up=False))
+    rig.put(binding("p3", mac_address="fa:16:3e:00:00:03"))  # its VM is stopped
+    rig.wait_state("p1")
+    rig.wait_state("p2", "down")
+    rig.wait_state("p3", "down")
+    assert agent.wait_converged(10)
+    wait_for(lambda: hosts(etcd)[HOST]["healthy"], 10, "a healthy host")
+    h = hosts(etcd)[HOST]
+    assert [(d["port_id"], d["reason"]) for d in h["down"]] == [
+        ("p2", "admin down"),
+        ("p3", "VM not connected"),
+    ]
+    assert (h["ports"]["active"], h["ports"]["down"]) == (1, 2)
+    code, text = status(etcd, "--check", "--host", HOST)
+    assert code == 0, text
+    assert "down       p2: admin down" in text
