@@ -47,6 +47,7 @@ from networking_vpp.server.journal.ports import (
     PortJournal,
     PortNotServable,
     bound_segment,
+    lock_binding,
 )
 
 LOG = logging.getLogger(__name__)
@@ -331,11 +332,7 @@ class DesiredStateBuilder:
             session = context.session
             # The same lock the journal's precommits take: a port update either
             # committed before (and changed the row: we back off) or waits for us.
-            row = session.execute(
-                sa.select(models.VppPortBinding)
-                .where(models.VppPortBinding.port_id == port_id)
-                .with_for_update()
-            ).scalar_one_or_none()
+            row = lock_binding(session, port_id)
             if row is None or row.value != seen:
                 return False
             # Recompute under the lock, so the value reflects every commit before it.

@@ -5,6 +5,14 @@ the Neutron transaction they run in, so the row commits or rolls back together
 with Neutron's change. The forwarder uses :class:`JournalStore`, which opens
 its own short transactions through a ``session_scope`` factory (Neutron's
 enginefacade in the server; a plain SQLAlchemy session in tests and tools).
+
+Ordering: per key, sequence (id) order is commit order, because every writer
+of a key locks the key's owner row before it appends and holds the lock until
+it commits (the rule, and who locks what, in :func:`record`). Across keys, ids
+and commits may interleave; the forwarder loses nothing because it keeps no
+high-water mark: each pass reads whatever rows are left, oldest id first, and
+deletes only the ids it wrote, so a lower id that commits after a higher one
+was forwarded is simply read by the next pass.
 """
 
 from __future__ import annotations
@@ -36,7 +44,41 @@ class JournalRow:
 
 
 def record(session: Any, key: str, value: str | None) -> None:
-    """Append one etcd write (``value`` None = delete ``key``) to the caller's transaction."""
+    """Append one etcd write (``value`` None = delete ``key``) to the caller's transaction.
+
+    **The ordering rule: lock the key's owner row first.** The forwarder
+    applies rows in id order, and keeps only the last row of a key in a batch.
+    InnoDB assigns the autoincrement id when the row is inserted (at the
+    session's flush), not when its transaction commits, so two transactions
+    can commit out of id order: A inserts id N, B inserts N+1 and commits, A
+    commits later. For one key that would be wrong: B computed its value
+    without A's change, yet A's value is the last to reach etcd if the
+    forwarder read B's row before A committed, and B's if it read both
+    (``tests/functional/server/test_journal_ordering.py`` shows both). So every
+    writer of a key, before calling this, takes a row lock (``SELECT ... FOR
+    UPDATE``) on the one row that owns the key, and holds it until commit
+    (row locks always are). Then a second writer of the key waits for the
+    first's commit before it can insert: its id is higher and it commits
+    later, so per key id order is commit order, and the value it computes
+    under the lock reflects every earlier commit. The owner rows:
+
+    * ``/nodes/<host>/ports/<id>`` (the port's host and live-migration
+      destinations): the port's ``vpp_port_bindings`` row,
+      :func:`networking_vpp.server.journal.ports.lock_binding` (port
+      precommits, destinations, the resync's ``refresh_port``; network MTU and
+      subnet rewrites lock the same rows in port id order). Destinations also
+      lock their ``vpp_port_destinations`` rows. Without a binding row only a
+      gap is locked; two writers that both create the row cannot both commit.
+    * ``/global/secgroups/<sg>``: the group's ``standardattributes`` row
+      (``secgroups.db.lock_groups``).
+    * ``/global/remote_groups/<sg>/<port>``: the port's
+      ``vpp_remote_group_members`` rows (``secgroups.db.lock_member_memory``).
+
+    Different keys have different owners, so their rows interleave freely,
+    and the forwarder forwards a lower id that commits late (it keeps no
+    high-water mark: see :meth:`JournalStore.fetch`). A new writer of a key
+    must take that key's owner lock before its first row is flushed.
+    """
     session.add(models.VppJournal(key=key, value=value))
 
 
@@ -47,7 +89,12 @@ class JournalStore:
         self._scope = session_scope
 
     def fetch(self, limit: int) -> list[JournalRow]:
-        """The ``limit`` oldest rows, in sequence order."""
+        """The ``limit`` oldest rows, in sequence order.
+
+        Always from the start of the table, never "after the last id sent":
+        a row with a lower id than one already forwarded may still commit (a
+        transaction of another key that inserted earlier and commits later).
+        """
         with self._scope() as session:
             rows = session.execute(
                 sa.select(

@@ -48,6 +48,7 @@ from networking_vpp.server import binding
 from networking_vpp.server.hosts import HostCache
 from networking_vpp.server.journal import api as journal
 from networking_vpp.server.journal import models
+from networking_vpp.server.journal.ports import lock_binding
 
 LOG = logging.getLogger(__name__)
 
@@ -143,11 +144,7 @@ class DestinationJournal:
         port's keys does, so journal order is commit order for each key.
         Returns whether it wrote rows.
         """
-        active = session.execute(
-            sa.select(models.VppPortBinding)
-            .where(models.VppPortBinding.port_id == port_id)
-            .with_for_update()
-        ).scalar_one_or_none()
+        active = lock_binding(session, port_id)
         rows = {
             row.host: row
             for row in session.execute(

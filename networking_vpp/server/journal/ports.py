@@ -49,17 +49,18 @@ def bound_segment(
     return levels[-1][api.BOUND_SEGMENT]
 
 
-def lock_binding(session: Any, port_id: str) -> models.VppPortBinding | None:
-    """Lock the port's ``vpp_port_bindings`` row (``SELECT ... FOR UPDATE``) and return it.
+def lock_binding(session: Any, port_id: str) -> Any:
+    """Lock the port's ``vpp_port_bindings`` row (``SELECT ... FOR UPDATE``); it, or None.
 
     The owner row of every key of the port (``/nodes/<host>/ports/<id>``, on its
     host and on live-migration destinations): each writer of those keys calls
     this before it journals, and holds the lock until its transaction commits,
     so the port's journal rows are in commit order (the rule in
-    :func:`networking_vpp.server.journal.api.record`). No row: InnoDB locks the
-    gap where it would be, and a writer that then creates the row conflicts
-    with any other (a lock wait, a deadlock victim or a duplicate key: only one
-    of them commits).
+    :func:`networking_vpp.server.journal.api.record`). No row: only the gap
+    where it would be is locked, but two writers that both create the row
+    cannot both commit (the second waits for the first's insert, then fails on
+    the duplicate key or is picked as a deadlock victim), so only one of them
+    commits its journal rows.
     """
     return session.execute(
         sa.select(models.VppPortBinding)
