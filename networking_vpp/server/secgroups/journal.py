@@ -128,6 +128,10 @@ class SecGroupJournal:
     def _group_deleted(self, resource: str, event: str, trigger: Any, payload: Any) -> None:
         session = payload.context.session
         sg_id = payload.resource_id
+        # The group's row first, as every writer of its key locks it: a rule
+        # created in the group meanwhile then commits before this delete or after
+        # it, never with a higher journal id yet an earlier commit.
+        db.lock_groups(session, [sg_id])
         referring = db.groups_referring_to(session, sg_id)
         if referring:
             self._put_groups(session, referring, exclude_remote_group=sg_id)
