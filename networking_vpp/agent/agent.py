@@ -32,6 +32,7 @@ from networking_vpp.agent.reconcile.ports import PortReconciler
 from networking_vpp.agent.reconcile.secgroups import AclInventory, SecGroupReconciler
 from networking_vpp.agent.report import Reporter
 from networking_vpp.agent.sockdir import SocketDir, prepare
+from networking_vpp.agent.taps import TapWatch
 from networking_vpp.agent.uplinks import Uplinks
 from networking_vpp.agent.vpp import types as t
 from networking_vpp.agent.vpp.adapter import VppAdapter, VppApiError, VppConnectionError
@@ -67,6 +68,10 @@ class AgentSettings:
     vhostuser_socket_dir: str | None = None
     vhostuser_socket_group: str | None = None
     vhostuser_socket_mode: int = 0o2770
+    # Watch the kernel's link events for tap ports' devices (taps.py). Off here,
+    # for rigs whose emulated VPP attaches to in-memory devices; the vpp-agent's
+    # option ([vpp_agent] watch_tap_devices) is on by default.
+    watch_tap_devices: bool = False
 
 
 class Agent:
@@ -87,6 +92,15 @@ class Agent:
             more_coming=lambda: self.queue.ready() > 0,
         )
         self.inventory = Inventory()
+        self.taps = (
+            TapWatch(
+                lambda port_id: self.queue.add(("port", port_id)),
+                lambda: self.queue.add_all(("port", p) for p in self.taps_ports()),
+                name=f"tap-watch-{settings.host}",
+            )
+            if settings.watch_tap_devices
+            else None
+        )
         self.uplinks = Uplinks(settings.physnets)
         self.networks = NetworkReconciler(vpp, self.inventory, settings.physnets)
         self.secgroups = SecGroupReconciler(vpp, AclInventory(), self.groups)
@@ -98,6 +112,7 @@ class Agent:
             self.reporter,
             lambda port_id: self.queue.add(("port", port_id)),
             settings.report_before_vm_connects,
+            self.taps,
         )
         self._watcher = PrefixWatcher(
             etcd,
@@ -137,6 +152,8 @@ class Agent:
         # The inventory must be read from VPP before any port is reconciled
         # against it: the resync goes first, whatever the watchers queue.
         self.queue.add_first(RESYNC)
+        if self.taps is not None:
+            self.taps.start()  # before any port is looked at: no change goes unseen
         self.reporter.start()
         self._watcher.start()
         self._global_watcher.start()
@@ -153,6 +170,8 @@ class Agent:
         self._global_watcher.stop()
         for thread in self._threads:
             thread.join(timeout=5)
+        if self.taps is not None:
+            self.taps.stop()
         self.reporter.stop()
         self.vpp.disconnect()
 
@@ -167,6 +186,10 @@ class Agent:
                 return self.reporter.wait_idle(max(0.0, deadline - time.monotonic()))
             time.sleep(0.01)
         return False
+
+    def taps_ports(self) -> list[str]:
+        """The tap ports whose devices are watched (every one, when events were lost)."""
+        return self.taps.ports() if self.taps is not None else []
 
     def _loaded(self, timeout: float) -> bool:
         return self._watcher.wait_loaded(timeout) and self._global_watcher.wait_loaded(timeout)

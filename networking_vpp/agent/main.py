@@ -33,6 +33,7 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> AgentSettings:
         vhostuser_socket_dir=group.vhostuser_socket_dir or None,
         vhostuser_socket_group=group.vhostuser_socket_group or None,
         vhostuser_socket_mode=int(group.vhostuser_socket_mode, 8),
+        watch_tap_devices=group.watch_tap_devices,
     )
 
 

@@ -74,6 +74,16 @@ agent_opts = [
         default=False,
         help="Report a vhost-user port active before QEMU connects (for tests without VMs).",
     ),
+    cfg.BoolOpt(
+        "watch_tap_devices",
+        default=True,
+        help="Watch the kernel's link events (netlink) for tap ports' devices: attach a "
+        "device when it appears, detach when it goes, re-attach one made again under its "
+        "name, and report a port whose device is missing down with the reason. Off, a tap "
+        "port's attachment is retried until its device exists, and a device that goes "
+        "or is made again goes unnoticed (VPP keeps it link-up). Hosts without tap ports "
+        "may turn it off.",
+    ),
 ]
 
 

@@ -15,6 +15,7 @@ from networking_vpp.agent.inventory import Inventory, NetObj, PortObj
 from networking_vpp.agent.reconcile.networks import NetworkError, NetworkReconciler
 from networking_vpp.agent.reconcile.secgroups import SecGroupError, SecGroupReconciler
 from networking_vpp.agent.report import Reporter
+from networking_vpp.agent.taps import TapWatch, device_ifindex
 from networking_vpp.agent.vpp import types as t
 from networking_vpp.agent.vpp.adapter import VppAdapter
 from networking_vpp.common import model
@@ -34,6 +35,7 @@ class PortReconciler:
         reporter: Reporter,
         requeue: Callable[[str], None],
         report_before_vm_connects: bool = False,
+        taps: TapWatch | None = None,
     ) -> None:
         self._vpp = vpp
         self.inv = inventory
@@ -57,6 +59,9 @@ class PortReconciler:
         self.passes = 0
         #: why the vhost-user socket directory is unusable (set at each resync), or None
         self.socket_dir_problem: str | None = None
+        # Tap ports' kernel devices, watched (None: af_packet is tried, and
+        # retried, whether or not the device is there)
+        self._taps = taps
 
     def reconcile(self, port_id: str, desired: model.PortBinding | None) -> set[str]:
         """Converge one port; returns security groups it left (to collect).
@@ -84,6 +89,12 @@ class PortReconciler:
             before = frozenset(
                 self._secgroups.groups_on(actual.sw_if_index) if actual is not None else ()
             )
+        if self._taps is not None:
+            actual, missing = self._tap_device(port_id, desired, actual)
+            if missing is not None:
+                assert desired is not None
+                self._reporter.port_waiting(port_id, desired.binding_id, missing)
+                return set(before)
         if actual is not None and desired is not None and self.converged.get(port_id) is desired:
             # Nothing asked changed since we converged it (a link event, say):
             # only the report may differ.
@@ -144,12 +155,53 @@ class PortReconciler:
         else:
             assert desired.tap is not None  # model.PortBinding.check() guarantees it
             endpoint = desired.tap.ifname
+            # Looked up before: should the device be made again meanwhile, the
+            # mismatch shows at the next look (its event queues one).
+            host_ifindex = device_ifindex(endpoint) if self._taps is not None else None
             idx = self._vpp.create_af_packet(endpoint, tag)
+            if self._taps is not None:
+                self._taps.attached(desired.port_id, host_ifindex)
             port = PortObj(desired.port_id, idx, "", "tap", endpoint, False)
             self.inv.add_port(port)
             self._read_back(port)  # af_packet picks its MAC; the MTU is the host's
         LOG.info("Port %s: created %s interface %d", desired.port_id, port.kind, idx)
         return port
+
+    def _tap_device(
+        self, port_id: str, desired: model.PortBinding | None, actual: PortObj | None
+    ) -> tuple[PortObj | None, str | None]:
+        """Whether a tap port's kernel device is there to attach to.
+
+        Returns the port's interface, if it may stay, and why the port waits
+        (None: it need not). VPP keeps the af_packet interface of a device that
+        went link-up and black-holed, also once a device of the same name is
+        made again (another ifindex): the agent deletes it, and attaches to the
+        new device afresh.
+        """
+        assert self._taps is not None
+        if desired is None or desired.tap is None:
+            self._taps.forget(port_id)
+            return actual, None
+        ifname = desired.tap.ifname
+        # Watched before the look: a device that appears after it sends an event.
+        self._taps.watch(port_id, ifname)
+        ifindex = device_ifindex(ifname)
+        if actual is not None and actual.kind == "tap":
+            attached_to = self._taps.attached_to(port_id)
+            if ifindex is None or attached_to not in (None, ifindex):
+                what = "gone" if ifindex is None else "made again"
+                LOG.info("Port %s: tap device %s %s; detaching VPP from it", port_id, ifname, what)
+                self._remove(actual)
+                self.converged.pop(port_id, None)
+                actual = None
+            elif attached_to is None:
+                # Found in VPP at start-up (af_packet's dump does not say which
+                # device): taken to be the one there now.
+                self._taps.attached(port_id, ifindex)
+        if ifindex is None:
+            self._taps.attached(port_id, None)
+            return actual, f"tap device {ifname} not present"
+        return actual, None
 
     def _converge(self, port: PortObj, desired: model.PortBinding, net: NetObj) -> None:
         if port.mtu != desired.mtu:
