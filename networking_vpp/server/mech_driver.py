@@ -27,6 +27,8 @@ from networking_vpp.common import keys
 from networking_vpp.server import binding, routers
 from networking_vpp.server import config as server_config
 from networking_vpp.server.hosts import HostCache
+from networking_vpp.server.journal.addresses import AddressJournal
+from networking_vpp.server.journal.commit_hooks import CommitHooks
 from networking_vpp.server.journal.destinations import DestinationJournal
 from networking_vpp.server.journal.ports import DRIVER_NAME, PortJournal
 from networking_vpp.server.secgroups.journal import SecGroupJournal
@@ -58,15 +60,17 @@ class VppMechanismDriver(api.MechanismDriver):
         self.hosts = HostCache(self.keys)
         self.policy = binding.VifPolicy.from_conf(group)
         self.journal = PortJournal(self.keys, group.vpp_vhostuser_role)
-        # Live-migration destinations follow ML2's binding rows (no precommit for them).
-        self.destinations = DestinationJournal(
-            self.keys, self.policy, lambda: self.hosts, kick=self._kick
-        )
-        self.destinations.listen()
         if self.secgroups is not None:
             self.secgroups.unsubscribe()
         self.secgroups = SecGroupJournal(self.keys, self._mark_pending, self._kick_if_pending)
         self.secgroups.subscribe()
+        # Changes that reach no precommit (auto-addresses, Nova's inactive bindings)
+        # are journaled just before their transaction commits, in this order.
+        self.commit_hooks = CommitHooks(kick=self._kick)
+        AddressJournal(self.keys, self.journal, self.secgroups).hook(self.commit_hooks)
+        self.destinations = DestinationJournal(self.keys, self.policy, lambda: self.hosts)
+        self.destinations.hook(self.commit_hooks)
+        self.commit_hooks.listen()
         registry.subscribe(self._after_init, resources.PROCESS, events.AFTER_INIT)
         routers.subscribe()  # distributed (DVR) routers refused at the API
         # After the security group journal's callback of the same event (default

@@ -18,16 +18,14 @@ destination's own binding id and vif), its agent programs the port and reports
 it, and the state watcher tells Nova (:mod:`networking_vpp.server.state`).
 
 Since ML2 gives no precommit for binding rows, the journal follows the rows
-themselves, as Neutron's own revision plugin does: a session listener notes
-every port whose ``ml2_port_bindings`` rows are added, changed or deleted, and
-just before that transaction commits the ports' destinations are recomputed and
-the difference journaled, in the same transaction (rolled back with it).
+themselves (:mod:`.commit_hooks`): just before a transaction that added,
+changed or deleted a port's ``ml2_port_bindings`` rows commits, the port's
+destinations are recomputed and the difference journaled, in that transaction.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import logging
 import uuid
 from collections.abc import Callable, Iterable
@@ -39,23 +37,21 @@ from neutron.db.models import segment as segment_model
 from neutron.plugins.ml2 import models as ml2_models
 from neutron_lib import constants as n_const
 from neutron_lib.api.definitions import portbindings
-from neutron_lib.db import api as db_api
 from oslo_serialization import jsonutils
-from sqlalchemy.orm import session as orm_session
 
 from networking_vpp.common import keys, model
 from networking_vpp.server import binding
 from networking_vpp.server.hosts import HostCache
 from networking_vpp.server.journal import api as journal
 from networking_vpp.server.journal import models
+from networking_vpp.server.journal.commit_hooks import CommitHooks
 from networking_vpp.server.journal.ports import lock_binding
 
 LOG = logging.getLogger(__name__)
 
 DRIVER_NAME = "vpp"
 MIGRATING_TO = "migrating_to"  # the legacy flow's key in binding:profile
-_NOTED = "networking_vpp.destination_ports"  # session.info: ports to recompute at commit
-_WROTE = "networking_vpp.destination_rows"  # session.info: rows journaled, kick after commit
+STAGE = "destinations"  # the commit hook's stage
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,25 +74,20 @@ class DestinationJournal:
         keyspace: keys.KeySpace,
         policy: binding.VifPolicy,
         hosts: Callable[[], HostCache | None],
-        kick: Callable[[], None] = lambda: None,
     ) -> None:
         self._keys = keyspace
         self._policy = policy
         self._hosts = hosts  # the driver's cache, read when needed; None: a resync's view
-        self._kick = kick  # wakes the forwarder: ML2 runs no postcommit on some paths
 
     # --- hooks ------------------------------------------------------------------------
-    def listen(self) -> None:
-        """Follow binding rows in every session (``db_api.sqla_listen``: tests remove it)."""
-        db_api.sqla_listen(orm_session.Session, "before_flush", self._before_flush)
-        db_api.sqla_listen(orm_session.Session, "before_commit", self._before_commit)
-        db_api.sqla_listen(orm_session.Session, "after_commit", self._after_commit)
-        db_api.sqla_listen(orm_session.Session, "after_rollback", self._forget)
+    def hook(self, hooks: CommitHooks) -> None:
+        """Recompute destinations before commit wherever ML2's binding rows change."""
+        hooks.add(STAGE, (ml2_models.PortBinding,), self.reconcile_ports)
 
     @staticmethod
     def note(session: Any, port_ids: Iterable[str]) -> None:
         """Recompute these ports' destinations before ``session`` commits."""
-        session.info.setdefault(_NOTED, set()).update(port_ids)
+        CommitHooks.note(session, STAGE, port_ids)
 
     def network_changed(self, session: Any, network_id: str) -> None:
         """A network change (MTU) may change every destination of its ports."""
@@ -109,32 +100,12 @@ class DestinationJournal:
             ).scalars(),
         )
 
-    def _before_flush(self, session: Any, flush_context: Any, instances: Any) -> None:
-        touched = {
-            obj.port_id
-            for obj in itertools.chain(session.new, session.dirty, session.deleted)
-            if isinstance(obj, ml2_models.PortBinding) and obj.port_id
-        }
-        if touched:
-            self.note(session, touched)
-
-    def _before_commit(self, session: Any) -> None:
-        # SQLAlchemy flushes what this writes right after the hook returns.
-        while session.info.get(_NOTED):
-            session.flush()  # binding changes still pending may note more ports
-            ports = session.info.pop(_NOTED, set())
-            for port_id in sorted(ports):  # one lock order for every writer
-                if self.reconcile(session, port_id):
-                    session.info[_WROTE] = True
-
-    def _after_commit(self, session: Any) -> None:
-        if session.info.pop(_WROTE, False):
-            self._kick()
-
-    @staticmethod
-    def _forget(session: Any) -> None:
-        session.info.pop(_NOTED, None)
-        session.info.pop(_WROTE, None)
+    def reconcile_ports(self, session: Any, port_ids: list[str]) -> bool:
+        """The commit hook's stage: reconcile each port; whether rows were written."""
+        wrote = False
+        for port_id in port_ids:
+            wrote = self.reconcile(session, port_id) or wrote
+        return wrote
 
     # --- the journal --------------------------------------------------------------------
     def reconcile(self, session: Any, port_id: str) -> bool:

@@ -183,7 +183,7 @@ class PortJournal:
         for row in rows:
             key = self._keys.port(row.host, row.port_id)
             old = model.decode(model.PortBinding, key, row.value)
-            value = self._encode(row.host, dataclasses.replace(old, mtu=int(new_mtu)))
+            value = self.encode_value(row.host, dataclasses.replace(old, mtu=int(new_mtu)))
             if value != row.value:
                 row.value = value
                 journal.record(session, key, value)
@@ -214,7 +214,7 @@ class PortJournal:
             )
         except binding.UnservablePort as exc:
             raise PortNotServable(resource="port", msg=str(exc)) from exc
-        return self._encode(host, desired)
+        return self.encode_value(host, desired)
 
     # --- helpers --------------------------------------------------------------
     def _bound_segment(self, context: api.PortContext) -> dict[str, Any] | None:
@@ -234,7 +234,7 @@ class PortJournal:
         return int(mtu or 0)
 
     @staticmethod
-    def _encode(host: str, value: model.PortBinding) -> str:
+    def encode_value(host: str, value: model.PortBinding) -> str:
         problem = value.check()
         if problem:
             raise PortNotServable(resource="port", msg=f"{value.port_id} on {host}: {problem}")
@@ -278,7 +278,7 @@ class PortJournal:
             kept = tuple(ip for ip in old.fixed_ips if ip.subnet_id != subnet_id)
             if kept == old.fixed_ips:
                 continue
-            row.value = self._encode(row.host, dataclasses.replace(old, fixed_ips=kept))
+            row.value = self.encode_value(row.host, dataclasses.replace(old, fixed_ips=kept))
             journal.record(session, key, row.value)
             rewritten.append(row.port_id)
         if rewritten:

@@ -253,6 +253,21 @@ class SecGroupJournal:
         for port_id in port_ids:
             self._write_members(session, port_id, values.memberships(ports[port_id]))
 
+    def addresses_changed(self, session: Any, port_ids: list[str]) -> bool:
+        """Before commit: the ports' addresses changed with no port precommit (commit hook).
+
+        Locks the ports' member rows, then reads the ports as committed with this
+        transaction's changes, so the values are in commit order per key.
+        """
+        db.lock_member_memory(session, port_ids)
+        ports = db.ports_in_groups(session, port_ids)
+        wrote = False
+        for port_id in port_ids:
+            port = ports.get(port_id)
+            after = values.memberships(port) if port is not None else {}
+            wrote = self._write_members(session, port_id, after) or wrote
+        return wrote
+
     # --- after commit ------------------------------------------------------------------
     def _after_commit(self, resource: str, event: str, trigger: Any, payload: Any) -> None:
         self._committed()

@@ -10,6 +10,8 @@ match) and its binding value (the agent's MACIP anti-spoofing).
 
 from __future__ import annotations
 
+from unittest import mock
+
 from neutron_lib import constants as n_const
 from neutron_lib.api.definitions import portbindings_extended as pbe
 from neutron_lib.db import api as db_api
@@ -86,6 +88,18 @@ class TestSlaac(AutoAddressTestCase):
                 self._v4(port) | {self._v6(port["id"])},
                 self._binding_ips(rows, host, port["id"]),
             )
+
+    def test_the_rewrite_is_in_the_transaction_that_allocates(self):
+        # Neutron's empty update_port per port comes in later transactions; a
+        # server that dies before them must not leave the addresses unjournaled.
+        with mock.patch.object(self.plugin, "update_port") as update_port:
+            self._add_v6_subnet()
+        self.assertTrue(update_port.called)  # the path skipped is the one Neutron takes
+        rows = self._take_journal(everything=True)
+        for port in (self.bound1, self.bound2, self.unbound):
+            self.assertIn(self._v6(port["id"]), self._members_ips(rows, port["id"]))
+        for host, port in ((t.HOST1, self.bound1), (t.HOST2, self.bound2), (t.HOST1, self.open)):
+            self.assertIn(self._v6(port["id"]), self._binding_ips(rows, host, port["id"]))
 
     def test_deleting_the_subnet_rewrites_members_and_bindings(self):
         v6 = self._add_v6_subnet()
