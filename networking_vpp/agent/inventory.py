@@ -55,6 +55,11 @@ class Inventory:
         self.bd_members: dict[int, set[int]] = {}  # bd_id -> member sw_if_indexes
         self.subifs: dict[tuple[int, int], int] = {}  # (parent, vlan) -> our sub-interface
         self.interfaces_by_name: dict[str, t.Interface] = {}
+        #: parent (an uplink or one of our ports) -> (its guard, finished):
+        #: default sub-interfaces that drop stray tags (reconcile/isolation.py)
+        self.guards: dict[int, tuple[int, bool]] = {}
+        #: our uplink sub-interfaces whose egress VLAN filter is not known to be on
+        self.unfiltered: set[int] = set()
         #: our objects VPP has that nothing accounts for (to be deleted)
         self.stray_subifs: set[int] = set()
         self.stray_ports: list[PortObj] = []
@@ -71,6 +76,7 @@ class Inventory:
         if port is not None:
             self.port_by_index.pop(port.sw_if_index, None)
             self.leave(port.sw_if_index)
+            self.guards.pop(port.sw_if_index, None)  # VPP deletes it with the port
         return port
 
     def join(self, sw_if_index: int, bd_id: int) -> None:
@@ -102,12 +108,21 @@ class Inventory:
         vhost = {v.sw_if_index: v for v in vpp.dump_vhost_user()}
         afp = {a.sw_if_index: a for a in vpp.dump_af_packet()}
         bds = vpp.dump_bridge_domains()
+        guards = []
         for itf in interfaces:
             inv.interfaces_by_name[itf.name] = itf
             if itf.tag.startswith(t.PORT_TAG):
                 inv._adopt_port(itf, vhost.get(itf.sw_if_index), afp.get(itf.sw_if_index))
             elif itf.tag.startswith(t.UPLINK_TAG) and itf.sup_sw_if_index != itf.sw_if_index:
                 inv.subifs[(itf.sup_sw_if_index, itf.vlan)] = itf.sw_if_index
+                if not itf.tag.endswith(t.EFP_MARK):
+                    inv.unfiltered.add(itf.sw_if_index)
+            elif itf.is_guard:
+                guards.append(itf)
+        for itf in guards:  # after the ports: a port's guard may come first
+            parent = itf.sup_sw_if_index
+            done = itf.tag == t.GUARD_TAG or parent in inv.port_by_index
+            inv.guards[parent] = (itf.sw_if_index, done)
         ours = {bd.bd_id for bd in bds if bd.tag.startswith(t.NETWORK_TAG)}
         for bd in bds:
             if bd.bd_id not in ours:

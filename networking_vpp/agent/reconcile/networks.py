@@ -3,7 +3,8 @@
 Derived objects: a network's bridge domain and its uplink member (the physnet
 interface itself for flat networks, a VLAN sub-interface that pops the tag for
 VLAN networks) are made when the first port needs them and collected when the
-last port leaves.
+last port leaves. The uplinks send and take their own encapsulation only
+(guards and egress VLAN filters, ``isolation.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import dataclasses
 import logging
 
 from networking_vpp.agent.inventory import Inventory, NetObj
+from networking_vpp.agent.reconcile.isolation import Isolation, subif_tag
 from networking_vpp.agent.vpp import types as t
 from networking_vpp.agent.vpp.adapter import VppAdapter
 from networking_vpp.common import model
@@ -28,8 +30,18 @@ class NetworkReconciler:
 
     def __init__(self, vpp: VppAdapter, inventory: Inventory, physnets: dict[str, str]) -> None:
         self._vpp = vpp
-        self.inv = inventory
         self._physnets = physnets
+        self.isolation = Isolation(vpp, inventory)
+        self.inv = inventory
+
+    @property
+    def inv(self) -> Inventory:
+        """The inventory (a resync replaces it: the isolation's follows)."""
+        return self._inv
+
+    @inv.setter
+    def inv(self, inventory: Inventory) -> None:
+        self._inv = self.isolation.inv = inventory
 
     def uplink_for(self, binding: model.PortBinding) -> t.Interface:
         """The VPP interface that leads to the binding's physnet, or NetworkError."""
@@ -74,6 +86,7 @@ class NetworkReconciler:
         if not uplink.admin_up:
             self._vpp.set_admin_up(uplink.sw_if_index, True)
             self.inv.interfaces_by_name[uplink.name] = _with_admin_up(uplink)
+        self.isolation.uplink(uplink.sw_if_index)
         if vlan is None:
             return uplink.sw_if_index
         return self._ensure_subif(uplink, vlan)
@@ -81,11 +94,14 @@ class NetworkReconciler:
     def _ensure_subif(self, uplink: t.Interface, vlan: int) -> int:
         sub = self.inv.subifs.get((uplink.sw_if_index, vlan))
         if sub is None:
-            sub = self._vpp.create_vlan_subif(uplink.sw_if_index, vlan, f"{t.UPLINK_TAG}{vlan}")
+            sub = self._vpp.create_vlan_subif(uplink.sw_if_index, vlan, subif_tag(vlan))
             self._vpp.set_vlan_pop1(sub)
+            self._vpp.set_efp_filter(sub)  # before it is up: nothing leaves unfiltered
             self._vpp.set_admin_up(sub, True)
             self.inv.subifs[(uplink.sw_if_index, vlan)] = sub
             self.inv.stray_subifs.discard(sub)
+        else:
+            self.isolation.vlan_subif(sub, vlan)
         return sub
 
     def _network_using(self, member: int) -> str | None:
@@ -122,14 +138,25 @@ class NetworkReconciler:
         if self.inv.bd_of.get(member) is not None:
             self._vpp.unset_bridge(member)
             self.inv.leave(member)
+        main = member
+        for (parent, _vlan), sub in self.inv.subifs.items():
+            if sub == member:
+                main = parent
         if member in self.inv.subifs.values():
             self._delete_subif(member)
+        if main in self.inv.guards and not self._uplink_in_use(main):
+            self.isolation.release_uplink(main)
+
+    def _uplink_in_use(self, main: int) -> bool:
+        members = {main} | {sub for (p, _v), sub in self.inv.subifs.items() if p == main}
+        return any(net.uplink in members for net in self.inv.networks.values())
 
     def _delete_subif(self, sub: int) -> None:
         self._vpp.delete_subif(sub)
         for key, idx in list(self.inv.subifs.items()):
             if idx == sub:
                 del self.inv.subifs[key]
+        self.inv.unfiltered.discard(sub)
 
 
 def _with_admin_up(itf: t.Interface) -> t.Interface:

@@ -215,6 +215,7 @@ class PortReconciler:
                 self._collect_bd(old)
         # Filters before admin-up: no packet may pass an unfiltered port.
         self._secgroups.apply_port(port.sw_if_index, desired)
+        self._networks.isolation.port(port.sw_if_index)  # its VM's tags: dropped
         if port.admin_up != desired.admin_state_up:
             self._vpp.set_admin_up(port.sw_if_index, desired.admin_state_up)
             port.admin_up = desired.admin_state_up

@@ -5,6 +5,14 @@ group and replaced in place with ``acl_add_replace`` so a rule change is one
 atomic call whatever the number of ports; per port, the interface's ACL list
 (``acl_interface_set_acl_list``) and a MACIP ACL for anti-spoofing. ACLs carry
 tags, so a restarted agent adopts them instead of recreating them.
+
+The ACL plugin filters IPv4 and IPv6 only (through up to three VLAN tags); any
+other type takes its non-IP path, which passes everything unless the interface
+has an ethertype whitelist (real-vpp-facts #11). A secured port gets one, in
+and out: IPv4, IPv6 and ARP (which MACIP checks), as Neutron's OVS firewall
+lets through; a VM's tagged frames are dropped at its port anyway
+(``isolation.py``). A transparent or QinQ network's ports, when they come,
+need the whitelist still: it looks past the tags the ACL plugin counts.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ LOG = logging.getLogger(__name__)
 
 MAX_ACLS_PER_INTERFACE = 255  # acl_interface_set_acl_list's count is a u8
 DIRECTIONS = (("in", "egress"), ("out", "ingress"))  # VPP direction, Neutron direction
+#: A secured port's non-IP path lets these through, in and out: IPv4, IPv6, ARP
+ETYPE_WHITELIST = ((0x0800, 0x86DD, 0x0806), (0x0800, 0x86DD, 0x0806))
 
 
 class SecGroupError(Exception):
@@ -40,6 +50,9 @@ class AclInventory:
         self.macips: dict[str, tuple[int, tuple[t.MacipRule, ...]]] = {}
         self.if_acls: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
         self.if_macip: dict[int, int] = {}
+        #: sw_if_index -> (input, output) ethertype whitelist. VPP keeps one when
+        #: the interface is deleted (and an index reused has it): so do we.
+        self.if_whitelist: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
         self.stray_acls: list[int] = []
         self.stray_macips: list[int] = []
 
@@ -61,6 +74,7 @@ class AclInventory:
                     inv.macips[macip.tag] = (macip.acl_index, macip.rules)
         inv.if_acls = {i: lists for i, lists in vpp.dump_interface_acls().items() if any(lists)}
         inv.if_macip = vpp.dump_interface_macips()
+        inv.if_whitelist = vpp.dump_etype_whitelists()
         return inv
 
     def in_use(self, acl_index: int) -> bool:
@@ -159,6 +173,9 @@ class SecGroupReconciler:
             inputs.append(self._group_acl_index(sg_id, "in", "egress"))
             outputs.append(self._group_acl_index(sg_id, "out", "ingress"))
         lists = (tuple(inputs), tuple(outputs))
+        # The whitelist first: acl.api says it "takes effect when applying ACLs
+        # on the interface, so must be given prior" (acl.c re-applies them if not).
+        self._set_whitelist(sw_if_index, ETYPE_WHITELIST)
         if self.inv.if_acls.get(sw_if_index) != lists:
             self._vpp.set_acl_list(sw_if_index, *lists)
             self.inv.if_acls[sw_if_index] = lists
@@ -177,11 +194,22 @@ class SecGroupReconciler:
             self._vpp.macip_bind(sw_if_index, index)
             self.inv.if_macip[sw_if_index] = index
 
+    def _set_whitelist(
+        self, sw_if_index: int, whitelist: tuple[tuple[int, ...], tuple[int, ...]]
+    ) -> None:
+        if self.inv.if_whitelist.get(sw_if_index, ((), ())) != whitelist:
+            self._vpp.set_etype_whitelist(sw_if_index, *whitelist)
+            if any(whitelist):
+                self.inv.if_whitelist[sw_if_index] = whitelist
+            else:
+                self.inv.if_whitelist.pop(sw_if_index, None)
+
     def clear_port(self, sw_if_index: int, port_id: str) -> None:
         """No filtering on the interface (port security off): lists and MACIP removed."""
         if self.inv.if_acls.get(sw_if_index):
             self._vpp.set_acl_list(sw_if_index, (), ())
             self.inv.if_acls.pop(sw_if_index, None)
+        self._set_whitelist(sw_if_index, ((), ()))
         bound = self.inv.if_macip.pop(sw_if_index, None)
         if bound is not None:
             self._vpp.macip_bind(sw_if_index, bound, bind=False)

@@ -101,6 +101,31 @@ class AclOps:
             out[int(row.sw_if_index)] = (acls[:n], acls[n:])
         return out
 
+    # --- ethertype whitelists --------------------------------------------------------
+    def set_etype_whitelist(
+        self, sw_if_index: int, inputs: tuple[int, ...], outputs: tuple[int, ...]
+    ) -> None:
+        """The ethertypes the interface's non-IP path lets through, by direction
+        (both empty: none set). Active only where the interface has ACLs."""
+        types = list(inputs) + list(outputs)
+        self._mutate(
+            "acl_interface_set_etype_whitelist",
+            sw_if_index=sw_if_index,
+            count=len(types),
+            n_input=len(inputs),
+            whitelist=types,
+        )
+
+    def dump_etype_whitelists(self) -> dict[int, tuple[tuple[int, ...], tuple[int, ...]]]:
+        """sw_if_index -> (input, output) whitelists, for interfaces that have one."""
+        rows = self._call("acl_interface_etype_whitelist_dump", sw_if_index=t.NO_INDEX)
+        out = {}
+        for row in rows:
+            types = tuple(int(x) for x in row.whitelist)
+            n = int(row.n_input)
+            out[int(row.sw_if_index)] = (types[:n], types[n:])
+        return out
+
     # --- MACIP -----------------------------------------------------------------
     def macip_add_replace(self, acl_index: int, tag: str, rules: tuple[t.MacipRule, ...]) -> int:
         """Create (index ~0) or replace a MACIP ACL; returns its index."""

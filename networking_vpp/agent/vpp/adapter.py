@@ -220,6 +220,7 @@ class VppAdapter(AclOps):
             vlan=int(r.sub_outer_vlan_id),
             vtr_op=int(r.vtr_op),
             dev_type=_str(r.interface_dev_type),
+            sub_if_flags=int(r.sub_if_flags),
         )
 
     def dump_bridge_domains(self) -> list[t.BridgeDomain]:
@@ -302,6 +303,24 @@ class VppAdapter(AclOps):
         sw_if_index = int(reply.sw_if_index)
         self.set_tag(sw_if_index, tag)
         return sw_if_index
+
+    def create_default_subif(self, parent: int, sub_id: int) -> int:
+        """A default sub-interface ``<parent>.<sub_id>``: every tagged frame no
+        other sub-interface takes (left admin down, it drops them)."""
+        reply = self._mutate(
+            "create_subif",
+            sw_if_index=parent,
+            sub_id=sub_id,
+            sub_if_flags=t.SUB_IF_DEFAULT,
+            outer_vlan_id=0,
+            inner_vlan_id=0,
+        )
+        return int(reply.sw_if_index)
+
+    def set_efp_filter(self, sw_if_index: int, enable: bool = True) -> None:
+        """Egress VLAN filtering: drop a frame leaving the interface unless its
+        tags would bring it back in on that same interface."""
+        self._mutate("l2_interface_efp_filter", sw_if_index=sw_if_index, enable_disable=enable)
 
     def delete_subif(self, sw_if_index: int) -> None:
         """Remove a sub-interface."""

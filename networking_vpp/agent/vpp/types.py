@@ -15,6 +15,14 @@ TAG_PREFIX = "net-vpp."
 PORT_TAG = TAG_PREFIX + "port:"  # + port id (vhost-user / af_packet interface)
 UPLINK_TAG = TAG_PREFIX + "uplink:"  # + "<physnet>.<vlan>" (VLAN sub-interface)
 NETWORK_TAG = TAG_PREFIX + "net:"  # + network id (bridge domain)
+#: An uplink VLAN sub-interface's tag ends so once its egress VLAN filter is on
+#: (VPP has no dump of that filter; sub-interfaces of older agents lack it)
+EFP_MARK = ":efp"
+#: The default sub-interface that drops the tags nothing else takes on an
+#: uplink, with its egress filter on (agent/reconcile/isolation.py)
+GUARD_TAG = TAG_PREFIX + "guard"
+GUARD_SUB_ID = 4095  # VLAN 4095 is reserved (802.1Q): never a VLAN sub-interface's id
+SUB_IF_DEFAULT = 32  # vl_api_sub_if_flags_t SUB_IF_API_FLAG_DEFAULT
 
 NO_INDEX = 0xFFFFFFFF  # ~0: VPP's "no interface" / "allocate for me"
 
@@ -36,6 +44,16 @@ class Interface:
     vlan: int  # outer VLAN id of a sub-interface (sub_outer_vlan_id), 0 otherwise
     vtr_op: int  # VLAN tag rewrite operation (0 disabled, 3 pop-1, ...)
     dev_type: str  # "virtio-user"? "af_packet", "VirtualEthernet" ... as VPP reports it
+    sub_if_flags: int = 0  # vl_api_sub_if_flags_t of a sub-interface
+
+    @property
+    def is_guard(self) -> bool:
+        """A default sub-interface with the guard's id (whoever made it)."""
+        return (
+            self.sup_sw_if_index != self.sw_if_index
+            and self.sub_id == GUARD_SUB_ID
+            and bool(self.sub_if_flags & SUB_IF_DEFAULT)
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -52,7 +52,7 @@ def test_vlan_vhostuser_port_programmed_then_reported_after_vm_connects(rig, loo
     assert port.mtu == 1450
     assert port.admin_up
     # ... the VLAN sub-interface that pops tag 100 ...
-    sub = by_tag(look, t.UPLINK_TAG + "100")
+    sub = by_tag(look, t.UPLINK_TAG + "100" + t.EFP_MARK)
     assert sub.name == f"{UPLINK1}.100"
     assert sub.vlan == 100
     assert sub.vtr_op == 3  # pop-1
@@ -138,10 +138,12 @@ def test_port_delete_removes_everything(rig, look):
     rig.delete("p1")
     wait_for(lambda: by_tag(look, t.PORT_TAG + "p1") is None, what="port removal")
     wait_for(lambda: not look.dump_bridge_domains(), what="bridge domain collected")
-    assert by_tag(look, t.UPLINK_TAG + "100") is None
+    assert by_tag(look, t.UPLINK_TAG + "100" + t.EFP_MARK) is None
     remaining = {i.name for i in look.dump_interfaces()}
     assert remaining == {"local0", UPLINK1, UPLINK2}
-    assert len(before) == 5
+    # local0, the uplinks, the VLAN sub-interface, the port, and the guards of
+    # the port and of the uplink in use (default sub-interfaces: isolation.py)
+    assert len(before) == 7
     assert look.dump_vhost_user() == []
     assert rig.state("p1") is None
 
@@ -166,7 +168,7 @@ def test_flat_and_vlan_networks_share_an_uplink_and_isolate(rig, look):
     assert bds[t.NETWORK_TAG + "net-v"].members == {
         a.sw_if_index,
         b.sw_if_index,
-        by_tag(look, t.UPLINK_TAG + "200").sw_if_index,
+        by_tag(look, t.UPLINK_TAG + "200" + t.EFP_MARK).sw_if_index,
     }
     assert bds[t.NETWORK_TAG + "net-f"].members == {c.sw_if_index, uplink.sw_if_index}
     for p in "abcd":
@@ -256,13 +258,13 @@ def test_unmapped_physnet_is_reported_as_error_and_not_programmed(rig, look):
 def test_rebinding_to_another_network_moves_and_collects(rig, look):
     agent = rig.start_agent()
     rig.put(binding("p1", network_id="n1", segmentation_id=300))
-    wait_for(lambda: by_tag(look, t.UPLINK_TAG + "300"))
+    wait_for(lambda: by_tag(look, t.UPLINK_TAG + "300" + t.EFP_MARK))
     rig.put(binding("p1", network_id="n2", segmentation_id=301, physnet="physnet2"))
-    wait_for(lambda: by_tag(look, t.UPLINK_TAG + "301"))
+    wait_for(lambda: by_tag(look, t.UPLINK_TAG + "301" + t.EFP_MARK))
     assert agent.wait_converged(10)
-    assert by_tag(look, t.UPLINK_TAG + "300") is None
+    assert by_tag(look, t.UPLINK_TAG + "300" + t.EFP_MARK) is None
     assert [bd.tag for bd in look.dump_bridge_domains()] == [t.NETWORK_TAG + "n2"]
-    assert by_tag(look, t.UPLINK_TAG + "301").name == f"{UPLINK2}.301"
+    assert by_tag(look, t.UPLINK_TAG + "301" + t.EFP_MARK).name == f"{UPLINK2}.301"
 
 
 def test_the_agent_makes_the_socket_directory_for_qemu(rig, tmp_path):

@@ -61,7 +61,7 @@ def test_agent_restart_removes_what_was_unbound_while_it_was_down(rig):
     assert second.wait_converged(10)
     assert set(second.inventory.ports) == {"keep"}
     tags = {i.tag for i in second.vpp.dump_interfaces()}
-    assert t.UPLINK_TAG + "555" not in tags
+    assert t.UPLINK_TAG + "555" + t.EFP_MARK not in tags
     assert [bd.tag for bd in second.vpp.dump_bridge_domains()] == [t.NETWORK_TAG + "net-a"]
 
 
@@ -109,8 +109,9 @@ def test_compaction_past_the_agent_revision_reloads_and_converges(rig, etcd_serv
         assert rig.tags() == {
             t.PORT_TAG + "old1",
             t.PORT_TAG + "new1",
-            t.UPLINK_TAG + "100",
+            t.UPLINK_TAG + "100" + t.EFP_MARK,
             t.NETWORK_TAG + "net-a",
+            t.GUARD_TAG,
         }
     finally:
         proxy.close()
@@ -137,9 +138,10 @@ def test_vpp_restart_reprograms_everything(rig):
     want = {
         t.PORT_TAG + "p1",
         t.PORT_TAG + "p2",
-        t.UPLINK_TAG + "100",
+        t.UPLINK_TAG + "100" + t.EFP_MARK,
         t.NETWORK_TAG + "net-a",
         t.NETWORK_TAG + "nf",
+        t.GUARD_TAG,
     }
     wait_for(lambda: rig.tags() == want, timeout=10, what="everything recreated")
     # QEMU serves the sockets (the default role): VPP reconnects to the running

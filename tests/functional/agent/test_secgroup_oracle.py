@@ -7,6 +7,11 @@ packets between the ports, the packet walk's verdict must equal the verdict of
 ``neutron_allows`` below, which is written from Neutron's documented semantics
 and shares no code with the agent. The reply of an allowed connection must get
 back (security groups are stateful).
+
+Some packets are wrapped in tag stacks (802.1Q, 802.1ad, VLAN 0, two to four
+tags) or are not IP at all: a VM's port is an access port, so no tagged frame
+gets anywhere (agent/reconcile/isolation.py), and a port with port security,
+as with Neutron's OVS firewall, sends and takes IPv4, IPv6 and ARP only.
 """
 
 from __future__ import annotations
@@ -37,6 +42,19 @@ PREFIXES = {
     "IPv6": ["2001:db8::/64", "2001:db8::2/128", "2001:db8:1::/48", "2001:db8:ffff::/48"],
 }
 TCP, UDP, ICMP, ICMP6, SCTP = 6, 17, 1, 58, 132
+QINQ, DOT1Q = 0x88A8, 0x8100
+# A VM's own tags: (VLAN ids, TPIDs)
+TAG_STACKS = [
+    ((7,), ()),
+    ((0,), ()),
+    ((7,), (QINQ,)),
+    ((0, 0), (DOT1Q, QINQ)),
+    ((0, 0), (QINQ, DOT1Q)),
+    ((100, 7), ()),
+    ((1, 2, 3), ()),
+    ((1, 2, 3, 4), ()),
+]
+NON_IP = [0x88B5, 0x8847, 0x88CC, 0x8863]  # local experimental, MPLS, LLDP, PPPoE
 ECHO = {ICMP: (8, 0), ICMP6: (128, 129)}  # request type -> reply type
 
 
@@ -97,6 +115,16 @@ def packets(draw: st.DrawFn) -> tuple[str, str, Frame]:
         fields.update(
             icmp_type=draw(st.sampled_from([0, 3, 8, 128, 129, 135])),
             icmp_code=draw(st.sampled_from([0, 1])),
+        )
+    wrap = draw(st.sampled_from(["plain"] * 6 + ["tagged", "non-ip"]))
+    if wrap == "tagged":
+        vlans, tpids = draw(st.sampled_from(TAG_STACKS))
+        fields.update(vlans=vlans, tpids=tpids)
+    elif wrap == "non-ip":
+        fields = dict(
+            src_mac=fields["src_mac"],
+            dst_mac=fields["dst_mac"],
+            ethertype=draw(st.sampled_from(NON_IP)),
         )
     return src, dst, Frame(**fields)
 
@@ -175,10 +203,18 @@ def side_allows(port: str, direction: str, pkt: Frame, scenario: dict) -> bool:
 
 def neutron_allows(src: str, dst: str, pkt: Frame, scenario: dict) -> bool:
     """A packet from port src to port dst: src's egress and dst's ingress must allow it."""
+    if pkt.vlans:
+        return False  # an access port: a VM's tagged frames are dropped
+    if pkt.ethertype not in (0x0800, 0x86DD):
+        # Not IP (nor ARP, which this test does not send): only between ports
+        # without port security.
+        return not scenario["ports"][src][1] and not scenario["ports"][dst][1]
     return side_allows(src, "egress", pkt, scenario) and side_allows(dst, "ingress", pkt, scenario)
 
 
 def reply_of(pkt: Frame) -> Frame | None:
+    if pkt.ethertype not in (0x0800, 0x86DD):
+        return None
     if pkt.proto in (TCP, UDP, SCTP):
         return pkt.reply()
     if pkt.proto in ECHO and pkt.icmp_type == ECHO[pkt.proto][0]:

@@ -243,6 +243,10 @@ def run_every_adapter_operation(adapter: VppAdapter, emu: VppEmulator) -> set[st
     did("create_vlan_subif")
     adapter.set_vlan_pop1(sub)
     did("set_vlan_pop1")
+    adapter.set_efp_filter(sub)
+    did("set_efp_filter")
+    guard = adapter.create_default_subif(uplink, 4095)
+    did("create_default_subif")
     bd = adapter.create_bridge_domain("net-vpp.net:n1")
     did("create_bridge_domain")
     vhost = adapter.create_vhost_user("/run/vpp/vhu1", True, "fa:16:3e:00:00:01", "net-vpp.port:p1")
@@ -266,7 +270,8 @@ def run_every_adapter_operation(adapter: VppAdapter, emu: VppEmulator) -> set[st
     did("name_and_link")
     assert adapter.link_states()[vhost] is True
     did("link_states")
-    assert len(adapter.dump_interfaces()) == 5
+    assert len(adapter.dump_interfaces()) == 6
+    assert adapter.get_interface(guard).is_guard  # type: ignore[union-attr]
     did("dump_interfaces")
     assert adapter.dump_bridge_domains()[0].members == {sub, vhost, tap}
     did("dump_bridge_domains")
@@ -281,6 +286,10 @@ def run_every_adapter_operation(adapter: VppAdapter, emu: VppEmulator) -> set[st
     assert adapter.acl_add_replace(acl, "net-vpp.sg:sg1:in", (rule4,)) == acl
     assert adapter.dump_acls()[0].rules == (rule4,)
     did("dump_acls")
+    adapter.set_etype_whitelist(vhost, (0x0800, 0x86DD), (0x0806,))
+    did("set_etype_whitelist")
+    assert adapter.dump_etype_whitelists() == {vhost: ((0x0800, 0x86DD), (0x0806,))}
+    did("dump_etype_whitelists")
     adapter.set_acl_list(vhost, (acl,), (acl,))
     did("set_acl_list")
     assert adapter.dump_interface_acls()[vhost] == ((acl,), (acl,))
@@ -312,6 +321,7 @@ def run_every_adapter_operation(adapter: VppAdapter, emu: VppEmulator) -> set[st
     adapter.delete_af_packet("tapabc")
     did("delete_af_packet")
     adapter.delete_subif(sub)
+    adapter.delete_subif(guard)
     did("delete_subif")
     adapter.delete_bridge_domain(bd)
     did("delete_bridge_domain")
@@ -364,7 +374,8 @@ ACL_MESSAGES = """acl_plugin_get_version acl_plugin_control_ping
 acl_plugin_get_conn_table_max_entries acl_add_replace acl_del acl_interface_add_del
 acl_interface_set_acl_list acl_dump acl_interface_list_dump macip_acl_add
 macip_acl_add_replace macip_acl_del macip_acl_interface_add_del macip_acl_dump
-macip_acl_interface_get macip_acl_interface_list_dump""".split()
+macip_acl_interface_get macip_acl_interface_list_dump acl_interface_set_etype_whitelist
+acl_interface_etype_whitelist_dump""".split()
 RULE = {
     "is_permit": 1,
     "src_prefix": "10.0.0.0/24",
@@ -517,6 +528,10 @@ def test_acl_traffic_through_vpp_papi(papi):
     api.acl_plugin_get_version()
     api.acl_plugin_control_ping()
     api.acl_plugin_get_conn_table_max_entries()
+    api.acl_interface_set_etype_whitelist(
+        sw_if_index=1, count=3, n_input=2, whitelist=[2048, 34525, 2054]
+    )
+    api.acl_interface_etype_whitelist_dump(sw_if_index=0xFFFFFFFF)
     assert {name for name, _, _ in rec.calls} == set(ACL_MESSAGES)
     for name, kwargs, reply in rec.calls:
         msg = papi[name]
