@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from networking_vpp.agent.reconcile import acl_rules
+from networking_vpp.agent.reconcile.isolation import subif_tag
 from networking_vpp.agent.vpp import types as t
 from networking_vpp.agent.vpp.adapter import VppAdapter
 from networking_vpp.common import keys, model
@@ -149,7 +150,9 @@ def host_differences(
     for tag in sorted(want_bds ^ set(have_bds)):
         out.append(f"{host}: bridge domain {tag} {'missing' if tag in want_bds else 'orphaned'}")
     want_subifs = {
-        f"{t.UPLINK_TAG}{b.segmentation_id}" for b in nets.values() if b.network_type == "vlan"
+        subif_tag(b.segmentation_id)
+        for b in nets.values()
+        if b.network_type == "vlan" and b.segmentation_id is not None
     }
     have_subifs = {tag for tag in ours if tag.startswith(t.UPLINK_TAG)}
     for tag in sorted(want_subifs ^ have_subifs):
@@ -159,7 +162,8 @@ def host_differences(
         if bd is None:
             continue
         nic = uplinks.get(b.physnet, "?")
-        uplink = f"{t.UPLINK_TAG}{b.segmentation_id}" if b.network_type == "vlan" else nic
+        vlan = b.segmentation_id
+        uplink = subif_tag(vlan) if b.network_type == "vlan" and vlan is not None else nic
         want_members = {t.PORT_TAG + p for p, pb in bindings.items() if pb.network_id == net_id}
         want_members.add(uplink)
         have_members = {label(m) for m in bd.members}
