@@ -85,10 +85,17 @@ class VppMechanismDriver(api.MechanismDriver):
         LOG.info("vpp mechanism driver initialised (etcd prefix %s)", self.keys.prefix)
 
     def _after_init(self, resource: str, event: str, trigger: Any, payload: Any = None) -> None:
-        """Start etcd-facing threads in API workers only (not in periodic workers)."""
+        """Start etcd-facing threads in API and RPC workers (not in periodic workers).
+
+        RPC workers (``neutron-rpc-server``) bind ports too: the DHCP and L3
+        agents create and update their ports over RPC, so those workers need
+        the host cache and must kick the forwarder after their journal rows.
+        """
         from neutron.api import wsgi  # late: importing it at load time pulls in the API stack
 
-        if trigger is not wsgi.WorkerService or not cfg.CONF.ml2_vpp.start_services:
+        if not cfg.CONF.ml2_vpp.start_services:
+            return
+        if trigger is not wsgi.WorkerService and not _is_rpc_worker(trigger):
             return
         if self.services is not None:
             return
@@ -278,6 +285,13 @@ class VppMechanismDriver(api.MechanismDriver):
             self._pending.rows = False
             if self.services is not None:
                 self.services.kick()
+
+
+def _is_rpc_worker(trigger: Any) -> bool:
+    """Whether PROCESS/AFTER_INIT comes from an RPC worker of neutron-rpc-server."""
+    from neutron import service  # late: only the RPC server has it loaded already
+
+    return isinstance(trigger, service.RpcWorker)
 
 
 __all__ = ["AGENT_TYPE", "DRIVER_NAME", "PROVISIONING_ENTITY", "VppMechanismDriver"]

@@ -41,6 +41,7 @@ from networking_vpp.agent.vpp.adapter import VppAdapter, VppError
 from networking_vpp.common.etcd.client import EtcdClient, EtcdSettings
 from networking_vpp.testing.devcloud.web import JsonHandler
 from networking_vpp.testing.vpp import Frame, VppEmulator
+from networking_vpp.testing.vpp.kernel import NetlinkLinks
 
 LOG = logging.getLogger("fake_host")
 
@@ -60,15 +61,19 @@ class FakeHost:
         etcd_endpoints: list[str],
         physnets: dict[str, str],
         http_port: int,
+        real_kernel: bool = False,
     ) -> None:
         self.host = host
-        self.emulator = VppEmulator()
+        # real_kernel: af_packet attaches to this machine's real devices (the veths of
+        # Neutron's agents, made by the vpp interface driver, and of namespace VMs), and
+        # the agent watches netlink for them, as on a real host.
+        self.emulator = VppEmulator(kernel=NetlinkLinks() if real_kernel else None)
         self.emulator.auto_connect_vms = True  # QEMU attaches as soon as VPP makes the socket
         for index, uplink in enumerate(sorted(set(physnets.values()))):
             self.emulator.add_hardware_interface(uplink, uplink_mac(host, index))
         self.etcd = EtcdClient(EtcdSettings(etcd_endpoints))
         self.agent = Agent(
-            AgentSettings(host=host, physnets=dict(physnets)),
+            AgentSettings(host=host, physnets=dict(physnets), watch_tap_devices=real_kernel),
             self.etcd,
             VppAdapter(self.emulator.client),
         )
@@ -195,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--etcd", action="append", required=True, help="etcd client URL")
     parser.add_argument("--http-port", type=int, required=True)
     parser.add_argument("--physnet", action="append", type=_physnet, default=[])
+    parser.add_argument(
+        "--real-kernel",
+        action="store_true",
+        help="tap ports attach to this machine's real devices (netlink), not in-memory ones",
+    )
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -202,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s.%(msecs)03d %(levelname)s %(name)s %(message)s",
         datefmt="%H:%M:%S",
     )
-    host = FakeHost(args.host, args.etcd, dict(args.physnet), args.http_port)
+    host = FakeHost(
+        args.host, args.etcd, dict(args.physnet), args.http_port, real_kernel=args.real_kernel
+    )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

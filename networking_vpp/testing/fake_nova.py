@@ -13,17 +13,34 @@ Read-only views for tests and the tour::
     DELETE /events                                             forget everything
     GET    /health                                             {"ok": true}
 
-Run: ``python -m networking_vpp.testing.fake_nova --port 8774``.
+With ``--metadata-port``, it also serves a minimal metadata API, as Nova's
+metadata service does behind Neutron's metadata agent: the agent proxies a VM's
+``http://169.254.169.254/...`` with ``X-Instance-ID``, ``X-Tenant-ID``,
+``X-Forwarded-For`` (the VM's address) and ``X-Instance-ID-Signature``, the
+HMAC-SHA256 of the instance id under ``metadata_proxy_shared_secret``. A request
+without a valid signature is refused (403), as Nova refuses it::
+
+    GET /                                 "latest"
+    GET /latest/meta-data/                the keys below
+    GET /latest/meta-data/instance-id     (and local-ipv4, hostname)
+    GET /openstack/latest/meta_data.json  {"uuid", "project_id", "hostname"}
+
+Run: ``python -m networking_vpp.testing.fake_nova --port 8774 [--metadata-port 8775
+--metadata-secret-file FILE]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
+import json
 import logging
 import signal
 import threading
 import time
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -115,6 +132,67 @@ class _Handler(JsonHandler):
             self.reply(404, {"itemNotFound": {"code": 404, "message": self.path}})
 
 
+def instance_signature(secret: str, instance_id: str) -> str:
+    """What Neutron's metadata agent sends as ``X-Instance-ID-Signature``."""
+    return hmac.new(secret.encode(), instance_id.encode(), hashlib.sha256).hexdigest()
+
+
+class _MetadataHandler(JsonHandler):
+    server: MetadataServer
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        instance = self.headers.get("X-Instance-ID") or ""
+        signature = self.headers.get("X-Instance-ID-Signature") or ""
+        expected = instance_signature(self.server.secret, instance)
+        if not instance or not hmac.compare_digest(signature, expected):
+            LOG.warning(
+                "metadata: refused %s for instance %r from %s: bad signature",
+                self.path,
+                instance,
+                self.headers.get("X-Forwarded-For"),
+            )
+            self._text(403, "403 Forbidden: bad X-Instance-ID-Signature\n")
+            return
+        address = self.headers.get("X-Forwarded-For") or ""
+        hostname = f"vm-{instance[:8]}"
+        meta = {"instance-id": instance, "local-ipv4": address, "hostname": hostname}
+        path = urlsplit(self.path).path
+        LOG.info("metadata: %s for instance %s at %s", path, instance, address)
+        if path in ("", "/"):
+            self._text(200, "latest")
+        elif path.rstrip("/") == "/latest/meta-data":
+            self._text(200, "\n".join(meta))
+        elif path.startswith("/latest/meta-data/") and path.rsplit("/", 1)[1] in meta:
+            self._text(200, meta[path.rsplit("/", 1)[1]])
+        elif path == "/openstack/latest/meta_data.json":
+            body = {
+                "uuid": instance,
+                "project_id": self.headers.get("X-Tenant-ID"),
+                "hostname": hostname,
+            }
+            self._text(200, json.dumps(body), "application/json")
+        else:
+            self._text(404, "404 Not Found\n")
+
+    def _text(self, code: int, text: str, content_type: str = "text/plain") -> None:
+        data = text.encode()
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class MetadataServer(ThreadingHTTPServer):
+    """Nova's metadata API, minimal: checks the metadata agent's signature."""
+
+    daemon_threads = True
+
+    def __init__(self, port: int, secret: str, host: str = "127.0.0.1") -> None:
+        self.secret = secret
+        super().__init__((host, port), _MetadataHandler)
+
+
 class FakeNovaServer(ThreadingHTTPServer):
     """The HTTP server, with the event log it fills."""
 
@@ -129,20 +207,38 @@ def main(argv: list[str] | None = None) -> int:
     """Serve until SIGTERM or SIGINT."""
     parser = argparse.ArgumentParser(prog="fake_nova", description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=8774)
+    parser.add_argument("--metadata-port", type=int, default=0, help="0: no metadata API")
+    parser.add_argument(
+        "--metadata-secret-file", type=Path, help="metadata_proxy_shared_secret, in a file"
+    )
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args(argv)
+    if args.metadata_port and args.metadata_secret_file is None:
+        parser.error("--metadata-port needs --metadata-secret-file")
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.INFO,
         format="%(asctime)s.%(msecs)03d %(levelname)s %(name)s %(message)s",
         datefmt="%H:%M:%S",
     )
-    server = FakeNovaServer(args.port)
+    servers: list[ThreadingHTTPServer] = [FakeNovaServer(args.port)]
+    if args.metadata_port:
+        secret = args.metadata_secret_file.read_text().strip()
+        servers.append(MetadataServer(args.metadata_port, secret))
+        LOG.info("metadata API listening on 127.0.0.1:%d", args.metadata_port)
+    for extra in servers[1:]:
+        threading.Thread(target=extra.serve_forever, args=(0.2,), daemon=True).start()
+
+    def shutdown() -> None:
+        for each in servers:
+            each.shutdown()
+
     # shutdown() must come from another thread than serve_forever's.
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: threading.Thread(target=server.shutdown).start())
+        signal.signal(sig, lambda *_: threading.Thread(target=shutdown).start())
     LOG.info("fake Nova listening on 127.0.0.1:%d", args.port)
-    server.serve_forever(poll_interval=0.2)
-    server.server_close()
+    servers[0].serve_forever(poll_interval=0.2)
+    for each in servers:
+        each.server_close()
     return 0
 
 

@@ -1,13 +1,17 @@
-"""The system-test rig: one dev cloud for the whole session (real Neutron, MariaDB, etcd).
+"""The system-test rig: one dev cloud for the whole session (real Neutron, MariaDB, etcd,
+RabbitMQ, and Neutron's own DHCP and metadata agents on compute-1).
 
 Started with the same code as ``tools/devcloud/up.sh`` in a temporary directory on
 free loopback ports, so it never touches a developer's own ``.devcloud/``; stopped
-at the end of the session even when tests fail. Skips only when the machine lacks
-mariadbd, etcd or uwsgi (CI installs them through ``.ci/run``).
+at the end of the session even when tests fail (the agents' namespaces and daemons
+too). Skips only when the machine lacks mariadbd, etcd, uwsgi, rabbitmq-server,
+dnsmasq or haproxy (CI installs them through ``.ci/run``), or when not root (the
+agents make namespaces and veths).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -19,10 +23,12 @@ from networking_vpp.testing.devcloud.cloud import DevCloud, missing_prerequisite
 
 @pytest.fixture(scope="session")
 def devcloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCloud]:
-    missing = missing_prerequisites()
+    missing = missing_prerequisites(with_agents=True)
+    if os.geteuid() != 0:
+        missing.append("root (Neutron's agents make namespaces and veths)")
     if missing:
         pytest.skip("the dev cloud needs " + ", ".join(missing))
-    cloud = DevCloud(tmp_path_factory.mktemp("devcloud"), tied=True)
+    cloud = DevCloud(tmp_path_factory.mktemp("devcloud"), tied=True, neutron_agents=True)
     try:
         cloud.up()
         yield cloud

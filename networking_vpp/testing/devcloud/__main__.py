@@ -1,7 +1,9 @@
-"""``python -m networking_vpp.testing.devcloud {up,down,status}``.
+"""``python -m networking_vpp.testing.devcloud {up,down,status,env}``.
 
 The shell wrappers in ``tools/devcloud/`` call this; run from the repository
 top, the cloud lives in ``./.devcloud`` (``--base`` or ``$DEVCLOUD_DIR`` to move it).
+``eval "$(python -m networking_vpp.testing.devcloud env)"`` sets up a shell for
+``openstack``, ``etcdctl``, ``networking-vpp`` and ``vpp-agent``.
 """
 
 from __future__ import annotations
@@ -9,10 +11,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import sys
 from pathlib import Path
 
-from networking_vpp.testing.devcloud import procs
+from networking_vpp.testing.devcloud import neutron, neutron_agents, procs, rabbitmq
 from networking_vpp.testing.devcloud.cloud import DevCloud, missing_prerequisites
 
 
@@ -27,19 +30,35 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument(
         "--mechanism-drivers", default="vpp", help="ML2 mechanism drivers (default: vpp)"
     )
+    up.add_argument(
+        "--no-agents",
+        action="store_true",
+        help="without RabbitMQ and Neutron's DHCP and metadata agents",
+    )
+    up.add_argument("--l3", action="store_true", help="also the router plugin and L3 agent")
     down = sub.add_parser("down", help="stop everything")
     down.add_argument("--purge", action="store_true", help="also delete the directory")
     sub.add_parser("status", help="what runs, and where")
+    sub.add_parser("env", help="the exports a shell needs (eval its output)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="devcloud: %(message)s")
 
+    l3 = getattr(args, "l3", False)
     cloud = DevCloud(
         args.base,
         mechanism_drivers=getattr(args, "mechanism_drivers", "vpp"),
         debug=getattr(args, "debug", False),
+        neutron_agents=not getattr(args, "no_agents", True) or l3,
+        l3=l3,
     )
+    if args.command == "env":
+        if not cloud.ports.neutron:
+            print(f"devcloud: no dev cloud in {cloud.layout.base}", file=sys.stderr)
+            return 1
+        print(env_exports(cloud), end="")
+        return 0
     if args.command == "up":
-        missing = missing_prerequisites()
+        missing = missing_prerequisites(with_agents=cloud.neutron_agents)
         if missing:
             print("devcloud: missing " + ", ".join(missing), file=sys.stderr)
             return 2
@@ -63,20 +82,50 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def env_exports(cloud: DevCloud) -> str:
+    """Shell exports for a running dev cloud: the venv's commands, the OpenStack
+    client (noauth), etcdctl (v3 API) and networking-vpp's configuration files."""
+    bin_dir = Path(sys.executable).parent
+    config_files = " ".join(
+        f"--config-file {cloud.layout.etc / name}" for name in neutron.CONFIG_FILES
+    )
+    exports = [
+        ("PATH", f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}"),
+        ("OS_AUTH_TYPE", "none"),
+        ("OS_ENDPOINT", cloud.neutron_url),
+        ("OS_NETWORK_ENDPOINT_OVERRIDE", cloud.neutron_url),
+        ("ETCDCTL_API", "3"),
+        ("ETCDCTL_ENDPOINTS", ",".join(cloud.etcd_endpoints)),
+        # networking-vpp resync/status/watch $NETWORKING_VPP_CONFIG
+        ("NETWORKING_VPP_CONFIG", config_files),
+    ]
+    lines = [
+        f"# the dev cloud in {cloud.layout.base}: "
+        'eval "$(python -m networking_vpp.testing.devcloud env)"'
+    ]
+    lines += [f"export {name}={shlex.quote(value)}" for name, value in exports]
+    return "\n".join(lines) + "\n"
+
+
 def _print_status(cloud: DevCloud) -> None:
     running = cloud.running()
     ports = cloud.ports
     where = {
         "mariadb": f"{cloud.layout.mariadb_socket} and 127.0.0.1:{ports.mariadb}",
         "etcd": ",".join(cloud.etcd_endpoints),
-        "fake-nova": cloud.nova_url,
+        "fake-nova": cloud.nova_url
+        + (f" (metadata API {cloud.nova_metadata_url})" if ports.neutron_agents else ""),
         "neutron-api": cloud.neutron_url,
+        "rabbitmq": f"127.0.0.1:{ports.rabbitmq} (node {rabbitmq.node_name(cloud.layout)})",
     }
+    for name in cloud.agent_names():
+        where[name] = f"host {neutron_agents.HOST}"
     for host, port in ports.hosts.items():
         where[f"host-{host}"] = f"http://127.0.0.1:{port}"
     for name, alive in running.items():
         print(f"  {name:18} {'up  ' if alive else 'DOWN'} {where.get(name, '')}")
     print(f"  logs: {cloud.layout.logs}")
+    print('  a shell for it: eval "$(python -m networking_vpp.testing.devcloud env)"')
 
 
 if __name__ == "__main__":

@@ -2,8 +2,11 @@
 
 As in production for this release: the WSGI app under uWSGI with
 ``lazy-apps`` (so each worker loads the app and fires ``PROCESS/AFTER_INIT``,
-which starts the driver's etcd services), no Keystone (``noauth``), no
-RabbitMQ (``rpc_workers = 0``), and the Nova notifier pointed at the fake Nova.
+which starts the driver's etcd services), no Keystone (``noauth``), and the
+Nova notifier pointed at the fake Nova. Neutron's own agents (DHCP, metadata,
+L3) talk to the server over RabbitMQ; under uWSGI the API serves no RPC, so
+``neutron-rpc-server`` (one RPC worker, which also takes the agents' state
+reports) runs beside it with the same configuration (:func:`start_rpc`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from networking_vpp.testing.devcloud import mariadb, procs, web
 from networking_vpp.testing.devcloud.layout import PHYSNETS, Layout
 
 NAME = "neutron-api"
+RPC_NAME = "neutron-rpc"
 API_WORKERS = 2
+RPC_WORKERS = 1
 VLAN_RANGE = (100, 200)
 CONFIG_FILES = ("neutron.conf", "ml2_conf.ini")
 
@@ -45,23 +50,36 @@ def write_config(
     etcd_endpoint: str,
     mechanism_drivers: str = "vpp",
     debug: bool = False,
+    transport_url: str = "fake:/",
+    l3: bool = False,
 ) -> None:
-    """neutron.conf, ml2_conf.ini, api-paste.ini and the uWSGI ini under ``etc/``."""
+    """neutron.conf, ml2_conf.ini, api-paste.ini and the uWSGI ini under ``etc/``.
+
+    ``transport_url``: the RabbitMQ of Neutron's agents (``fake:/``, oslo.messaging's
+    in-memory driver, for a cloud without them). ``l3``: the ``router`` service plugin.
+    """
     layout.make_dirs()
     etc = layout.etc
     vlan_ranges = ",".join(f"{p}:{VLAN_RANGE[0]}:{VLAN_RANGE[1]}" for p in PHYSNETS)
+    agents = not transport_url.startswith("fake:")
     (etc / "neutron.conf").write_text(
         textwrap.dedent(
             f"""\
             [DEFAULT]
             core_plugin = ml2
-            service_plugins =
+            service_plugins = {"router" if l3 else ""}
             auth_strategy = noauth
-            # oslo.messaging's in-memory driver: nothing reaches for a RabbitMQ.
-            transport_url = fake:/
-            rpc_workers = 0
+            transport_url = {transport_url}
+            # RPC is served by neutron-rpc-server (the API under uWSGI serves none);
+            # its worker also takes the agents' state reports.
+            rpc_workers = {RPC_WORKERS if agents else 0}
             rpc_state_report_workers = 0
-            enable_traditional_dhcp = false
+            # Neutron's DHCP agent: notified of changes, and a DHCP provisioning block.
+            enable_traditional_dhcp = {str(agents).lower()}
+            dhcp_agents_per_network = 1
+            # Legacy routers only: networking-vpp serves routers centrally (no DVR, no HA).
+            router_distributed = false
+            l3_ha = false
             notify_nova_on_port_status_changes = true
             notify_nova_on_port_data_changes = true
             send_events_interval = 1
@@ -148,7 +166,7 @@ def _write_api_paste(layout: Layout) -> None:
     (layout.etc / "api-paste.ini").write_text(text)
 
 
-def _env(layout: Layout) -> dict[str, str]:
+def environment(layout: Layout) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         OS_NEUTRON_CONFIG_DIR=str(layout.etc),
@@ -170,7 +188,7 @@ def migrate(layout: Layout, timeout: float = 300.0) -> None:
             argv,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=_env(layout),
+            env=environment(layout),
             timeout=timeout,
             check=False,
         )
@@ -194,7 +212,7 @@ def start(
         ],
         layout.pid_file(NAME),
         log,
-        env=_env(layout),
+        env=environment(layout),
         die_with_parent=die_with_parent,
     )
 
@@ -220,6 +238,11 @@ def start(
         0.2,
         failed,
     )
+
+
+def rpc_argv() -> list[str]:
+    """``neutron-rpc-server`` (its configuration comes from :func:`environment`)."""
+    return [str(_venv_bin("neutron-rpc-server"))]
 
 
 def stop(layout: Layout) -> bool:

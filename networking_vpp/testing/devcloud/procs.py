@@ -13,6 +13,7 @@ import ctypes
 import dataclasses
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -55,6 +56,15 @@ def wait_until(
             hint = f" (last error: {last_error})" if last_error else ""
             raise DevCloudError(f"timed out after {timeout:.0f}s waiting for {what}{hint}")
         time.sleep(interval)
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something accepts TCP connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -563,6 +563,17 @@ class TestWorkerHooks(VppDriverTestCase):
         services.assert_called_once()
         services.return_value.start.assert_called_once_with()
 
+    def test_services_start_in_rpc_workers(self):
+        # neutron-rpc-server's workers bind the DHCP and L3 agents' ports.
+        from neutron import service
+        from neutron_lib.callbacks import events
+
+        cfg.CONF.set_override("start_services", True, group="ml2_vpp")
+        worker = service.RpcWorker([], worker_process_count=0)
+        with mock.patch("networking_vpp.server.services.ServerServices") as services:
+            self.mech._after_init(resources.PROCESS, events.AFTER_INIT, worker)
+        services.return_value.start.assert_called_once_with()
+
     def test_postcommit_kicks_the_forwarder_only_after_rows(self):
         self.mech.services = mock.Mock()
         port = self._port()
