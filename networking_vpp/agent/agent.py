@@ -35,7 +35,12 @@ from networking_vpp.agent.sockdir import SocketDir, prepare
 from networking_vpp.agent.taps import TapWatch
 from networking_vpp.agent.uplinks import Uplinks
 from networking_vpp.agent.vpp import types as t
-from networking_vpp.agent.vpp.adapter import VppAdapter, VppApiError, VppConnectionError
+from networking_vpp.agent.vpp.adapter import (
+    VppAdapter,
+    VppApiError,
+    VppConnectionError,
+    VppUnreachable,
+)
 from networking_vpp.common import keys as k
 from networking_vpp.common import model
 from networking_vpp.common.etcd.client import EtcdClient
@@ -249,9 +254,14 @@ class Agent:
                 self._maybe_publish_summary()
                 continue
             ok = False
+            unreachable: VppUnreachable | None = None
             try:
                 self._reconcile(key)
                 ok = True
+            except VppUnreachable as exc:
+                unreachable = exc  # logged below, without the exception appended again
+                ok = key != RESYNC
+                self._lost_vpp()
             except VppConnectionError as exc:
                 LOG.warning("VPP connection lost (%s); reconnecting", exc)
                 # A failing resync is retried with the queue's backoff; any
@@ -264,6 +274,10 @@ class Agent:
                 LOG.exception("Reconcile %s failed; will retry", key)
             finally:
                 self.queue.done(key, ok)
+            if unreachable is not None:
+                # One line per retry (outside the except block: oslo.log would append
+                # the exception to a warning logged there).
+                LOG.warning("%s; retrying", unreachable)
             self._summary_due = True
             self._maybe_publish_summary()
 

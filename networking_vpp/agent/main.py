@@ -61,7 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.setup(conf, "networking-vpp")
     tune_gc()
     group = conf[config.AGENT_GROUP]
-    vpp = VppAdapter(papi_client_factory(group.vpp_api_socket, group.vpp_api_dir))
+    vpp = VppAdapter(
+        papi_client_factory(group.vpp_api_socket, group.vpp_api_dir),
+        address=group.vpp_api_socket,
+    )
     agent = Agent(settings_from_conf(conf), EtcdClient(EtcdSettings.from_conf(conf)), vpp)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -54,6 +54,10 @@ class VppConnectionError(VppError):
     """The API connection is gone (VPP stopped, restarted or the socket broke)."""
 
 
+class VppUnreachable(VppConnectionError):
+    """No connection could be made (VPP not running, its socket or API files missing)."""
+
+
 class VppApiError(VppError):
     """VPP answered a request with a non-zero ``retval``."""
 
@@ -80,9 +84,16 @@ def _str(value: Any) -> str:
 class VppAdapter(AclOps):
     """Connection to one VPP and the operations the agent needs."""
 
-    def __init__(self, client_factory: ClientFactory, name: str = "vpp-agent") -> None:
+    def __init__(
+        self,
+        client_factory: ClientFactory,
+        name: str = "vpp-agent",
+        address: str = "VPP's API socket",
+    ) -> None:
+        """``address``: where VPP is expected (its API socket), for messages."""
         self._factory = client_factory
         self._name = name
+        self.address = address
         self._client: Any = None
         self._lock = threading.RLock()  # vpp_papi clients are not thread-safe
         self._event_cb: EventCallback | None = None
@@ -97,11 +108,11 @@ class VppAdapter(AclOps):
         """(Re)connect and subscribe to interface events."""
         with self._lock:
             self.disconnect()
-            client = self._factory()
             try:
+                client = self._factory()
                 client.connect(self._name)
-            except (OSError, ConnectionError) as exc:
-                raise VppConnectionError(f"cannot connect to VPP: {exc}") from exc
+            except Exception as exc:  # noqa: BLE001 - vpp_papi raises its own types too
+                raise VppUnreachable(f"VPP not reachable at {self.address}: {exc}") from exc
             client.register_event_callback(self._on_message)
             self._client = client
             self._call("want_interface_events", enable_disable=1, pid=0)

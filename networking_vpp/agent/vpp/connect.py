@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -16,6 +17,9 @@ def papi_client_factory(api_socket: str, api_dir: str) -> Callable[[], Any]:
     def make() -> Any:
         from vpp_papi import VPPApiClient  # imported late: the package is optional
 
+        if not any(Path(api_dir).glob("**/*.api.json")):
+            # vpp_papi's own words for it: "Missing JSON message definitions".
+            raise FileNotFoundError(f"no VPP API definitions (*.api.json) under {api_dir}")
         return VPPApiClient(apidir=[api_dir], server_address=api_socket, read_timeout=10)
 
     return make
