@@ -54,6 +54,10 @@ LINKS = ("links", "")  # work-queue key: re-read the ports' link states
 LOADED = ("loaded", "")  # work-queue key: the first load is in (the summary may go)
 UPLINKS = ("uplinks", "events")  # work-queue key: look at interfaces VPP's events named
 UPLINKS_ALL = ("uplinks", "all")  # work-queue key: look for every missing uplink
+#: A key that failed this many times in a row is reported (its port's state in
+#: error with VPP's reason); it is still retried, with the queue's backoff.
+#: Not the first failure: a passing error (VPP busy) should not flap a port.
+REPORT_AFTER_FAILURES = 3
 
 
 @dataclasses.dataclass
@@ -270,8 +274,10 @@ class Agent:
                 self._lost_vpp()
             except VppApiError as exc:
                 LOG.warning("Reconcile %s failed: %s; will retry", key, exc)
-            except Exception:
+                self._failed(key, str(exc))
+            except Exception as exc:
                 LOG.exception("Reconcile %s failed; will retry", key)
+                self._failed(key, f"{type(exc).__name__}: {exc}")
             finally:
                 self.queue.done(key, ok)
             if unreachable is not None:
@@ -281,10 +287,24 @@ class Agent:
             self._summary_due = True
             self._maybe_publish_summary()
 
+    def _failed(self, key: Hashable, reason: str) -> None:
+        """A key's reconcile failed (the queue retries it): after a few failures
+        in a row, a port's state says so, so that its failure is heard rather
+        than only logged."""
+        assert isinstance(key, tuple)
+        kind, ident = key
+        if kind != "port" or self.queue.failures(key) + 1 < REPORT_AFTER_FAILURES:
+            return
+        desired = self.cache.get(ident)
+        if desired is not None:  # (a removal that fails has no binding to report)
+            self.reporter.port_error(ident, desired.binding_id, f"{reason} (retrying)")
+
     def _maybe_publish_summary(self) -> None:
-        # The summary costs O(ports): written when the queue is idle, and at
-        # most once a summary_interval, so a busy agent's work stays O(1) a key.
-        if not self._summary_due or not self._ports_loaded or not self.queue.idle():
+        # The summary costs O(ports): written when no work is ready, and at most
+        # once a summary_interval, so a busy agent's work stays O(1) a key. Keys
+        # waiting for a retry do not hold it back: a key that keeps failing
+        # would otherwise silence the summary that names it.
+        if not self._summary_due or not self._ports_loaded or self.queue.ready():
             return
         if time.monotonic() - self._summary_at < self.settings.summary_interval:
             return
@@ -306,6 +326,7 @@ class Agent:
                 pending=tuple(pending[:100]),
                 rejected_values=self.cache.rejected_total + self.groups.rejected_total,
                 resyncs=self.resyncs,
+                failing=tuple(_key_name(key) for key in self.queue.failing()[:100]),
             )
         )
 
@@ -322,12 +343,15 @@ class Agent:
                 return
             left = self.ports.reconcile(ident, desired)
             self.queue.add_all(("sg", sg) for sg in left)
+            # A port it removed may have freed what another port waited for.
+            self.queue.add_all(("port", p) for p in self.ports.unblocked())
         elif kind in ("sg", "net") and self._wait_for_load(key):
             return
         elif kind == "sg":
             self.secgroups.reconcile_group(ident, self.cache.group_in_use(ident))
         elif kind == "net":
             self.networks.collect(ident)
+            self.queue.add_all(("port", p) for p in self.ports.unblocked())
         elif kind == "loaded":
             pass  # nothing to do but what follows every key: the summary
         elif kind == "ready":
@@ -432,3 +456,11 @@ class Agent:
                 self._lost_vpp()
             except VppApiError:
                 LOG.debug("VPP ping returned an error", exc_info=True)
+
+
+def _key_name(key: Hashable) -> str:
+    """A work-queue key as the summary names it: ``port:<id>``, ``resync``."""
+    if isinstance(key, tuple) and len(key) == 2:
+        kind, ident = key
+        return f"{kind}:{ident}" if ident else str(kind)
+    return str(key)

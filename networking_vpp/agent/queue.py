@@ -107,6 +107,11 @@ class WorkQueue:
         """How many times in a row ``key`` has failed."""
         return self._failures.get(key, 0)
 
+    def failing(self) -> list[Key]:
+        """Keys whose last run failed (retried later), oldest failure streak first."""
+        with self._cond:
+            return list(self._failures)
+
     def idle(self) -> bool:
         """Nothing waiting, nothing being worked on, nothing to retry."""
         with self._cond:

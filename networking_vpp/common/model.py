@@ -184,6 +184,10 @@ class HostSummary:
     rejected_values: int = 0  # bad etcd values skipped since start
     resyncs: int = 0
     version: int = SCHEMA_VERSION
+    # Work-queue keys ("port:<id>", "sg:<id>", "resync"...) whose last try
+    # failed and are being retried; at most 100. Optional, with a default: a
+    # summary from an agent that predates it reads as "nothing failing".
+    failing: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

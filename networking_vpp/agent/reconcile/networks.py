@@ -25,6 +25,19 @@ class NetworkError(Exception):
     """A network this host cannot serve; the reason goes into the port's report."""
 
 
+class NetworkInUse(NetworkError):
+    """The uplink member a network needs carries another network (``owner``).
+
+    Not for ever: once the owner lets it go (its last port leaves) the port
+    that wanted it is tried again.
+    """
+
+    def __init__(self, message: str, owner: str, member: int) -> None:
+        super().__init__(message)
+        self.owner = owner
+        self.member = member
+
+
 class NetworkReconciler:
     """Creates, repairs and collects bridge domains and uplinks."""
 
@@ -68,7 +81,7 @@ class NetworkReconciler:
             owner = self._network_using(member)
             if owner is not None and owner != binding.network_id:
                 where = uplink.name if vlan is None else f"VLAN {vlan} on {uplink.name}"
-                raise NetworkError(f"{where} already carries network {owner}")
+                raise NetworkInUse(f"{where} already carries network {owner}", owner, member)
         if net is None:
             bd_id = self._vpp.create_bridge_domain(t.NETWORK_TAG + binding.network_id)
             net = NetObj(binding.network_id, bd_id)

@@ -12,7 +12,11 @@ import threading
 from collections.abc import Callable
 
 from networking_vpp.agent.inventory import Inventory, NetObj, PortObj
-from networking_vpp.agent.reconcile.networks import NetworkError, NetworkReconciler
+from networking_vpp.agent.reconcile.networks import (
+    NetworkError,
+    NetworkInUse,
+    NetworkReconciler,
+)
 from networking_vpp.agent.reconcile.secgroups import SecGroupError, SecGroupReconciler
 from networking_vpp.agent.report import Reporter
 from networking_vpp.agent.taps import TapWatch, device_ifindex
@@ -62,6 +66,9 @@ class PortReconciler:
         # Tap ports' kernel devices, watched (None: af_packet is tried, and
         # retried, whether or not the device is there)
         self._taps = taps
+        # Ports in error because their uplink member carries another network:
+        # port -> (that network, the member). Tried again once it is let go.
+        self._blocked: dict[str, tuple[str, int]] = {}
 
     def reconcile(self, port_id: str, desired: model.PortBinding | None) -> set[str]:
         """Converge one port; returns security groups it left (to collect).
@@ -80,6 +87,7 @@ class PortReconciler:
                 self._requeue(port_id)
 
     def _reconcile(self, port_id: str, desired: model.PortBinding | None) -> set[str]:
+        self._blocked.pop(port_id, None)
         actual = self.inv.ports.get(port_id)
         before = self.applied_groups.get(port_id)
         if before is None:
@@ -132,6 +140,8 @@ class PortReconciler:
                 self._remove(actual)
             LOG.error("Port %s cannot be bound here: %s", port_id, exc)
             self._reporter.port_error(port_id, desired.binding_id, str(exc))
+            if isinstance(exc, NetworkInUse):
+                self._blocked[port_id] = (exc.owner, exc.member)
             return set(before)
         now = frozenset(desired.security_groups if desired.port_security_enabled else ())
         self.applied_groups[port_id] = now
@@ -290,6 +300,23 @@ class PortReconciler:
             if net.bd_id == bd_id:
                 self._networks.collect(net.network_id)
 
+    def unblocked(self) -> list[str]:
+        """Ports that waited for an uplink member another network held, now free
+        (that network is gone, or moved off it); each is returned once.
+
+        Cheap when nothing waits, which is nearly always: called after every
+        port and network key.
+        """
+        if not self._blocked:
+            return []
+        free = []
+        for port_id, (owner, member) in list(self._blocked.items()):
+            net = self.inv.networks.get(owner)
+            if net is None or net.uplink != member:
+                del self._blocked[port_id]
+                free.append(port_id)
+        return free
+
     def remove_stray(self, port: PortObj) -> None:
         """Delete an interface of ours that no port accounts for (a duplicate)."""
         if port.kind == "vhostuser":
@@ -342,6 +369,7 @@ class PortReconciler:
         """Forget what was learnt since the last resync (which reads VPP afresh)."""
         self.applied_groups = {}
         self.converged = {}
+        self._blocked = {}  # the resync queues every port anyway
 
 
 def _same_attachment(port: PortObj, desired: model.PortBinding) -> bool:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from networking_vpp.agent.vpp import errors
 from networking_vpp.agent.vpp import types as t
 from networking_vpp.agent.vpp.acl import AclOps
 
@@ -59,10 +60,15 @@ class VppUnreachable(VppConnectionError):
 
 
 class VppApiError(VppError):
-    """VPP answered a request with a non-zero ``retval``."""
+    """VPP answered a request with a non-zero ``retval``.
+
+    Said by VPP's name for the code (``errors.py``): the text ends up in port
+    reports that operators read, where ``-56`` means nothing.
+    """
 
     def __init__(self, message: str, retval: int) -> None:
-        super().__init__(f"{message} failed: retval {retval}")
+        self.name = errors.name(retval)
+        super().__init__(f"{message} failed: {self.name}")
         self.message = message
         self.retval = retval
 
