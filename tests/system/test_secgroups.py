@@ -168,6 +168,27 @@ def test_rules_vpp_cannot_express_are_refused(client, groups):
     assert not [r for r in rules if r["protocol"] == "sctp"]
 
 
+def test_a_stateless_group_is_refused_with_the_plain_message(client):
+    # As the README's table shows: 409 and our message, not Neutron's "Callback
+    # ... failed with ..." wrapping of its security group events.
+    plain = (
+        "networking-vpp does not support stateless security groups (stateful=false): its "
+        "VPP ACLs always let replies back in, which a stateless group would not"
+    )
+    with pytest.raises(openstack.exceptions.ConflictException) as caught:
+        client.neutron.network.create_security_group(name="sys-stateless", stateful=False)
+    assert caught.value.details == plain
+    assert not list(client.neutron.network.security_groups(name="sys-stateless"))
+    group = client.neutron.network.create_security_group(name="sys-stateful")
+    try:
+        with pytest.raises(openstack.exceptions.ConflictException) as caught:
+            client.neutron.network.update_security_group(group.id, stateful=False)
+        assert caught.value.details == plain
+        assert client.neutron.network.get_security_group(group.id).stateful
+    finally:
+        client.neutron.network.delete_security_group(group.id, ignore_missing=True)
+
+
 def test_concurrent_rule_changes_of_one_group_all_reach_etcd(devcloud, client, groups):
     """Each rule change rewrites the group's whole value: none may be lost to a race.
 

@@ -12,9 +12,15 @@ publishes these events; what we do with each, and why that event:
 * ``SECURITY_GROUP`` ``PRECOMMIT_CREATE``: put the new group's value; its
   rules (from Neutron's templates; for a project's ``default`` group, created
   lazily on its first network or port, the ingress-from-itself rules) exist by
-  then. Refuse a stateless group (409: Neutron wraps errors of this event).
-* ``SECURITY_GROUP`` ``PRECOMMIT_UPDATE``: only ``stateful`` matters (refused
-  when turned off); names and descriptions are not in the value.
+  then.
+* ``SECURITY_GROUP`` ``PRECOMMIT_UPDATE``: only ``stateful`` matters; names and
+  descriptions are not in the value.
+* A stateless group is refused (409) with our plain message when the
+  ``stateful`` column of a group's row is set to false (a SQLAlchemy attribute
+  event, at create and update): Neutron publishes its security group events
+  through ``_registry_publish``, which rewrites any callback's error into "Error
+  cannot perform precommit_create due to Callback ... failed with ..."; the
+  precommits check again, in case the row was written some other way.
 * ``SECURITY_GROUP`` ``PRECOMMIT_DELETE``: delete the group's key and its
   members' keys, and rewrite the groups whose rules named it as remote group
   (the database deletes those rules with it: ``ON DELETE CASCADE``).
@@ -40,8 +46,10 @@ import logging
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
+from neutron.db.models import securitygroup as sg_models
 from neutron_lib import exceptions as n_exc
 from neutron_lib.callbacks import events, registry, resources
+from sqlalchemy import event as sa_event
 
 from networking_vpp.common import keys, model
 from networking_vpp.server.journal import api as journal
@@ -51,13 +59,24 @@ from networking_vpp.server.secgroups import db, values
 LOG = logging.getLogger(__name__)
 
 
-class StatelessGroupNotSupported(n_exc.BadRequest):
+class StatelessGroupNotSupported(n_exc.Conflict):
     """VPP's ACLs here are stateful (permit+reflect); stateless groups would permit more."""
 
     message = (
         "networking-vpp does not support stateless security groups (stateful=false): its "
         "VPP ACLs always let replies back in, which a stateless group would not"
     )
+
+
+def _refuse_stateless(target: Any, value: Any, oldvalue: Any, initiator: Any) -> Any:
+    """``stateful`` set to false on a group's row (create or update): refuse, unwrapped.
+
+    Raised outside Neutron's callback manager, the API answers our exception as
+    it is (409 and the plain message).
+    """
+    if value is False and oldvalue is not False:
+        raise StatelessGroupNotSupported()
+    return value
 
 
 class SecGroupJournal:
@@ -92,14 +111,18 @@ class SecGroupJournal:
         return out
 
     def subscribe(self) -> None:
-        """Register the Neutron callbacks."""
+        """Register the Neutron callbacks, and the stateless groups' refusal."""
         for callback, resource, event in self._callbacks():
             registry.subscribe(callback, resource, event)
+        if not sa_event.contains(sg_models.SecurityGroup.stateful, "set", _refuse_stateless):
+            sa_event.listen(sg_models.SecurityGroup.stateful, "set", _refuse_stateless)
 
     def unsubscribe(self) -> None:
         """Withdraw them (a re-initialised driver replaces its journal)."""
         for callback, _resource, _event in self._callbacks():
             registry.unsubscribe_all(callback)
+        if sa_event.contains(sg_models.SecurityGroup.stateful, "set", _refuse_stateless):
+            sa_event.remove(sg_models.SecurityGroup.stateful, "set", _refuse_stateless)
 
     # --- rules --------------------------------------------------------------------
     def _check_new_rule(self, resource: str, event: str, trigger: Any, payload: Any) -> None:

@@ -17,6 +17,7 @@ from neutron_lib.db import api as db_api
 from networking_vpp.common import model
 from networking_vpp.server.journal import api as journal_api
 from networking_vpp.server.secgroups import desired_secgroup_state
+from networking_vpp.server.secgroups.journal import StatelessGroupNotSupported
 from networking_vpp.testing.ml2_drivers import FailingMechanismDriver
 from tests.unit.server import test_mech_driver as t
 
@@ -278,7 +279,9 @@ class TestRefusals(SecGroupTestCase):
             {"security_group": {"name": "nostate", "stateful": False}},
             expected=409,
         )
-        self.assertIn("does not support stateless security groups", res["NeutronError"]["message"])
+        # The plain message, not Neutron's "Callback ... failed with ..." wrapping.
+        self.assertEqual(StatelessGroupNotSupported.message, res["NeutronError"]["message"])
+        self.assertEqual("StatelessGroupNotSupported", res["NeutronError"]["type"])
         self.assertEqual([], self._journal(everything=True))
         sg = self._group()
         self._take_journal(everything=True)
@@ -289,7 +292,7 @@ class TestRefusals(SecGroupTestCase):
             expected_code=409,
             as_admin=True,
         )
-        self.assertIn("stateless", res["NeutronError"]["message"])
+        self.assertEqual(StatelessGroupNotSupported.message, res["NeutronError"]["message"])
         self.assertTrue(
             self._show("security-groups", sg["id"], as_admin=True)["security_group"]["stateful"]
         )
