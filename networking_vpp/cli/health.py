@@ -83,7 +83,7 @@ class HostHealth:
             "drift": self.drift,
             "notes": self.notes,
             "bad_values": self.bad_values,
-            "summary": None if self.summary is None else dataclasses.asdict(self.summary),
+            "summary": None if self.summary is None else model.as_plain(self.summary),
             "healthy": self.healthy,
         }
 

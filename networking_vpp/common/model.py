@@ -1,25 +1,49 @@
 """One strict, versioned schema per etcd value; writer and reader share it.
 
 Every value that crosses etcd is a JSON object with a ``version`` field and is
-built from (and checked against) one of the dataclasses below. ``decode`` raises
-:class:`BadValue` naming the key and what is wrong; it never returns a
-half-valid object. Unknown fields are errors: a writer newer than the reader
-must bump ``version`` instead of adding fields silently.
+built from (and checked against) one of the msgspec Structs below. ``decode``
+raises :class:`BadValue` naming the key and what is wrong; it never returns a
+half-valid object. Types are strict: no coercion (``"1500"`` or ``true`` is not
+an MTU), enums are closed, required fields must be there.
+
+Compatibility rule
+------------------
+``version`` is the schema's *major* version (:data:`SCHEMA_VERSION`), an
+integer, as values have carried since the first release. Within a major
+version the schema evolves by additions only, so servers and agents can be
+upgraded one by one:
+
+* A writer may add a field only if it is optional and its default means what
+  the value meant without it ("as before"). Readers ignore fields they do not
+  know, at any depth: a newer server's value reaches an older agent, which
+  does what it did before (new server, old agent).
+* A reader fills in the default of every optional field the value lacks: an
+  older server's value reaches a newer agent (old server, new agent).
+* Anything else bumps the major version: a field removed, renamed, made
+  required or given another type or meaning, a default changed, or a new
+  enum value that older readers must not simply reject. A reader refuses any
+  major version but its own (a newer one is reported as such, before its
+  fields are looked at), and the agent then keeps the last good value for the
+  key and reports the port in error (see ``agent/cache.py``); the server's
+  state watcher likewise keeps the last report it could read. Readers of a new
+  major version ship before its writers.
+
+No minor version is written: a reader needs none, as everything a minor
+release may add is ignorable by the rule above, and leaving it out keeps
+every value byte for byte as it was (values are compared as bytes).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
-import json
-import operator
 import re
-import types
-import typing
-from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+from typing import Any, Literal, TypeVar
+
+import msgspec
 
 from networking_vpp.common.addresses import canonical_prefix, is_ip_address
 
+#: the major schema version this code reads and writes (see the rule above)
 SCHEMA_VERSION = 1
 MAX_VALUE_BYTES = 1024 * 1024  # etcd's default request size limit is 1.5 MiB
 
@@ -35,11 +59,17 @@ class BadValue(ValueError):
         self.reason = reason
 
 
+class _Schema(msgspec.Struct, frozen=True, gc=False):
+    """Base of every schema: immutable and hashable. Unknown fields are
+    ignored (the compatibility rule). ``gc=False``: a value holds only
+    scalars and tuples of values, so it can be in no reference cycle, and the
+    agent's many long-lived bindings cost the garbage collector nothing."""
+
+
 # --- schemas -------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class VhostUser:
+class VhostUser(_Schema, frozen=True):
     """A vhost-user attachment: VPP connects to (or serves) ``socket``.
 
     ``mode`` is VPP's role; by default QEMU serves the socket and VPP is its
@@ -50,31 +80,27 @@ class VhostUser:
     mode: Literal["server", "client"] = "client"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Tap:
+class Tap(_Schema, frozen=True):
     """A kernel interface (made by Nova, DHCP or L3 agents) that VPP attaches to."""
 
     ifname: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class FixedIp:
+class FixedIp(_Schema, frozen=True):
     """One of the port's addresses."""
 
     ip_address: str
     subnet_id: str = ""
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class AddressPair:
+class AddressPair(_Schema, frozen=True):
     """An allowed address pair: an IP or CIDR, optionally with its own MAC."""
 
     ip_address: str
     mac_address: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class PortBinding:
+class PortBinding(_Schema, frozen=True):
     """``/nodes/<host>/ports/<port_id>``: what the host must program for a port."""
 
     port_id: str
@@ -115,8 +141,7 @@ class PortBinding:
         return _check_mac(self.mac_address) or _check_ips(self)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class HostAlive:
+class HostAlive(_Schema, frozen=True):
     """``/state/<host>/alive`` (leased): the host's agent is running."""
 
     host: str
@@ -125,8 +150,7 @@ class HostAlive:
     version: int = SCHEMA_VERSION
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class HostPhysnet:
+class HostPhysnet(_Schema, frozen=True):
     """``/state/<host>/physnets/<name>``: the host can reach physnet ``name``."""
 
     name: str
@@ -134,8 +158,7 @@ class HostPhysnet:
     version: int = SCHEMA_VERSION
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Programmed:
+class Programmed(_Schema, frozen=True):
     """What the agent programmed in VPP for a port (for operators and drift checks)."""
 
     interface: str
@@ -147,8 +170,7 @@ class Programmed:
     mac_address: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class PortState:
+class PortState(_Schema, frozen=True):
     """``/state/<host>/ports/<port_id>``: the agent's report on a port binding.
 
     ``active``: programmed and passing traffic (for vhost-user, the VM is
@@ -171,8 +193,7 @@ class PortState:
     version: int = SCHEMA_VERSION
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class HostSummary:
+class HostSummary(_Schema, frozen=True):
     """``/state/<host>/summary``: the agent's own account, for drift detection."""
 
     host: str
@@ -190,8 +211,7 @@ class HostSummary:
     failing: tuple[str, ...] = ()
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class SecGroupRule:
+class SecGroupRule(_Schema, frozen=True):
     """One Neutron security group rule, normalised by the server.
 
     ``protocol`` is an IP protocol number (None: any). For TCP, UDP, SCTP and
@@ -236,8 +256,7 @@ class SecGroupRule:
         return None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class SecurityGroup:
+class SecurityGroup(_Schema, frozen=True):
     """``/global/secgroups/<sg_id>``: every rule of one group, both directions."""
 
     sg_id: str
@@ -253,8 +272,7 @@ class SecurityGroup:
         return None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class RemoteGroupMember:
+class RemoteGroupMember(_Schema, frozen=True):
     """``/global/remote_groups/<sg_id>/<port_id>``: a member port's addresses.
 
     ``ips`` holds the port's fixed IPs and its allowed-address-pair prefixes,
@@ -279,13 +297,33 @@ class RemoteGroupMember:
 
 T = TypeVar("T")
 
+# Sorted keys, compact: the bytes the first (json-module) implementation wrote.
+_ENCODER = msgspec.json.Encoder(order="sorted")
+_DECODERS: dict[type, msgspec.json.Decoder[Any]] = {}
 
-_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True)  # made once, not per value
+
+class _Head(msgspec.Struct):
+    """Only the version: read before the rest, as a newer major may change anything."""
+
+    version: Any = None
+
+
+_HEAD = msgspec.json.Decoder(_Head)
+
+
+def replace(value: T, **changes: Any) -> T:
+    """A copy of a schema object with ``changes`` (values are immutable)."""
+    return msgspec.structs.replace(value, **changes)  # type: ignore[type-var]
+
+
+def as_plain(value: Any) -> Any:
+    """A schema object as JSON-ready data (dicts and lists), for tools' output."""
+    return msgspec.to_builtins(value)
 
 
 def encode(value: Any) -> str:
     """Serialise a schema object to the compact JSON stored in etcd."""
-    return _JSON.encode(_to_plain(value))
+    return _ENCODER.encode(value).decode()
 
 
 def decode(cls: type[T], key: str, raw: bytes | str | None) -> T:
@@ -295,202 +333,27 @@ def decode(cls: type[T], key: str, raw: bytes | str | None) -> T:
     if len(raw) > MAX_VALUE_BYTES:
         raise BadValue(key, f"value is {len(raw)} bytes, over {MAX_VALUE_BYTES}")
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        version = _HEAD.decode(raw).version
+    except msgspec.ValidationError:
+        raise BadValue(key, "not a JSON object") from None
+    except msgspec.DecodeError as exc:
         raise BadValue(key, f"not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise BadValue(key, "not a JSON object")
-    version = data.get("version")
-    if version != SCHEMA_VERSION:
-        raise BadValue(key, f"schema version {version!r}, this code reads {SCHEMA_VERSION}")
+    # type(): JSON's true equals 1 in Python, and is no version.
+    if type(version) is not int or version != SCHEMA_VERSION:
+        newer = " (newer)" if type(version) is int and version > SCHEMA_VERSION else ""
+        raise BadValue(key, f"schema version {version!r}{newer}, this code reads {SCHEMA_VERSION}")
+    decoder = _DECODERS.get(cls)
+    if decoder is None:
+        decoder = _DECODERS[cls] = msgspec.json.Decoder(cls)
     try:
-        obj = _build(cls, data, "")
-    except _Invalid as exc:
+        obj: T = decoder.decode(raw)
+    except msgspec.DecodeError as exc:  # ValidationError included: "... - at `$.mtu`"
         raise BadValue(key, str(exc)) from None
     check = getattr(obj, "check", None)
     problem = check() if check else None
     if problem:
         raise BadValue(key, problem)
     return obj
-
-
-class _Invalid(Exception):
-    """A schema violation; the path to the bad field is prepended as it propagates."""
-
-    def __init__(self, problem: str, path: str = "") -> None:
-        super().__init__(problem)
-        self.problem = problem
-        self.path = path
-
-    def within(self, name: str) -> _Invalid:
-        self.path = f"{name}.{self.path}" if self.path and self.path[0] != "[" else name + self.path
-        return self
-
-    def __str__(self) -> str:
-        return f"{self.path or 'value'}: {self.problem}"
-
-
-# Builders take JSON data and return the checked value; paths are only worked
-# out on the error path, so decoding a valid value costs no string formatting.
-Builder = typing.Callable[[Any], Any]
-_PLAIN = {bool: "true/false", int: "an integer", str: "a string"}  # JSON scalars as they are
-_BUILDERS: dict[Any, Builder] = {}
-
-
-def _build(tp: Any, data: Any, path: str) -> Any:
-    try:
-        return _builder(tp)(data)
-    except _Invalid as exc:
-        raise (exc.within(path) if path else exc) from None
-
-
-def _builder(tp: Any) -> Builder:
-    """Compile (once per type) a function that checks and builds ``tp`` from JSON data."""
-    fn = _BUILDERS.get(tp)
-    if fn is None:
-        fn = _BUILDERS[tp] = _compile(tp)
-    return fn
-
-
-def _compile(tp: Any) -> Builder:
-    origin = get_origin(tp)
-    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        return _compile_dataclass(tp)
-    if origin is Literal:
-        allowed = get_args(tp)
-
-        def literal(data: Any) -> Any:
-            if data not in allowed:
-                raise _Invalid(f"{data!r} is not one of {allowed}")
-            return data
-
-        return literal
-    if origin in (typing.Union, types.UnionType):
-        (inner_tp,) = [a for a in get_args(tp) if a is not type(None)]
-        inner = _builder(inner_tp)
-        return lambda data: None if data is None else inner(data)
-    if origin is tuple:
-        item = _builder(get_args(tp)[0])
-
-        def sequence(data: Any) -> Any:
-            if type(data) is not list:
-                raise _Invalid(f"expected a list, got {type(data).__name__}")
-            out = []
-            for i, value in enumerate(data):
-                try:
-                    out.append(item(value))
-                except _Invalid as exc:
-                    raise exc.within(f"[{i}]") from None
-            return tuple(out)
-
-        return sequence
-    if tp is float:
-
-        def number(data: Any) -> Any:
-            if type(data) not in (int, float):
-                raise _Invalid(f"expected a number, got {data!r}")
-            return float(data)
-
-        return number
-    if tp not in _PLAIN:
-        raise TypeError(f"schema type {tp!r} not supported")
-    what = _PLAIN[tp]
-
-    def scalar(data: Any) -> Any:
-        # type() rather than isinstance(): JSON's true is not an integer here.
-        if type(data) is not tp:
-            raise _Invalid(f"expected {what}, got {data!r}")
-        return data
-
-    return scalar
-
-
-def _compile_dataclass(cls: type) -> Builder:
-    hints = get_type_hints(cls)
-    # (name, required, builder, plain type): a plain scalar is checked inline,
-    # saving a call for most fields of a binding (decoding is per port, per load).
-    fields = [
-        (
-            f.name,
-            f.default is dataclasses.MISSING,
-            _builder(hints[f.name]),
-            hints[f.name] if hints[f.name] in _PLAIN else None,
-        )
-        for f in dataclasses.fields(cls)
-    ]
-    names = frozenset(name for name, _, _, _ in fields)
-
-    def build(data: Any) -> Any:
-        if type(data) is not dict:
-            raise _Invalid("expected an object")
-        if not names.issuperset(data):
-            raise _Invalid(f"unknown field(s) {sorted(set(data) - names)}")
-        kwargs = {}
-        for name, required, sub, plain in fields:
-            if name not in data:
-                if required:
-                    raise _Invalid("required field missing", name)
-                continue
-            value = data[name]
-            if plain is not None and type(value) is plain:
-                kwargs[name] = value
-                continue
-            try:
-                kwargs[name] = sub(value)  # the plain type's builder explains a mismatch
-            except _Invalid as exc:
-                raise exc.within(name) from None
-        return cls(**kwargs)
-
-    return build
-
-
-_ENCODERS: dict[type, typing.Callable[[Any], Any]] = {}
-
-
-def _to_plain(value: Any) -> Any:
-    """A schema object as JSON-ready data (an encoder compiled once per class)."""
-    cls = type(value)
-    encoder = _ENCODERS.get(cls)
-    if encoder is None:
-        encoder = _ENCODERS[cls] = _compile_encoder(cls)
-    return encoder(value)
-
-
-def _compile_encoder(cls: type) -> typing.Callable[[Any], Any]:
-    if cls is tuple or cls is list:
-        return lambda value: [_to_plain(v) for v in value]
-    if not dataclasses.is_dataclass(cls):
-        return lambda value: value
-    names = tuple(f.name for f in dataclasses.fields(cls))
-    hints = get_type_hints(cls)
-    # Fields that may hold another schema object or a tuple: the rest are JSON as they are.
-    nested = tuple(n for n in names if not _is_plain(hints[n]))
-    values = operator.attrgetter(*names) if len(names) > 1 else None
-
-    def encode_object(value: Any) -> dict[str, Any]:
-        if values is None:
-            out = {names[0]: getattr(value, names[0])}
-        else:
-            out = dict(zip(names, values(value), strict=True))
-        for name in nested:
-            v = out[name]
-            if v is not None:
-                out[name] = _to_plain(v)
-        return out
-
-    return encode_object
-
-
-def _is_plain(tp: Any) -> bool:
-    """Whether values of ``tp`` are JSON scalars (str, int, bool, float, None, literals)."""
-    if tp in (str, int, bool, float, type(None)):
-        return True
-    origin = get_origin(tp)
-    if origin is Literal:
-        return True
-    if origin in (typing.Union, types.UnionType):
-        return all(_is_plain(a) for a in get_args(tp))
-    return False
 
 
 def _check_mac(mac: str) -> str | None:

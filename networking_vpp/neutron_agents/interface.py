@@ -35,7 +35,7 @@ import logging
 
 from neutron.agent.linux import interface, ip_lib
 
-from networking_vpp.server.binding import tap_ifname
+from networking_vpp.common.portnames import tap_ifname
 
 LOG = logging.getLogger(__name__)
 

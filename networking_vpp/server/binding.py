@@ -6,7 +6,6 @@ without a database and shared by bind_port and the journal writer.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -16,12 +15,10 @@ from neutron_lib.api.definitions import portbindings
 from neutron_lib.utils import net as net_utils
 
 from networking_vpp.common import model
+from networking_vpp.common.portnames import tap_ifname, vhostuser_socket
 
 SUPPORTED_NETWORK_TYPES = (n_const.TYPE_FLAT, n_const.TYPE_VLAN)
 VIF_TYPES = (portbindings.VIF_TYPE_VHOST_USER, portbindings.VIF_TYPE_TAP)
-# Linux interface names are at most 15 characters; Nova and Neutron's agents
-# name a port's device <3-letter prefix><first 11 characters of the port id>.
-_ID_CHARS = 11
 
 
 class UnservablePort(ValueError):
@@ -83,16 +80,6 @@ class VifPolicy:
                 }
             )
         return details
-
-
-def vhostuser_socket(socket_dir: str, port_id: str) -> str:
-    """``<dir>/vhu<port_id[:11]>``: the name OVS-DPDK deployments use too."""
-    return os.path.join(socket_dir, "vhu" + port_id[:_ID_CHARS])
-
-
-def tap_ifname(port_id: str) -> str:
-    """``tap<port_id[:11]>``: the name Nova and Neutron's agents give the kernel device."""
-    return "tap" + port_id[:_ID_CHARS]
 
 
 def segment_problem(segment: Mapping[str, Any]) -> str | None:

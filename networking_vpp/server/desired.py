@@ -263,7 +263,7 @@ class DesiredStateBuilder:
                         )
                         continue
                     state.values[self.keys.port(host, port_id)] = model.encode(
-                        dataclasses.replace(value, binding_id=dest.binding_id)
+                        model.replace(value, binding_id=dest.binding_id)
                     )
 
     @staticmethod

@@ -14,7 +14,6 @@ rewrites both from the database. Where a precommit journaled the change already
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Any
 
@@ -75,7 +74,7 @@ class AddressJournal:
         old = model.decode(model.PortBinding, key, row.value)
         if set(now) == set(old.fixed_ips):
             return False  # a precommit wrote it already (its order is the port dict's)
-        value = self._ports.encode_value(row.host, dataclasses.replace(old, fixed_ips=tuple(now)))
+        value = self._ports.encode_value(row.host, model.replace(old, fixed_ips=tuple(now)))
         row.value = value
         journal.record(session, key, value)
         LOG.info("journal: port %s on %s: addresses changed with no port update", port_id, row.host)

@@ -150,7 +150,7 @@ class DestinationJournal:
         for host, value in wanted.items():
             row = rows.get(host)
             binding_id = row.binding_id if row is not None else str(uuid.uuid4())
-            encoded = model.encode(dataclasses.replace(value, binding_id=binding_id))
+            encoded = model.encode(model.replace(value, binding_id=binding_id))
             if row is None:
                 session.add(
                     models.VppPortDestination(
@@ -338,7 +338,7 @@ class DestinationJournal:
             vhostuser = model.VhostUser(socket=socket, mode=self._policy.vpp_vhostuser_role)  # type: ignore[arg-type]
         else:
             tap = model.Tap(ifname=binding.tap_ifname(base.port_id))
-        value = dataclasses.replace(
+        value = model.replace(
             base,
             binding_type=dest.vif_type,  # type: ignore[arg-type]
             vhostuser=vhostuser,

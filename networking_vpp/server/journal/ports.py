@@ -183,7 +183,7 @@ class PortJournal:
         for row in rows:
             key = self._keys.port(row.host, row.port_id)
             old = model.decode(model.PortBinding, key, row.value)
-            value = self.encode_value(row.host, dataclasses.replace(old, mtu=int(new_mtu)))
+            value = self.encode_value(row.host, model.replace(old, mtu=int(new_mtu)))
             if value != row.value:
                 row.value = value
                 journal.record(session, key, value)
@@ -278,7 +278,7 @@ class PortJournal:
             kept = tuple(ip for ip in old.fixed_ips if ip.subnet_id != subnet_id)
             if kept == old.fixed_ips:
                 continue
-            row.value = self.encode_value(row.host, dataclasses.replace(old, fixed_ips=kept))
+            row.value = self.encode_value(row.host, model.replace(old, fixed_ips=kept))
             journal.record(session, key, row.value)
             rewritten.append(row.port_id)
         if rewritten:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import grp
 import os
 import stat
@@ -120,7 +119,7 @@ def test_an_admin_down_port_is_reported_down_and_active_again_once_up(rig, look,
     rig.start_agent()
     rig.put(port)
     active = rig.wait_state("p1")
-    rig.put(dataclasses.replace(port, admin_state_up=False))
+    rig.put(model.replace(port, admin_state_up=False))
     down = rig.wait_state("p1", "down")
     assert down.reason == "admin down"
     assert down.programmed == active.programmed
