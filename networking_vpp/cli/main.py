@@ -1,8 +1,9 @@
-"""``networking-vpp``: the operator's command (status, watch, resync).
+"""``networking-vpp``: the operator's command (status, watch, resync, journal).
 
 Each command lives in its own module with ``add_parser(subparsers)`` and a
 ``run(args) -> exit status``. ``status`` and ``watch`` need only etcd;
-``resync`` also reads Neutron's database (and so needs Neutron installed).
+``resync`` and ``journal`` also read Neutron's database (and so need Neutron
+installed).
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import os
 import sys
 import warnings
 
-from networking_vpp.cli import resync, status, watch
+from networking_vpp.cli import journal, resync, status, watch
 from networking_vpp.common import keys
 from networking_vpp.common.etcd.errors import EtcdError
 
-COMMANDS = (status, watch, resync)
+COMMANDS = (status, watch, resync, journal)
 
 
 def parser() -> argparse.ArgumentParser:

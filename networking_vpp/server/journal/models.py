@@ -31,6 +31,10 @@ class VppJournal(model_base.BASEV2):
     """One etcd write: put ``value`` at ``key``, or delete ``key`` if value is NULL."""
 
     __tablename__ = "vpp_journal"
+    # Ids never come back, as in MariaDB: without this SQLite hands out a
+    # deleted row's id again, and a row set aside under one id in
+    # vpp_journal_dead would be overwritten by the next one given that id.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id = sa.Column(SEQUENCE, primary_key=True, autoincrement=True)
     key = sa.Column(sa.String(KEY_LENGTH), nullable=False)
