@@ -3,10 +3,13 @@
 
 Creates a VLAN network (physnet1) and a flat network (physnet2), a subnet on each, and
 three ports bound to compute-1 and compute-2 the way Nova binds them (binding:host_id,
-device_owner compute:nova, a UUID device_id); waits for each to go ACTIVE; then prints
-the etcd keys below /networking-vpp, each host's VPP objects, the network-vif-plugged
-events the fake Nova received, and the timings. What a previous tour left is deleted
-first; what this one creates stays, to explore (``--cleanup`` removes it at the end).
+device_owner compute:nova, a UUID device_id); waits for each to go ACTIVE and for the
+fake Nova to hear network-vif-plugged (Neutron sends its events in batches, once a
+second), and for each host's agent to have published its summary of them; then prints
+Neutron's agents, the etcd keys below /networking-vpp, each host's VPP objects, the
+events the fake Nova received, and each port's timeline. What a previous tour left is
+deleted first; what this one creates stays, to explore (``--cleanup`` removes it at
+the end).
 
 Run ``tools/devcloud/up.sh`` (which runs this), or on a running cloud:
 ``python tools/devcloud/tour.py``.
@@ -18,10 +21,14 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
+from networking_vpp.common import model
+from networking_vpp.testing.devcloud import procs
 from networking_vpp.testing.devcloud.client import VIF_PLUGGED, CloudClient
 from networking_vpp.testing.devcloud.cloud import DevCloud
 
@@ -96,9 +103,22 @@ def tour(client: CloudClient, hosts: tuple[str, ...]) -> None:
         made.append((port, host, started, created, active))
         print(
             f"  {port.id}  {network.name:9} on {host}:  {port.binding_vif_type}, "
-            f"created {ms(created - started)}, ACTIVE after {ms(active - started)}"
+            f"created {duration(created - started)}, ACTIVE after {duration(active - started)}"
         )
         print(f"      socket {port.binding_vif_details.get('vhostuser_socket')}")
+
+    # Neutron tells Nova in batches (send_events_interval, 1 s): wait for each event,
+    # and for each agent's summary to count this tour's ports, so nothing shown is stale.
+    for port, *_rest in made:
+        client.wait_nova_event(port.id, timeout=15.0)
+    wait_summaries(client, hosts)
+
+    agents = list(net.agents())
+    if agents:
+        step("Neutron's agents (openstack network agent list)")
+        for agent in sorted(agents, key=lambda a: (a.host, a.binary)):
+            alive = "alive" if agent.is_alive else "DEAD"
+            print(f"  {agent.host:10} {agent.binary:24} {agent.agent_type:15} {alive}")
 
     step("etcd: the desired state and the agents' reports (below /networking-vpp)")
     for key, value, rev in client.etcd_items():
@@ -120,63 +140,137 @@ def tour(client: CloudClient, hosts: tuple[str, ...]) -> None:
 
     step("the fake Nova: network-vif-plugged events")
     events = client.nova_events(VIF_PLUGGED)
-    for port, host, started, _created, _active in made:
+    for port, _host, _started, _created, _active in made:
         for event in [e for e in events if e["tag"] == port.id]:
-            state = client.port_state(host, port.id)
-            reported = state.reported_at if state else 0.0
             print(
-                f"  {event['name']} {event['status']} port {port.id[:8]} "
-                f"server {event['server_uuid'][:8]}: agent reported at +{ms(reported - started)}, "
-                f"Nova told at +{ms(event['received_at'] - started)}"
+                f"  {clock(event['received_at'])}  {event['name']} {event['status']} "
+                f"port {port.id[:8]} server {event['server_uuid'][:8]}"
             )
 
-    step("timings (from the POST)")
-    print("  port      API answered  etcd key written*  agent reported  ACTIVE seen")
+    step("timings: each port's timeline from its POST (in the order things happened)")
     for port, host, started, created, active in made:
-        binding_rev = next(
-            (r for k, _v, r in client.etcd_items() if k.endswith(f"/{host}/ports/{port.id}")), 0
-        )
         state = client.port_state(host, port.id)
-        reported = state.reported_at - started if state else float("nan")
-        print(
-            f"  {port.id[:8]}  {ms(created - started):>12}  rev {binding_rev:<13} "
-            f"{ms(reported):>14}  {ms(active - started):>11}"
+        told = [e["received_at"] for e in events if e["tag"] == port.id]
+        moments = [
+            ("API answered", created),
+            ("agent reported", state.reported_at if state else None),
+            ("ACTIVE seen", active),
+            ("Nova told", min(told) if told else None),
+        ]
+        line = "  ".join(
+            f"{what} +{duration(at - started)}"
+            for what, at in sorted(
+                ((w, a) for w, a in moments if a is not None), key=lambda m: m[1]
+            )
         )
-    print("  * etcd keeps revisions, not times: see benchmarks/bind_latency.py for the split")
+        print(f"  {port.id[:8]} on {host} (POST at {clock(started)}):  {line}")
+    print("  (ACTIVE seen: when the tour's poll of the API saw it; the split of the control")
+    print("   plane's part by stage is benchmarks/bind_latency.py)")
     print(f"\nserver log: {client.cloud.server_log}")
 
 
+def wait_summaries(client: CloudClient, hosts: tuple[str, ...], timeout: float = 15.0) -> None:
+    """Until each host's summary counts every port etcd binds there, none pending."""
+
+    def current() -> bool:
+        for host in hosts:
+            bound = len(client.etcd_items(client.keys.host_ports_prefix(host)))
+            kv = client.etcd.get(client.keys.summary(host))
+            if kv is None:
+                return False
+            summary = model.decode(model.HostSummary, kv.key, kv.value)
+            if summary.desired != bound or summary.pending:
+                return False
+        return True
+
+    try:
+        procs.wait_until(current, timeout, "the agents' summaries", interval=0.1)
+    except procs.DevCloudError:
+        print("  (an agent's summary has not caught up: the etcd keys below show its last one)")
+
+
 def summarise(key: str, value: bytes) -> str:
-    """A one-line summary of an etcd value."""
+    """A one-line summary of an etcd value (times as clock times, cut between words)."""
     if not value:
         return "(empty: its writes wake the elected forwarder)" if "/kick/" in key else "(empty)"
     try:
         data = json.loads(value)
     except ValueError:
-        return value[:80].decode(errors="replace")
+        return shorten(value.decode(errors="replace"))
     if not isinstance(data, dict):
-        return str(data)[:100]
+        return shorten(str(data))
     if "/nodes/" in key:
         sock = (data.get("vhostuser") or {}).get("socket") or (data.get("tap") or {}).get("ifname")
         return (
             f"{data.get('network_type')} {data.get('physnet')} "
             f"seg {data.get('segmentation_id') or '-'} mac {data.get('mac_address')} {sock}"
         )
+    if "/secgroups/" in key:
+        return shorten(
+            f"{len(data.get('rules') or [])} rules: "
+            + "; ".join(rule_text(r) for r in data.get("rules") or [])
+        )
     if "/ports/" in key:
         prog = data.get("programmed") or {}
-        return (
+        text = (
             f"{data.get('status')} {prog.get('interface', '')} bd {prog.get('bridge_domain', '')}"
             f" via {prog.get('uplink', '')} {data.get('reason', '')}".rstrip()
         )
-    return ", ".join(f"{k}={v}" for k, v in data.items() if k != "version")[:100]
+        if data.get("reported_at"):
+            text += f", reported {clock(data['reported_at'])}"
+        return text
+    return shorten(
+        ", ".join(
+            f"{k}={readable(k, v)}"
+            for k, v in data.items()
+            if k != "version" and v not in ((), [], "", None)
+        )
+    )
+
+
+def rule_text(rule: dict[str, Any]) -> str:
+    """A rule as ``ingress IPv4 tcp 22-22 from 10.0.0.0/8``."""
+    low, high = rule.get("port_range_min"), rule.get("port_range_max")
+    ports = f" {low}-{high}" if low is not None else ""
+    remote = rule.get("remote_ip_prefix") or rule.get("remote_group_id") or ""
+    proto = rule.get("protocol")
+    return (
+        f"{rule.get('direction')} {rule.get('ethertype')} "
+        f"{'any' if proto is None else proto}{ports}{f' from {remote}' if remote else ''}"
+    )
+
+
+def readable(name: str, value: Any) -> str:
+    """A value as a reader wants it: epoch times as clock times, lists joined."""
+    if name.endswith("_at") and isinstance(value, int | float) and value > 1e9:
+        return clock(value)
+    if isinstance(value, list | tuple):
+        return "[" + " ".join(str(v) for v in value) + "]"
+    return str(value)
+
+
+def shorten(text: str, width: int = 110) -> str:
+    """``text`` on one line of at most ``width`` characters, cut between words."""
+    return textwrap.shorten(text, width=width, placeholder=" ...")
 
 
 def step(title: str) -> None:
     print(f"\n== {title}")
 
 
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms"
+def duration(seconds: float) -> str:
+    """A duration as people read it: 85 ms, 1.24 s, 2 min 5 s."""
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.2f} s"
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes:.0f} min {rest:.0f} s"
+
+
+def clock(epoch: float) -> str:
+    """An epoch time as this machine's clock time, to the millisecond."""
+    return time.strftime("%H:%M:%S", time.localtime(epoch)) + f".{int(epoch % 1 * 1000):03d}"
 
 
 if __name__ == "__main__":

@@ -63,6 +63,7 @@ if [ "$tour" = 1 ]; then
     "$PY" tools/devcloud/tour.py
 fi
 echo
-echo "devcloud: running. Neutron: $("$PY" -c 'import json; print("http://127.0.0.1:%d" % json.load(open(".devcloud/cloud.json"))["neutron"])')"
+state="${DEVCLOUD_DIR:-.devcloud}/cloud.json"
+echo "devcloud: running. Neutron: $("$PY" -c 'import json, sys; print("http://127.0.0.1:%d" % json.load(open(sys.argv[1]))["neutron"])' "$state")"
 echo "devcloud: a shell for it: eval \"\$($PY -m networking_vpp.testing.devcloud env)\""
 echo "devcloud: stop it with tools/devcloud/down.sh (--purge also deletes .devcloud/)"

@@ -123,7 +123,7 @@ def _print_status(cloud: DevCloud) -> None:
     for host, port in ports.hosts.items():
         where[f"host-{host}"] = f"http://127.0.0.1:{port}"
     for name, alive in running.items():
-        print(f"  {name:18} {'up  ' if alive else 'DOWN'} {where.get(name, '')}")
+        print(f"  {name:24} {'up  ' if alive else 'DOWN'} {where.get(name, '')}")
     print(f"  logs: {cloud.layout.logs}")
     print('  a shell for it: eval "$(python -m networking_vpp.testing.devcloud env)"')
 
