@@ -93,7 +93,6 @@ def env_exports(cloud: DevCloud) -> str:
         ("PATH", f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}"),
         ("OS_AUTH_TYPE", "none"),
         ("OS_ENDPOINT", cloud.neutron_url),
-        ("OS_NETWORK_ENDPOINT_OVERRIDE", cloud.neutron_url),
         ("ETCDCTL_API", "3"),
         ("ETCDCTL_ENDPOINTS", ",".join(cloud.etcd_endpoints)),
         # networking-vpp resync/status/watch $NETWORKING_VPP_CONFIG
