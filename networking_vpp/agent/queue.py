@@ -1,9 +1,10 @@
 """A work queue of reconcile keys, in the style of Kubernetes controllers.
 
 Keys are deduplicated while they wait; a key that fails is retried later with
-exponential backoff, without holding up any other key; a key is never handed to
-two workers at once (a key that changes while being worked on is queued again
-and handed out after the current run).
+exponential backoff (the project's policy, ``common/retry.py``), without
+holding up any other key; a key is never handed to two workers at once (a
+key that changes while being worked on is queued again and handed out after
+the current run).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
+
+from networking_vpp.common import retry
 
 Key = Hashable
 
@@ -93,7 +96,7 @@ class WorkQueue:
             else:
                 n = self._failures.get(key, 0)
                 self._failures[key] = n + 1
-                delay = min(self._max, self._base * (2**n))
+                delay = retry.delay(n, self._base, self._max, jitter=False)
             if key in self._dirty:
                 self._dirty.discard(key)
                 self._ready[key] = None

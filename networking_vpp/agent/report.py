@@ -25,9 +25,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
+
+import tenacity
 
 from networking_vpp.common import keys as k
-from networking_vpp.common import model
+from networking_vpp.common import model, retry
 from networking_vpp.common.etcd.client import EtcdClient, EtcdError
 from networking_vpp.common.etcd.lease import LeasedKeys
 from networking_vpp.common.etcd.writer import MAX_TXN_OPS, Delete, Put, write_batch
@@ -134,14 +137,21 @@ class Reporter:
 
     def _load_existing(self) -> None:
         prefix = self._keys.port_states_prefix(self._host)
-        while True:
-            try:
-                kvs, _ = self._client.get_prefix(prefix)
-                summary = self._client.get(self._keys.summary(self._host))
-                break
-            except EtcdError as exc:
-                LOG.warning("Cannot read our earlier reports yet (%s); retrying", exc)
-                time.sleep(1.0)
+
+        # Until etcd answers: what is reported already decides what is rewritten.
+        @tenacity.retry(
+            wait=retry.wait(0.1, 2.0),
+            retry=tenacity.retry_if_exception_type(EtcdError),
+            before_sleep=lambda state: LOG.warning(
+                "Cannot read our earlier reports yet (%s); retrying",
+                state.outcome.exception() if state.outcome else "?",
+            ),
+        )
+        def read() -> tuple[list[Any], Any]:
+            kvs, _ = self._client.get_prefix(prefix)
+            return kvs, self._client.get(self._keys.summary(self._host))
+
+        kvs, summary = read()
         if summary is not None:
             try:
                 self._summary_written = model.decode(model.HostSummary, summary.key, summary.value)
@@ -238,7 +248,7 @@ class Reporter:
 
     # --- the writer thread -----------------------------------------------------------
     def _run(self) -> None:
-        backoff = 0.1
+        backoff = retry.Backoff(0.1, 5.0)
         while True:
             with self._cond:
                 self._idle = True
@@ -282,10 +292,9 @@ class Reporter:
                     self._inflight = {}
                     self._busy = False
                     self._cond.notify_all()
-                    self._cond.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+                    self._cond.wait(backoff.next_delay())
                 continue
-            backoff = 0.1
+            backoff.reset()
             with self._cond:
                 self._written_at = time.monotonic()
                 self.flushes += 1

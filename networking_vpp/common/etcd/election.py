@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable
 
 from networking_vpp.common.etcd import codec
-from networking_vpp.common.etcd.backoff import Backoff
 from networking_vpp.common.etcd.client import EtcdClient
 from networking_vpp.common.etcd.errors import EtcdError, EtcdNotFound
 from networking_vpp.common.etcd.stream import WatchStream
+from networking_vpp.common.retry import Backoff
 
 LOG = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 
-from networking_vpp.common.etcd.backoff import Backoff
 from networking_vpp.common.etcd.client import EtcdClient
 from networking_vpp.common.etcd.errors import EtcdError, EtcdNotFound
+from networking_vpp.common.retry import Backoff
 
 LOG = logging.getLogger(__name__)
 

@@ -20,10 +20,10 @@ from collections.abc import Callable
 from typing import Any
 
 from networking_vpp.common.etcd import codec
-from networking_vpp.common.etcd.backoff import Backoff
 from networking_vpp.common.etcd.client import EtcdClient
 from networking_vpp.common.etcd.errors import EtcdAuthError, EtcdError
 from networking_vpp.common.etcd.stream import Event, WatchStream
+from networking_vpp.common.retry import Backoff
 
 __all__ = ["Event", "PrefixWatcher"]
 

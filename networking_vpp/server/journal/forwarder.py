@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from concurrent import futures
 from typing import Any
 
-from networking_vpp.common import keys, model
+from networking_vpp.common import keys, model, retry
 from networking_vpp.common.etcd import codec
 from networking_vpp.common.etcd.client import EtcdClient, EtcdError, EtcdUnavailable
 from networking_vpp.common.etcd.election import Election
@@ -158,26 +158,27 @@ class Forwarder:
 
     # --- the loop ------------------------------------------------------------------
     def _run(self) -> None:
-        delay = self.retry_interval
+        backoff = retry.Backoff(self.retry_interval, MAX_RETRY_DELAY)
         while not self._stop.is_set():
             if not self.election.is_leader:
                 self.election.wait_leader(1.0)
                 continue
             try:
                 if self.drain_once():
-                    delay = self.retry_interval
+                    backoff.reset()
                     continue  # more may be waiting: no sleep between full batches
                 if self._resync_if_due():
-                    delay = self.retry_interval
+                    backoff.reset()
                     continue  # it may have journaled rows: drain before sleeping
                 # Journal empty: sleep until kicked (or the poll safety net fires).
                 self._wake.wait(self._idle_wait())
                 self._wake.clear()
-                delay = self.retry_interval
+                backoff.reset()
             except NotLeader:
                 LOG.warning("forwarder %s: lost leadership while writing", self.identity)
                 self._stop.wait(0.2)  # let the election notice before looking again
             except EtcdError as exc:
+                delay = backoff.next_delay()
                 LOG.warning(
                     "forwarder %s: etcd unavailable (%s); rows wait, retry in %.1fs",
                     self.identity,
@@ -185,13 +186,12 @@ class Forwarder:
                     delay,
                 )
                 self._stop.wait(delay)
-                delay = min(delay * 2, MAX_RETRY_DELAY)
             except Exception:  # noqa: BLE001 - a DB hiccup must not end the forwarder
+                delay = backoff.next_delay()
                 LOG.exception(
                     "forwarder %s: unexpected error; retry in %.1fs", self.identity, delay
                 )
                 self._stop.wait(delay)
-                delay = min(delay * 2, MAX_RETRY_DELAY)
 
     def drain_once(self) -> int:
         """Forward one batch; returns how many rows it consumed (0: journal empty).

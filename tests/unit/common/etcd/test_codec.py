@@ -7,7 +7,6 @@ import json
 import pytest
 
 from networking_vpp.common.etcd import codec
-from networking_vpp.common.etcd.backoff import Backoff
 from networking_vpp.common.etcd.errors import (
     EtcdAuthError,
     EtcdCompacted,
@@ -18,6 +17,7 @@ from networking_vpp.common.etcd.errors import (
 from networking_vpp.common.etcd.settings import EtcdSettings
 from networking_vpp.common.etcd.stream import parse_line
 from networking_vpp.common.etcd.transport import error_from_reply
+from networking_vpp.common.retry import Backoff
 
 
 @pytest.mark.parametrize(
