@@ -169,8 +169,11 @@ def test_an_older_agent_s_uplinks_get_their_filters_once(etcd):
     look.set_admin_up(old, True)
     look.set_bridge(old, look.create_bridge_domain(t.NETWORK_TAG + "net-a"))
     try:
-        rig.start_agent()
+        # The port was there before the upgrade: in etcd before the new agent starts
+        # (put after the start, it may come after the first load, which collects
+        # the old sub-interface as unused: a new one then gets made).
         rig.put(binding("p1", port_security_enabled=True, security_groups=("g",)))
+        rig.start_agent()
         rig.wait_state("p1")
         assert rig.agents[0].wait_converged(10)
         sub = rig.vpp.interface(old)
