@@ -24,7 +24,7 @@ from networking_vpp.agent.agent import Agent, AgentSettings
 from networking_vpp.agent.main import tune_gc
 from networking_vpp.agent.vpp.adapter import VppAdapter
 from networking_vpp.common import keys as k
-from networking_vpp.common import model
+from networking_vpp.common import model, portnames
 from networking_vpp.common.etcd.client import EtcdClient, EtcdSettings
 from networking_vpp.common.etcd.watcher import Event, PrefixWatcher
 from networking_vpp.common.etcd.writer import Put, write_batch
@@ -35,11 +35,13 @@ HOST = "bench-host"
 UPLINK = "GigabitEthernet0/8/0"
 KEYS = k.KeySpace()
 
+SOCKET_DIR = "/run/vpp/vhostuser"  # the agent's; not made (emulated VPP)
+
 
 def binding(i: int) -> model.PortBinding:
     """Port i: vhost-user, 50 ports per VLAN network."""
     return model.PortBinding(
-        port_id=f"port-{i:08d}",
+        port_id=f"{i:011d}-port",  # unique in the 11 characters names use
         binding_id=f"b-{i}",
         network_id=f"net-{i // 50}",
         mac_address=f"fa:16:3e:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}",
@@ -48,13 +50,18 @@ def binding(i: int) -> model.PortBinding:
         physnet="physnet1",
         segmentation_id=100 + (i // 50) % 3000,
         binding_type="vhostuser",
-        vhostuser=model.VhostUser(f"/run/vpp/vhu-{i:08d}"),
+        vhostuser=model.VhostUser(portnames.vhostuser_socket(SOCKET_DIR, f"{i:011d}")),
         fixed_ips=(model.FixedIp(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", "s"),),
     )
 
 
 def make_agent(etcd: EtcdClient, vpp: VppEmulator) -> Agent:
-    settings = AgentSettings(host=HOST, physnets={"physnet1": UPLINK})
+    settings = AgentSettings(
+        host=HOST,
+        physnets={"physnet1": UPLINK},
+        vhostuser_socket_dir=SOCKET_DIR,
+        make_vhostuser_socket_dir=False,
+    )
     return Agent(settings, etcd, VppAdapter(vpp.client))
 
 

@@ -22,7 +22,7 @@ from networking_vpp.agent.agent import Agent, AgentSettings
 from networking_vpp.agent.reconcile import acl_rules
 from networking_vpp.agent.vpp.adapter import VppAdapter
 from networking_vpp.common import keys as k
-from networking_vpp.common import model
+from networking_vpp.common import model, portnames
 from networking_vpp.common.etcd.client import EtcdClient
 from networking_vpp.common.etcd.writer import Put, write_batch
 from networking_vpp.testing.etcd import EtcdServer
@@ -41,10 +41,12 @@ SELF_RULES = (
 )
 NEW_RULE = model.SecGroupRule("ingress", "IPv4", 6, 443, 443, "0.0.0.0/0")
 
+SOCKET_DIR = "/run/vpp/vhostuser"  # the agents'; not made (emulated VPP)
+
 
 def port(i: int, host: int) -> model.PortBinding:
     return model.PortBinding(
-        port_id=f"port-{i:06d}",
+        port_id=f"{i:011d}-port",  # unique in the 11 characters names use
         binding_id="b",
         network_id=f"net-{host}",
         mac_address=f"fa:16:3e:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}",
@@ -53,7 +55,7 @@ def port(i: int, host: int) -> model.PortBinding:
         physnet="physnet1",
         segmentation_id=100,
         binding_type="vhostuser",
-        vhostuser=model.VhostUser(f"/run/vpp/vhu-{i:06d}"),
+        vhostuser=model.VhostUser(portnames.vhostuser_socket(SOCKET_DIR, f"{i:011d}")),
         fixed_ips=(model.FixedIp(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", "s"),),
         security_groups=(GROUP,),
     )
@@ -76,7 +78,11 @@ def fanout(server: EtcdServer, hosts: int, ports: int, base_rules: tuple, label:
         vpp = VppEmulator()
         vpp.add_hardware_interface(UPLINK, "52:54:00:00:08:00")
         settings = AgentSettings(
-            host=f"host-{h}", physnets={"physnet1": UPLINK}, report_before_vm_connects=True
+            host=f"host-{h}",
+            physnets={"physnet1": UPLINK},
+            report_before_vm_connects=True,
+            vhostuser_socket_dir=SOCKET_DIR,
+            make_vhostuser_socket_dir=False,
         )
         # Each host has its own etcd client (its own connections), as real hosts do.
         agent = Agent(settings, EtcdClient(server.settings()), VppAdapter(vpp.client))

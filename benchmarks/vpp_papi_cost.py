@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent_resync import HOST, KEYS, binding, new_vpp  # type: ignore[import-not-found]
+from agent_resync import HOST, KEYS, SOCKET_DIR, binding, new_vpp  # type: ignore[import-not-found]
 
 from networking_vpp.agent.agent import Agent, AgentSettings
 from networking_vpp.agent.main import tune_gc
@@ -44,7 +44,12 @@ def record(ports: int) -> list[tuple[str, dict[str, Any], Any]]:
             [Put(KEYS.port(HOST, b.port_id), model.encode(b)) for b in map(binding, range(ports))],
         )
         recorder = Recorder(new_vpp())
-        settings = AgentSettings(host=HOST, physnets={"physnet1": "GigabitEthernet0/8/0"})
+        settings = AgentSettings(
+            host=HOST,
+            physnets={"physnet1": "GigabitEthernet0/8/0"},
+            vhostuser_socket_dir=SOCKET_DIR,
+            make_vhostuser_socket_dir=False,
+        )
         agent = Agent(settings, etcd, VppAdapter(recorder))
         agent.start()
         try:

@@ -73,8 +73,12 @@ class AgentSettings:
     summary_interval: float = 1.0  # seconds between two summaries at the most
     link_refresh_interval: float = 60.0  # seconds between two re-reads of link states
     load_page_size: int = 1000  # bindings per etcd read of a full load
-    # The vhost-user socket directory the agent makes for QEMU (None: not its business)
+    # The vhost-user socket directory: every vhost-user binding must name the
+    # port's socket in it (None: none configured, so no vhost-user port is taken).
     vhostuser_socket_dir: str | None = None
+    # The agent makes the directory for QEMU (with the group and mode below);
+    # off for rigs whose emulated VPP needs no real directory.
+    make_vhostuser_socket_dir: bool = True
     vhostuser_socket_group: str | None = None
     vhostuser_socket_mode: int = 0o2770
     # Watch the kernel's link events for tap ports' devices (taps.py). Off here,
@@ -90,7 +94,7 @@ class Agent:
         self.settings = settings
         self.keys = k.KeySpace(settings.prefix)
         self.vpp = vpp
-        self.cache = PortCache(self.keys, settings.host)
+        self.cache = PortCache(self.keys, settings.host, settings.vhostuser_socket_dir)
         self.groups = SecGroupCache(self.keys)
         self.queue = WorkQueue()
         self.reporter = Reporter(
@@ -339,9 +343,10 @@ class Agent:
             return  # the resync under way will queue this key again
         elif kind == "port":
             desired = self.cache.get(ident)
-            if desired is None and self._wait_for_load(key):
+            rejection = self.cache.rejection(ident)
+            if desired is None and rejection is None and self._wait_for_load(key):
                 return
-            left = self.ports.reconcile(ident, desired)
+            left = self.ports.reconcile(ident, desired, rejection)
             self.queue.add_all(("sg", sg) for sg in left)
             # A port it removed may have freed what another port waited for.
             self.queue.add_all(("port", p) for p in self.ports.unblocked())
@@ -385,7 +390,12 @@ class Agent:
             self.ports.remove_stray(stray)
         self.networks.collect_strays()
         self.secgroups.collect_strays()
-        keys = self.cache.port_ids() | set(inventory.ports) | self.reporter.reported_ports()
+        keys = (
+            self.cache.port_ids()
+            | self.cache.rejected_ports()
+            | set(inventory.ports)
+            | self.reporter.reported_ports()
+        )
         self.queue.add_all(("port", p) for p in sorted(keys))
         self.queue.add_all(("net", n) for n in list(inventory.networks))
         ours = {
@@ -418,7 +428,7 @@ class Agent:
     def _prepare_socket_dir(self) -> str | None:
         """Make the vhost-user socket directory; the problem (logged), or None."""
         s = self.settings
-        if s.vhostuser_socket_dir is None:
+        if s.vhostuser_socket_dir is None or not s.make_vhostuser_socket_dir:
             return None
         problem = prepare(
             SocketDir(s.vhostuser_socket_dir, s.vhostuser_socket_group, s.vhostuser_socket_mode)

@@ -2,32 +2,63 @@
 
 The cache turns etcd's view (keys and raw bytes) into validated schema objects
 and tells the caller which work-queue keys changed. A value that fails
-validation is logged with its key and reason, counted, and treated as absent:
-the agent keeps serving every other key.
+validation is logged with its key and reason, counted, and never removes what
+the agent programmed: the cache keeps the key's last good value. Deleting a
+key is the one way to unbind a port; a value that cannot be read says nothing
+about what is wanted (a newer server's schema, a corrupt write, a forged one),
+and tearing the port down for it would cut off a working VM. The port is
+reported in error with the reason (:meth:`PortCache.rejection`) until a good
+value or a delete comes; the agent keeps serving every other key.
+
+A port binding is also checked against the agent's own configuration
+(``common/portnames.py``): its vhost-user socket must be the port's name in
+the agent's socket directory and its tap device the port's derived name,
+since VPP acts on both as root.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import threading
 from collections.abc import Iterable
 
 from networking_vpp.common import keys as k
-from networking_vpp.common import model
+from networking_vpp.common import model, portnames
 from networking_vpp.common.etcd.codec import KV
 from networking_vpp.common.etcd.watcher import Event
 
 LOG = logging.getLogger(__name__)
 
 
-class PortCache:
-    """Desired port bindings of one host, by port id."""
+@dataclasses.dataclass(frozen=True)
+class Rejection:
+    """Why a port's current value was refused, and the binding a report names.
 
-    def __init__(self, keyspace: k.KeySpace, host: str) -> None:
+    ``binding_id`` is the refused value's own, when it has one (a newer
+    server's binding waits for a report on it), else the last good value's
+    (else empty).
+    """
+
+    reason: str
+    binding_id: str
+
+
+class PortCache:
+    """Desired port bindings of one host, by port id.
+
+    ``socket_dir`` is the agent's vhost-user socket directory (None: none is
+    configured, so every vhost-user binding is refused).
+    """
+
+    def __init__(self, keyspace: k.KeySpace, host: str, socket_dir: str | None = None) -> None:
         self._keys = keyspace
         self._host = host
-        self._ports: dict[str, model.PortBinding] = {}
-        self._raw: dict[str, bytes] = {}
+        self._socket_dir = socket_dir
+        self._ports: dict[str, model.PortBinding] = {}  # the last good value of each port
+        self._raw: dict[str, bytes] = {}  # the current value of each port, good or bad
+        self._rejections: dict[str, Rejection] = {}  # ports whose current value is bad
         self._by_group: dict[str, set[str]] = {}  # sg id -> ports in it
         # key -> raw: what the pages of the full load under way applied, which
         # replace() then need not look at again
@@ -38,8 +69,17 @@ class PortCache:
         self.rejected_total = 0
 
     def get(self, port_id: str) -> model.PortBinding | None:
-        """The desired binding of a port, if any."""
+        """The desired binding of a port (its last good one), if any."""
         return self._ports.get(port_id)
+
+    def rejection(self, port_id: str) -> Rejection | None:
+        """Why the port's current value was refused, or None if it was not."""
+        return self._rejections.get(port_id)
+
+    def rejected_ports(self) -> set[str]:
+        """Every port whose current value was refused (with or without a good one)."""
+        with self._lock:
+            return set(self._rejections)
 
     def group_in_use(self, sg_id: str) -> bool:
         """Whether a port of this host is (desired to be) in the group."""
@@ -95,7 +135,7 @@ class PortCache:
                     seen.add(port_id)
                     if differs:
                         changed.add(port_id)
-            for port_id in set(self._ports) - seen:
+            for port_id in (set(self._ports) | set(self._rejections)) - seen:
                 changed.add(port_id)
                 self._forget(port_id)
             return changed
@@ -111,7 +151,6 @@ class PortCache:
                     port_id = self._port_id(ev.key)
                     if port_id is not None:
                         self._forget(port_id)
-                        self.rejected.pop(ev.key, None)
                 if port_id is not None:
                     changed.add(port_id)
         return changed
@@ -141,13 +180,20 @@ class PortCache:
             binding = model.decode(model.PortBinding, key, raw)
             if binding.port_id != port_id:
                 raise model.BadValue(key, f"port_id {binding.port_id!r} does not match the key")
+            problem = portnames.endpoint_problem(binding, self._socket_dir)
+            if problem:
+                raise model.BadValue(key, problem)
         except model.BadValue as exc:
-            # Treated as absent: whatever the agent programmed for the previous
-            # (valid) value is removed rather than left half-right.
+            # The last good value stays (see the module's docstring); the port
+            # is reconciled again so that its report says why.
             self._reject(key, exc.reason)
-            had = port_id in self._ports
-            self._forget(port_id)
-            return port_id, had
+            self._raw[port_id] = raw
+            last = self._ports.get(port_id)
+            self._rejections[port_id] = Rejection(
+                f"bad value: {exc.reason}",
+                _binding_id(raw) or (last.binding_id if last is not None else ""),
+            )
+            return port_id, True
         self.rejected.pop(key, None)
         self._forget(port_id)
         self._ports[port_id] = binding
@@ -159,13 +205,25 @@ class PortCache:
     def _forget(self, port_id: str) -> None:
         old = self._ports.pop(port_id, None)
         self._raw.pop(port_id, None)
+        if self._rejections.pop(port_id, None) is not None:
+            self.rejected.pop(self._keys.port(self._host, port_id), None)
         for sg in old.security_groups if old else ():
             self._by_group.get(sg, set()).discard(port_id)
 
     def _reject(self, key: str, reason: str) -> None:
         self.rejected_total += 1
         self.rejected[key] = reason
-        LOG.error("Skipping bad value at %s: %s", key, reason)
+        LOG.error("Bad value at %s, not used (the last good one stays): %s", key, reason)
+
+
+def _binding_id(raw: bytes) -> str | None:
+    """The ``binding_id`` a refused value names, if it is readable at all."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    binding_id = data.get("binding_id") if isinstance(data, dict) else None
+    return binding_id if isinstance(binding_id, str) and binding_id else None
 
 
 class SecGroupCache:
@@ -233,8 +291,10 @@ class SecGroupCache:
             reason = exc.reason if isinstance(exc, model.BadValue) else str(exc)
             self.rejected_total += 1
             self.rejected[key] = reason
-            LOG.error("Skipping bad value at %s: %s", key, reason)
-            return self._remove(key)
+            # As for ports: the last good value stays. Rules dropped for a value
+            # that cannot be read would cut the group's ports off.
+            LOG.error("Bad value at %s, not used (the last good one stays): %s", key, reason)
+            return set()
         self.rejected.pop(key, None)
         self._raw[key] = raw
         if kind == "secgroups":

@@ -50,10 +50,12 @@ agent_opts = [
         "vhostuser_socket_dir",
         default="/run/vpp/vhostuser",
         help="Directory of the vhost-user sockets, as the server's [ml2_vpp] "
-        "vhostuser_socket_dir. The agent makes it (with its parents) at start and at "
-        "every resync, with vhostuser_socket_group and vhostuser_socket_mode; if it "
-        "cannot, vhost-user ports are reported in error with the reason. Empty: the "
-        "agent leaves the directory alone.",
+        "vhostuser_socket_dir. A vhost-user binding must name the port's socket in it "
+        "(<dir>/vhu<port_id[:11]>), or the port is reported in error and VPP never sees "
+        "the path (VPP, as root, unlinks whatever is there). The agent makes it (with "
+        "its parents) at start and at every resync, with vhostuser_socket_group and "
+        "vhostuser_socket_mode; if it cannot, vhost-user ports are reported in error "
+        "with the reason. Empty: this host takes no vhost-user ports (tap only).",
     ),
     cfg.StrOpt(
         "vhostuser_socket_group",

@@ -29,6 +29,11 @@ def main() -> None:
     parser.add_argument("--vpp-socket", required=True)
     parser.add_argument("--physnet", action="append", default=[], help="NAME:INTERFACE")
     parser.add_argument("--report-before-vm-connects", action="store_true")
+    parser.add_argument(
+        "--vhostuser-socket-dir",
+        default="/run/vpp",
+        help="where bindings' sockets must lie (the functional rig's); not made",
+    )
     args = parser.parse_args()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s"
@@ -40,6 +45,8 @@ def main() -> None:
         vpp_ping_interval=0.2,
         summary_interval=0.2,
         report_before_vm_connects=args.report_before_vm_connects,
+        vhostuser_socket_dir=args.vhostuser_socket_dir,
+        make_vhostuser_socket_dir=False,  # the emulator needs no real directory
     )
     etcd = EtcdClient(EtcdSettings(endpoints=args.etcd, timeout=2.0))
     agent = Agent(settings, etcd, VppAdapter(lambda: RemoteClient(args.vpp_socket)))

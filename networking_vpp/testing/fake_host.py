@@ -62,6 +62,7 @@ class FakeHost:
         physnets: dict[str, str],
         http_port: int,
         real_kernel: bool = False,
+        vhostuser_socket_dir: str | None = None,
     ) -> None:
         self.host = host
         # real_kernel: af_packet attaches to this machine's real devices (the veths of
@@ -73,7 +74,15 @@ class FakeHost:
             self.emulator.add_hardware_interface(uplink, uplink_mac(host, index))
         self.etcd = EtcdClient(EtcdSettings(etcd_endpoints))
         self.agent = Agent(
-            AgentSettings(host=host, physnets=dict(physnets), watch_tap_devices=real_kernel),
+            AgentSettings(
+                host=host,
+                physnets=dict(physnets),
+                watch_tap_devices=real_kernel,
+                # The server's [ml2_vpp] vhostuser_socket_dir: bindings' sockets lie there
+                # (None: no vhost-user port is taken). The dev cloud makes it.
+                vhostuser_socket_dir=vhostuser_socket_dir,
+                make_vhostuser_socket_dir=False,
+            ),
             self.etcd,
             VppAdapter(self.emulator.client),
         )
@@ -205,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="tap ports attach to this machine's real devices (netlink), not in-memory ones",
     )
+    parser.add_argument(
+        "--vhostuser-socket-dir", help="the server's vhostuser_socket_dir (none: tap ports only)"
+    )
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -213,7 +225,12 @@ def main(argv: list[str] | None = None) -> int:
         datefmt="%H:%M:%S",
     )
     host = FakeHost(
-        args.host, args.etcd, dict(args.physnet), args.http_port, real_kernel=args.real_kernel
+        args.host,
+        args.etcd,
+        dict(args.physnet),
+        args.http_port,
+        real_kernel=args.real_kernel,
+        vhostuser_socket_dir=args.vhostuser_socket_dir,
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

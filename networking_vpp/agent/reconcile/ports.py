@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+from networking_vpp.agent.cache import Rejection
 from networking_vpp.agent.inventory import Inventory, NetObj, PortObj
 from networking_vpp.agent.reconcile.networks import (
     NetworkError,
@@ -66,25 +67,52 @@ class PortReconciler:
         # Tap ports' kernel devices, watched (None: af_packet is tried, and
         # retried, whether or not the device is there)
         self._taps = taps
+        # Why the current value of the port being reconciled was refused: its
+        # report says so, whatever the last good value's outcome
+        self._rejection: Rejection | None = None
         # Ports in error because their uplink member carries another network:
         # port -> (that network, the member). Tried again once it is let go.
         self._blocked: dict[str, tuple[str, int]] = {}
 
-    def reconcile(self, port_id: str, desired: model.PortBinding | None) -> set[str]:
+    def reconcile(
+        self,
+        port_id: str,
+        desired: model.PortBinding | None,
+        rejection: Rejection | None = None,
+    ) -> set[str]:
         """Converge one port; returns security groups it left (to collect).
+
+        ``desired`` is the port's last good binding; ``rejection``, why its
+        current value was refused. Such a port keeps (or gets back, after VPP
+        restarted) what its last good binding programs, or, without one, what
+        VPP holds for it, and is reported in error with the reason.
 
         VPP errors propagate so that the work queue retries the port.
         """
         self.passes += 1
         with self._links_lock:
             self._busy, self._stale = port_id, False
+        self._rejection = rejection
         try:
+            if desired is None and rejection is not None:
+                # Nothing good known (a restart since, or never): nothing to
+                # converge to, and nothing in VPP is removed for it.
+                self._say_rejected(port_id)
+                return set()
             return self._reconcile(port_id, desired)
         finally:
+            self._rejection = None
             with self._links_lock:
                 stale, self._busy = self._stale, None
             if stale:
                 self._requeue(port_id)
+
+    def _say_rejected(self, port_id: str) -> bool:
+        """Report the port's refused value instead of its outcome, if it has one."""
+        if self._rejection is None:
+            return False
+        self._reporter.port_error(port_id, self._rejection.binding_id, self._rejection.reason)
+        return True
 
     def _reconcile(self, port_id: str, desired: model.PortBinding | None) -> set[str]:
         self._blocked.pop(port_id, None)
@@ -101,7 +129,8 @@ class PortReconciler:
             actual, missing = self._tap_device(port_id, desired, actual)
             if missing is not None:
                 assert desired is not None
-                self._reporter.port_waiting(port_id, desired.binding_id, missing)
+                if not self._say_rejected(port_id):
+                    self._reporter.port_waiting(port_id, desired.binding_id, missing)
                 return set(before)
         if actual is not None and desired is not None and self.converged.get(port_id) is desired:
             # Nothing asked changed since we converged it (a link event, say):
@@ -120,7 +149,8 @@ class PortReconciler:
             # QEMU cannot make or reach its socket: an error Nova and the
             # operator see, rather than a port waiting for a VM that cannot
             # come. Whatever is programmed stays (it may yet serve).
-            self._reporter.port_error(port_id, desired.binding_id, self.socket_dir_problem)
+            if not self._say_rejected(port_id):
+                self._reporter.port_error(port_id, desired.binding_id, self.socket_dir_problem)
             return set()
         try:
             net = self._networks.ensure(desired)
@@ -139,7 +169,8 @@ class PortReconciler:
             if actual is not None:
                 self._remove(actual)
             LOG.error("Port %s cannot be bound here: %s", port_id, exc)
-            self._reporter.port_error(port_id, desired.binding_id, str(exc))
+            if not self._say_rejected(port_id):
+                self._reporter.port_error(port_id, desired.binding_id, str(exc))
             if isinstance(exc, NetworkInUse):
                 self._blocked[port_id] = (exc.owner, exc.member)
             return set(before)
@@ -256,6 +287,8 @@ class PortReconciler:
                 port.link_up = link_up
 
     def _report(self, port: PortObj, desired: model.PortBinding, net: NetObj) -> None:
+        if self._say_rejected(desired.port_id):
+            return
         with self._links_lock:
             link_up, self._stale = port.link_up, False
         uplink = self._networks.uplink_for(desired)

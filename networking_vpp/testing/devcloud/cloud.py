@@ -318,6 +318,8 @@ class DevCloud:
                 args += ["--etcd", endpoint]
             for physnet in PHYSNETS:
                 args += ["--physnet", f"{physnet}:{UPLINKS[physnet]}"]
+            # The agent takes only sockets in the server's directory (issue 14 item 2).
+            args += ["--vhostuser-socket-dir", str(self.layout.vhostuser_dir)]
             if self.neutron_agents:
                 # Neutron's agents make real veths (the vpp interface driver).
                 args.append("--real-kernel")

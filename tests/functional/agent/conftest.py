@@ -9,7 +9,7 @@ import pytest
 from networking_vpp.agent.agent import Agent, AgentSettings
 from networking_vpp.agent.vpp.adapter import VppAdapter, VppConnectionError
 from networking_vpp.common import keys as k
-from networking_vpp.common import model
+from networking_vpp.common import model, portnames
 from networking_vpp.common.etcd.client import EtcdClient
 from networking_vpp.testing.vpp import VppEmulator
 from networking_vpp.testing.wait import wait_for
@@ -18,6 +18,7 @@ UPLINK1 = "GigabitEthernet0/8/0"
 UPLINK2 = "GigabitEthernet0/9/0"
 PHYSNETS = {"physnet1": UPLINK1, "physnet2": UPLINK2}
 KEYS = k.KeySpace()
+SOCKET_DIR = "/run/vpp"  # the agents' vhost-user socket directory (not made: emulated)
 
 
 def binding(port_id: str = "p1", **over: object) -> model.PortBinding:
@@ -32,7 +33,7 @@ def binding(port_id: str = "p1", **over: object) -> model.PortBinding:
         physnet="physnet1",
         segmentation_id=100,
         binding_type="vhostuser",
-        vhostuser=model.VhostUser(f"/run/vpp/vhu{port_id}"),
+        vhostuser=model.VhostUser(portnames.vhostuser_socket(SOCKET_DIR, port_id)),
         port_security_enabled=False,  # L2 tests; security group tests turn it on
     )
     fields.update(over)
@@ -80,6 +81,9 @@ class HostRig:
         settings = AgentSettings(
             host=self.host, physnets=dict(PHYSNETS), vpp_ping_interval=0.1, summary_interval=0.05
         )
+        if "vhostuser_socket_dir" not in over:
+            settings.vhostuser_socket_dir = SOCKET_DIR
+            settings.make_vhostuser_socket_dir = False
         for name, value in over.items():
             setattr(settings, name, value)
         agent = Agent(settings, etcd or self.etcd, VppAdapter(self.vpp.client))

@@ -283,8 +283,9 @@ def test_the_agent_makes_the_socket_directory_for_qemu(rig, tmp_path):
 def test_a_socket_directory_it_cannot_make_is_an_error_on_vhostuser_ports(rig, tmp_path):
     (tmp_path / "run").write_text("")  # a file where the directory's parent should be
     rig.vpp.add_kernel_interface("tapt1")
-    agent = rig.start_agent(vhostuser_socket_dir=str(tmp_path / "run" / "vhostuser"))
-    rig.put(binding("p1"))
+    path = tmp_path / "run" / "vhostuser"
+    agent = rig.start_agent(vhostuser_socket_dir=str(path))
+    rig.put(binding("p1", vhostuser=model.VhostUser(str(path / "vhup1"))))
     rig.put(binding("t1", binding_type="tap", network_id="n-t", segmentation_id=101))
     state = rig.wait_state("p1", status="error")
     assert "vhost-user socket directory" in state.reason

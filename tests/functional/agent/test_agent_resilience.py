@@ -209,15 +209,6 @@ def test_malformed_values_are_logged_and_skipped(rig, etcd):
     rig.wait_state("junk")
 
 
-def test_bad_value_replacing_a_good_one_unprograms_the_port(rig, etcd):
-    agent = rig.start_agent(report_before_vm_connects=True)
-    rig.put(binding("p1"))
-    rig.wait_state("p1")
-    etcd.put(KEYS.port(rig.host, "p1"), '{"version": 1}')
-    wait_for(lambda: "p1" not in agent.inventory.ports, what="port removed")
-    wait_for(lambda: rig.state("p1") is None, what="report withdrawn")
-
-
 def test_dropped_connection_reconnects_and_changes_nothing(rig):
     agent = rig.start_agent(report_before_vm_connects=True)
     rig.put(binding("p1"))
