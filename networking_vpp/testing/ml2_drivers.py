@@ -1,4 +1,4 @@
-"""ML2 mechanism drivers for tests (registered as entry points, so ML2 can load them)."""
+"""ML2 mechanism drivers for tests (tests/unit/server/conftest.py registers them for ML2)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,36 @@
+"""The server tests' rig: ML2 mechanism drivers that exist only for tests.
+
+ML2 loads mechanism drivers by entry point name (stevedore). Test-only drivers
+are no entry points of the product: this rig registers them for the test
+session, through a distribution of its own on ``sys.path``, and takes it away
+afterwards.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+TEST_DRIVERS = {"vpp_test_failing": "networking_vpp.testing.ml2_drivers:FailingMechanismDriver"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_mechanism_drivers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    root = tmp_path_factory.mktemp("test-drivers")
+    info = Path(root, "networking_vpp_test_drivers-0.dist-info")
+    info.mkdir()
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: networking-vpp-test-drivers\nVersion: 0\n"
+    )
+    lines = [f"{name} = {target}" for name, target in TEST_DRIVERS.items()]
+    (info / "entry_points.txt").write_text(
+        "[neutron.ml2.mechanism_drivers]\n" + "\n".join(lines) + "\n"
+    )
+    sys.path.append(str(root))
+    try:
+        yield
+    finally:
+        sys.path.remove(str(root))
