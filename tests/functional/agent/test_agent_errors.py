@@ -79,9 +79,7 @@ def test_a_port_waiting_for_a_vlan_in_use_is_programmed_once_the_other_network_g
     rig.start_agent(report_before_vm_connects=True)
     rig.put(binding("a1", network_id="net-a", segmentation_id=100))
     rig.wait_state("a1")
-    rig.put(
-        binding("b1", network_id="net-b", segmentation_id=100, mac_address="fa:16:3e:00:00:02")
-    )
+    rig.put(binding("b1", network_id="net-b", segmentation_id=100, mac_address="fa:16:3e:00:00:02"))
     state = rig.wait_state("b1", "error")
     assert "already carries network net-a" in state.reason
 
