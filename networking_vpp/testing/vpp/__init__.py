@@ -18,7 +18,9 @@ Layout: ``defs/`` declares the messages (VPP ``.api`` syntax), ``apidef``
 parses them, ``codec`` checks arguments and builds replies as vpp_papi does,
 ``handlers/`` implement the messages on ``state``, ``emulator`` dispatches
 calls and plays the world (NICs, kernel interfaces, QEMU, restarts),
-``client`` is the vpp_papi-shaped connection, ``packet`` the packet walk.
+``client`` is the vpp_papi-shaped connection, ``packet`` the packet walk,
+``frameio`` (with ``rawframe``) the walk on real frames of af_packet interfaces
+bound to real kernel devices.
 The ACL plugin: ``acl_state`` (ACLs, MACIP ACLs, bindings, sessions; part of
 ``state``) and ``acl_path`` (its L2 features on the walk: first-match ACLs,
 permit+reflect sessions, MACIP classifier tables; ``vpp.features.verdicts``

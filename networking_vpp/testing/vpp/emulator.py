@@ -17,6 +17,8 @@ it, one serving its own socket is reconnected), the VPP process itself (``restar
 ``walk`` (where does a frame go), ``passes`` (does it get from A to B),
 ``features.verdicts`` (what the ACLs decided) and ``sessions`` (the ACL
 plugin's permit+reflect sessions; ``sessions.clear()`` plays their timeout).
+On real kernel devices af_packet interfaces carry real frames through the same
+walk (``frames``, frameio.py).
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ from networking_vpp.testing.vpp.codec import Compiler, MessageCodec
 from networking_vpp.testing.vpp.convert import MACAddress
 from networking_vpp.testing.vpp.defs import registry
 from networking_vpp.testing.vpp.errors import VPPIOError, VPPValueError
+from networking_vpp.testing.vpp.frameio import FrameIO
 from networking_vpp.testing.vpp.handlers import HANDLERS, Handler
-from networking_vpp.testing.vpp.kernel import KernelLinks, MemoryLinks
+from networking_vpp.testing.vpp.kernel import KernelLinks, MemoryLinks, NetlinkLinks
 from networking_vpp.testing.vpp.state import (
     EV_ADMIN_UP,
     EV_ALL,
@@ -128,7 +131,8 @@ class VppEmulator:
     free ids instead of the lowest, to prove a caller does not guess them.
     ``kernel``: the kernel devices af_packet attaches to; by default
     in-memory ones (``add_kernel_interface``), ``NetlinkLinks()`` for the
-    host's real ones.
+    host's real ones, on which af_packet interfaces carry real frames
+    (``frames``, see frameio.py; ``close()`` ends that).
     """
 
     def __init__(
@@ -190,6 +194,10 @@ class VppEmulator:
         self.running = True
         self.vpe_pid = 4242
         self.state = self._new_state()
+        #: the sockets of af_packet interfaces on real devices (None: in-memory kernel)
+        self.frames: FrameIO | None = None
+        if isinstance(self.kernel_interfaces, NetlinkLinks):
+            self.frames = FrameIO(self, self.kernel_interfaces.netns)
 
     # --- clients ---------------------------------------------------------------------
     def client(self) -> EmulatorClient:
@@ -455,6 +463,7 @@ class VppEmulator:
         """
         with self.lock:
             self._close_served_sockets()
+            self._close_frames()
             self._drop_clients()
             self.vpe_pid += 1
             self.running = True
@@ -465,6 +474,7 @@ class VppEmulator:
         with self.lock:
             if self.running:
                 self._close_served_sockets()
+                self._close_frames()
             self._drop_clients()
             self.running = False
 
@@ -475,6 +485,18 @@ class VppEmulator:
                 self.vpe_pid += 1
                 self.running = True
                 self.state = self._new_state()
+
+    def _close_frames(self) -> None:
+        """The VPP process ends: its af_packet sockets close (under the lock; the
+        reader thread ends by itself once it has closed them)."""
+        if self.frames is not None:
+            self.frames.detach_all()
+
+    def close(self) -> None:
+        """Close the af_packet sockets on real devices and wait for their reader
+        (a test's teardown; the emulator's API keeps working, without frames)."""
+        if self.frames is not None:
+            self.frames.close()
 
     def drop_connections(self) -> None:
         """Every API connection breaks (VPP itself keeps running and keeps its state)."""

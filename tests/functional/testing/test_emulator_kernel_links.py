@@ -63,6 +63,7 @@ class Kernel:
                 ipr.link("set", index=ipr.link_lookup(ifname=name)[0], state="up" if up else "down")
 
     def cleanup(self) -> None:
+        self.vpp.close()  # af_packet on real devices reads frames: end that
         if self.mode == "netlink":
             with pyroute2.IPRoute() as ipr:
                 for name in self.made:

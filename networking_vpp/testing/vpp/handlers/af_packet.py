@@ -9,7 +9,8 @@ block), one it has is bound by its ifindex (see kernel.py); deleting one
 that is not attached is SYSCALL_ERROR_1. A new af_packet
 interface is admin down with its link up, and keeps its ``flags``: the packet
 walk reads CKSUM_GSO (the kernel accepts PACKET_VNET_HDR, so VPP keeps the
-flag as asked).
+flag as asked). On real devices the interface's socket carries real frames
+from creation to deletion (``env.frames``, frameio.py).
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ def af_packet_create_v3(env: Env, client: int, a: dict[str, Any]) -> dict[str, A
     st.afps[pool_index] = itf
     st.afp_by_host[host] = (pool_index, itf)
     st.set_link(itf, True)
+    if env.frames is not None:
+        env.frames.attach(itf)
     return {"sw_if_index": itf.sw_if_index}
 
 
@@ -70,6 +73,8 @@ def af_packet_delete(env: Env, client: int, a: dict[str, Any]) -> dict[str, Any]
     if entry is None:
         return {"retval": e.SYSCALL_ERROR_1}
     pool_index, itf = entry
+    if env.frames is not None:
+        env.frames.detach(itf)
     st.set_link(itf, False)
     st.delete_interface(itf)
     del st.afps[pool_index]

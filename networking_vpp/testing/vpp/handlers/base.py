@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from networking_vpp.testing.vpp.kernel import KernelLinks
 from networking_vpp.testing.vpp.state import State
+
+if TYPE_CHECKING:
+    from networking_vpp.testing.vpp.frameio import FrameIO
 
 
 class Env(Protocol):
@@ -15,6 +18,7 @@ class Env(Protocol):
     state: State
     vpe_pid: int
     kernel_interfaces: KernelLinks  # name -> TX checksum offload on; ifindex, admin state
+    frames: FrameIO | None  # af_packet sockets on real devices (None: in-memory kernel)
 
     def vm_waiting(self, sock_filename: str) -> int:
         """Memory regions of a VM waiting to connect to this socket (0: none)."""
