@@ -347,3 +347,30 @@ def test_a_restart_closes_the_sockets(cloud):
     cloud.vpp.restart()
     assert wait_for(lambda: reader_ended(cloud.vpp))
     assert not ping(cloud.vm["a"], IP_B, timeout=1)
+
+
+def test_a_device_made_again_under_the_same_name_stays_black_holed(cloud):
+    # real-vpp-facts #3, on real frames: the old socket is dead, the kernel says so
+    cloud.bridge(cloud.attach("a"), cloud.attach("b"))
+    assert ping(cloud.vm["a"], IP_B)
+    mac_b = cloud.ns.mac(cloud.vm["b"], "eth0")
+    cloud.ns.ip(cloud.host, "link", "del", "tapb")
+    cloud.ns.veth(cloud.host, "tapb", cloud.vm["b"], "eth0")  # the port's MAC, as Neutron's
+    cloud.ns.ip(cloud.vm["b"], "link", "set", "eth0", "address", mac_b)
+    cloud.ns.ip(cloud.vm["b"], "addr", "add", f"{IP_B}/24", "dev", "eth0")
+    cloud.ns.ip(cloud.host, "link", "set", "tapb", "up")
+    assert not ping(cloud.vm["a"], IP_B, timeout=2)
+    # Re-attaching heals it, as on VPP.
+    assert cloud.api.af_packet_delete(host_if_name="tapb").retval == 0
+    cloud.bridge(cloud.attach("b"))
+    assert ping(cloud.vm["a"], IP_B)
+
+
+def test_an_admin_down_port_passes_nothing(cloud):
+    a, b = cloud.attach("a"), cloud.attach("b")
+    cloud.bridge(a, b)
+    assert ping(cloud.vm["a"], IP_B)
+    assert cloud.api.sw_interface_set_flags(sw_if_index=b, flags=0).retval == 0
+    assert not ping(cloud.vm["a"], IP_B, timeout=1)
+    assert cloud.api.sw_interface_set_flags(sw_if_index=b, flags=1).retval == 0
+    assert ping(cloud.vm["a"], IP_B)
