@@ -58,6 +58,9 @@ UPLINKS_ALL = ("uplinks", "all")  # work-queue key: look for every missing uplin
 #: error with VPP's reason); it is still retried, with the queue's backoff.
 #: Not the first failure: a passing error (VPP busy) should not flap a port.
 REPORT_AFTER_FAILURES = 3
+#: While VPP stays unreachable for the same reason, the warning is repeated
+#: this often (seconds) rather than at every try, several a second.
+UNREACHABLE_LOG_INTERVAL = 60.0
 
 
 @dataclasses.dataclass
@@ -69,6 +72,8 @@ class AgentSettings:
     prefix: str = k.DEFAULT_PREFIX
     alive_ttl: int = 10
     vpp_ping_interval: float = 2.0
+    # Seconds between two looks for VPP while it is away (constant: see _watch_vpp)
+    vpp_reconnect_interval: float = 0.2
     report_before_vm_connects: bool = False
     summary_interval: float = 1.0  # seconds between two summaries at the most
     link_refresh_interval: float = 60.0  # seconds between two re-reads of link states
@@ -157,6 +162,14 @@ class Agent:
         self._threads: list[threading.Thread] = []
         #: full resyncs done (first start included)
         self.resyncs = 0
+        # Set while VPP is away: the VPP watch looks for it (_watch_vpp), and
+        # queues the resync once it answers. _wake cuts the watch's pause short.
+        self._vpp_away = threading.Event()
+        self._wake = threading.Event()
+        #: failed connections to VPP since it last answered; looks while it was away
+        self.vpp_connect_failures = 0
+        self.vpp_probes = 0
+        self._unreachable_said: tuple[str, float] | None = None  # (what, when) last logged
         vpp.on_interface_event(self.on_vpp_event)
 
     # --- lifecycle ---------------------------------------------------------------
@@ -178,6 +191,7 @@ class Agent:
     def stop(self) -> None:
         """Stop threads; the liveness lease is revoked."""
         self._stop.set()
+        self._wake.set()
         self.queue.close()
         self._watcher.stop()
         self._global_watcher.stop()
@@ -268,14 +282,20 @@ class Agent:
                 ok = True
             except VppUnreachable as exc:
                 unreachable = exc  # logged below, without the exception appended again
-                ok = key != RESYNC
+                # Not retried by the queue, whose backoff grows to seconds: the
+                # VPP watch looks for VPP every vpp_reconnect_interval and
+                # queues the resync again once VPP answers.
+                ok = True
                 self._lost_vpp()
+                self._await_vpp()
             except VppConnectionError as exc:
                 LOG.warning("VPP connection lost (%s); reconnecting", exc)
-                # A failing resync is retried with the queue's backoff; any
-                # other key hands over to a resync, which queues it again.
-                ok = key != RESYNC
+                # Any key but the resync hands over to a resync, which queues it
+                # again; a resync that lost VPP hands over to the VPP watch.
+                ok = True
                 self._lost_vpp()
+                if key == RESYNC:
+                    self._await_vpp()
             except VppApiError as exc:
                 LOG.warning("Reconcile %s failed: %s; will retry", key, exc)
                 self._failed(key, str(exc))
@@ -285,9 +305,9 @@ class Agent:
             finally:
                 self.queue.done(key, ok)
             if unreachable is not None:
-                # One line per retry (outside the except block: oslo.log would append
-                # the exception to a warning logged there).
-                LOG.warning("%s; retrying", unreachable)
+                # Outside the except block: oslo.log would append the exception
+                # to a warning logged there.
+                self._say_unreachable(unreachable)
             self._summary_due = True
             self._maybe_publish_summary()
 
@@ -379,6 +399,14 @@ class Agent:
         self.reporter.set_ready(False)
         if not self.vpp.connected:
             self.vpp.connect()
+            if self.vpp_connect_failures:
+                LOG.info(
+                    "VPP answers at %s again (after %d failed connections)",
+                    self.vpp.address,
+                    self.vpp_connect_failures,
+                )
+            self.vpp_connect_failures = 0
+            self._unreachable_said = None
         inventory = Inventory.from_vpp(self.vpp)
         self.inventory = self.networks.inv = self.ports.inv = inventory
         self.uplinks.from_inventory(inventory)
@@ -445,13 +473,56 @@ class Agent:
             self._synced = False
             self.queue.add_first(RESYNC)
 
+    def _await_vpp(self) -> None:
+        """VPP did not answer a resync: the VPP watch looks for it from now on."""
+        self.vpp_connect_failures += 1
+        self._vpp_away.set()
+        self._wake.set()
+
+    def _say_unreachable(self, exc: VppUnreachable) -> None:
+        """One warning when VPP cannot be reached, again when the reason changes
+        or a while has passed: the agent tries several times a second."""
+        said, now = str(exc), time.monotonic()
+        last = self._unreachable_said
+        if last is not None and last[0] == said and now - last[1] < UNREACHABLE_LOG_INTERVAL:
+            LOG.debug("%s; retrying", said)
+            return
+        self._unreachable_said = (said, now)
+        LOG.warning("%s; retrying", said)
+
     # --- VPP liveness ------------------------------------------------------------------
+    def _pause(self, seconds: float) -> None:
+        """Wait ``seconds``, less if stopped or VPP was found away meanwhile."""
+        self._wake.wait(seconds)
+        # Cleared after the wait: a wake-up lost here costs nothing, since the
+        # loop looks at _vpp_away before its next pause.
+        self._wake.clear()
+
     def _watch_vpp(self) -> None:
-        """Ping VPP; a failure (VPP restarted or gone) triggers reconnect + resync."""
+        """Ping VPP while connected; while it is away, look for it often.
+
+        A failed ping (VPP restarted or gone) hands over to a resync, which
+        reconnects. If VPP does not answer, it is looked for every
+        vpp_reconnect_interval: a constant, sub-second interval rather than a
+        backoff, since a restarted VPP takes seconds to serve and every second
+        waited after that is a second every port of the host is down. The
+        look is the adapter's probe (VPP's socket accepting, in production);
+        the first that finds VPP there queues the resync.
+        """
         interval = self.settings.vpp_ping_interval
         links_due = time.monotonic() + self.settings.link_refresh_interval
-        while not self._stop.wait(interval * random.uniform(0.8, 1.2)):
-            if not self.vpp.connected:
+        while not self._stop.is_set():
+            if self._vpp_away.is_set():
+                self._pause(self.settings.vpp_reconnect_interval)
+                if self._stop.is_set():
+                    return
+                self.vpp_probes += 1
+                if self.vpp.probe():
+                    self._vpp_away.clear()
+                    self.queue.add_first(RESYNC)
+                continue
+            self._pause(interval * random.uniform(0.8, 1.2))
+            if self._stop.is_set() or self._vpp_away.is_set() or not self.vpp.connected:
                 continue
             if time.monotonic() >= links_due:
                 # Events keep link states current; this heals one that was lost.

@@ -12,7 +12,7 @@ from oslo_log import log as logging
 
 from networking_vpp.agent.agent import Agent, AgentSettings
 from networking_vpp.agent.vpp.adapter import VppAdapter
-from networking_vpp.agent.vpp.connect import papi_client_factory
+from networking_vpp.agent.vpp.connect import papi_client_factory, socket_accepts
 from networking_vpp.common import config
 from networking_vpp.common.etcd.client import EtcdClient, EtcdSettings
 
@@ -28,6 +28,7 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> AgentSettings:
         prefix=conf[config.ETCD_GROUP].prefix,
         alive_ttl=group.alive_ttl,
         vpp_ping_interval=group.vpp_ping_interval,
+        vpp_reconnect_interval=group.vpp_reconnect_interval,
         link_refresh_interval=group.link_refresh_interval,
         report_before_vm_connects=group.report_before_vm_connects,
         vhostuser_socket_dir=group.vhostuser_socket_dir or None,
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     vpp = VppAdapter(
         papi_client_factory(group.vpp_api_socket, group.vpp_api_dir),
         address=group.vpp_api_socket,
+        probe=socket_accepts(group.vpp_api_socket),
     )
     agent = Agent(settings_from_conf(conf), EtcdClient(EtcdSettings.from_conf(conf)), vpp)
     stop = threading.Event()

@@ -47,6 +47,17 @@ agent_opts = [
         help="Seconds between re-reads of every port's link state from VPP (heals a lost event).",
     ),
     cfg.StrOpt(
+    cfg.FloatOpt(
+        "vpp_reconnect_interval",
+        default=0.2,
+        min=0.01,
+        help="Seconds between two looks for VPP while it is away (its API socket "
+        "accepting a connection; only then is a client made). Constant, not a "
+        "backoff: every second waited after a restarted VPP serves is a second all "
+        "of this host's ports stay down. A look costs a connect() on a Unix socket, "
+        "so shorter brings ports back sooner for next to nothing; longer only saves "
+        "a few system calls a second while VPP is down.",
+    ),
         "vhostuser_socket_dir",
         default="/run/vpp/vhostuser",
         help="Directory of the vhost-user sockets, as the server's [ml2_vpp] "

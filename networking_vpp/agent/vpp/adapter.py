@@ -95,9 +95,13 @@ class VppAdapter(AclOps):
         client_factory: ClientFactory,
         name: str = "vpp-agent",
         address: str = "VPP's API socket",
+        probe: Callable[[], bool] | None = None,
     ) -> None:
-        """``address``: where VPP is expected (its API socket), for messages."""
+        """``address``: where VPP is expected (its API socket), for messages.
+        ``probe``: a cheap look at whether VPP accepts connections now
+        (``connect.socket_accepts``); None: no cheaper look than connecting."""
         self._factory = client_factory
+        self._probe = probe
         self._name = name
         self.address = address
         self._client: Any = None
@@ -122,6 +126,11 @@ class VppAdapter(AclOps):
             client.register_event_callback(self._on_message)
             self._client = client
             self._call("want_interface_events", enable_disable=1, pid=0)
+
+    def probe(self) -> bool:
+        """Whether a :meth:`connect` now may succeed (True when there is no
+        cheaper way to know than trying)."""
+        return True if self._probe is None else self._probe()
 
     def disconnect(self) -> None:
         """Drop the connection, ignoring errors from a VPP that is already gone."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,3 +24,24 @@ def papi_client_factory(api_socket: str, api_dir: str) -> Callable[[], Any]:
         return VPPApiClient(apidir=[api_dir], server_address=api_socket, read_timeout=10)
 
     return make
+
+
+def socket_accepts(api_socket: str, timeout: float = 0.5) -> Callable[[], bool]:
+    """A probe: whether VPP's API socket accepts a connection now.
+
+    What the agent looks at while VPP is away, several times a second: a
+    connect() and a close(), where making a ``VPPApiClient`` would load and
+    parse every ``.api.json`` file first. A socket file left by a VPP that
+    died refuses the connection, so the file's existence alone would not do.
+    """
+
+    def probe() -> bool:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            try:
+                sock.connect(api_socket)
+            except OSError:
+                return False
+        return True
+
+    return probe

@@ -10,7 +10,6 @@ about 2 s after its API serves (real-vpp-facts #4).
 
 from __future__ import annotations
 
-from networking_vpp.agent.agent import RESYNC
 from networking_vpp.common import model
 from networking_vpp.testing.vpp import VppEmulator
 from networking_vpp.testing.wait import wait_for
@@ -37,7 +36,7 @@ def test_alive_waits_for_vpp_and_the_first_resync(rig: HostRig) -> None:
     rig.vpp.stop()  # VPP's API does not serve yet
     agent = rig.start_agent()
     # The agent has loaded etcd and has tried VPP, and failed, twice.
-    wait_for(lambda: agent._loaded(0) and agent.queue.failures(RESYNC) >= 2, what="VPP refused")
+    wait_for(lambda: agent._loaded(0) and agent.vpp_connect_failures >= 2, what="VPP refused")
     assert alive(rig) is None
     assert physnets(rig) == {}
 
