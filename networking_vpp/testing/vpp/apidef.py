@@ -73,6 +73,8 @@ class EnumDef:
     values: tuple[tuple[str, int], ...]
     enumtype: str = "u32"
     flag: bool = False
+    #: values marked ``[backwards_compatible]``: in the enum, not in its CRC
+    compatible: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -249,16 +251,22 @@ class _Parser:
             self.next()
             enumtype = self.next()
         self.expect("{")
-        values = []
+        values, compatible = [], []
         while self.peek() != "}":
             key = self.next()
             self.expect("=")
             values.append((key, int(_value(self.next()))))
+            if self.peek() == "[":  # AF_PACKET_API_FLAG_VERSION_2 = 8 [backwards_compatible]
+                self.next()
+                while self.next() != "]":
+                    compatible.append(key)
             if self.peek() == ",":
                 self.next()
         self.expect("}")
         self.skip_semicolon()
-        self.mod.enums[type_name(name)] = EnumDef(name, tuple(values), enumtype, flag)
+        self.mod.enums[type_name(name)] = EnumDef(
+            name, tuple(values), enumtype, flag, tuple(dict.fromkeys(compatible))
+        )
 
     def block(self) -> tuple[FieldDef, ...]:
         self.expect("{")

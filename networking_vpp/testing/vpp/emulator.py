@@ -28,6 +28,7 @@ import dataclasses
 import functools
 import random
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from networking_vpp.testing.vpp import packet
@@ -58,6 +59,8 @@ _READ_ONLY = frozenset(
         "acl_plugin_get_conn_table_max_entries",
     }
 )
+#: a socket client's registration, answered by the socket server itself (socket_server.py)
+TRANSPORT = frozenset({"sockclnt_create", "sockclnt_delete"})
 _IOERROR: Any = object()
 # vpp_papi's read_timeout as the agent sets it: how long a reply may wait for
 # the event callbacks ahead of it before the call fails as a read would.
@@ -100,6 +103,8 @@ def compiled_api() -> CompiledApi:
     messages = {name: comp.message(name, 16 + i) for i, name in enumerate(reg.messages)}
     requests = {}
     for name, svc in reg.services.items():
+        if name in TRANSPORT:
+            continue
         if name not in HANDLERS:
             raise NotImplementedError(f"{name} is declared but has no handler")
         requests[name] = Request(
@@ -189,6 +194,9 @@ class VppEmulator:
         #: the L2 feature hooks of the packet walk: the ACL plugin's ACLs and MACIP
         #: (``features.verdicts`` tells why a frame was dropped); replace to bypass
         self.features: packet.L2Features = AclFeatures(lambda: self.state)
+        #: called with ``running`` after ``stop()`` and ``start()``, outside the lock
+        #: (the socket server stops and starts listening)
+        self.on_running: list[Callable[[bool], None]] = []
         #: the ACL plugin's sessions (``len``, iterate, ``clear()``)
         self.sessions = SessionView(self.lock, lambda: self.state)
         self.running = True
@@ -321,9 +329,7 @@ class VppEmulator:
     @staticmethod
     def _send(events: list[tuple[EmulatorClient, list[Any]]]) -> None:
         for client, msgs in events:
-            dispatcher = client._dispatcher  # client._deliver(msgs), without the call
-            if dispatcher is not None:
-                dispatcher.deliver(msgs)
+            client._deliver(msgs)
 
     def drain_events(self, timeout: float = 5.0) -> bool:
         """Wait until every client's event thread has delivered what it was sent."""
@@ -477,6 +483,8 @@ class VppEmulator:
                 self._close_frames()
             self._drop_clients()
             self.running = False
+        for hook in self.on_running:
+            hook(False)
 
     def start(self) -> None:
         """VPP starts again (after ``stop()``) with a fresh state."""
@@ -485,6 +493,8 @@ class VppEmulator:
                 self.vpe_pid += 1
                 self.running = True
                 self.state = self._new_state()
+        for hook in self.on_running:
+            hook(True)
 
     def _close_frames(self) -> None:
         """The VPP process ends: its af_packet sockets close (under the lock; the

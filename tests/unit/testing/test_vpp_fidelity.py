@@ -28,9 +28,10 @@ import pytest
 
 from networking_vpp.agent.vpp.adapter import VppAdapter
 from networking_vpp.agent.vpp.types import NO_INDEX, AclRule, MacipRule
-from networking_vpp.testing.vpp import MACAddress, VppEmulator
+from networking_vpp.testing.vpp import MACAddress, VppEmulator, apijson
 from networking_vpp.testing.vpp.apidef import ApiRegistry
-from networking_vpp.testing.vpp.defs import registry
+from networking_vpp.testing.vpp.defs import MODULES, registry
+from networking_vpp.testing.vpp.emulator import TRANSPORT
 from networking_vpp.testing.vpp.recorder import Recorder, to_papi
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "vpp-api"
@@ -98,10 +99,43 @@ def test_every_declared_message_type_and_service_is_vpp_s(api_json):
             assert name in reg.services, f"{name} has a service in VPP"
 
 
+def test_the_generated_api_files_are_vpp_s(tmp_path):
+    """What vpp_papi loads from the emulator's socket directory: every message with
+    its fields and CRC, every service, type, enum and alias as VPP's files have them."""
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent (VPP's .api.json files of record)")
+    record: dict[str, dict[str, Any]] = {}
+    for path in sorted(glob.glob(str(SHARED / "*" / "*.api.json"))):
+        data = json.loads(Path(path).read_text())
+        for m in data["messages"]:
+            record.setdefault("messages", {})[m[0]] = [*m[1:-1], {"crc": m[-1]["crc"]}]
+        record.setdefault("services", {}).update(data["services"])
+        for kind in ("types", "unions", "enums", "enumflags"):
+            for t in data.get(kind, []):
+                record.setdefault(kind, {})[t[0]] = [f for f in t[1:] if "comment" not in f]
+        record.setdefault("aliases", {}).update(data.get("aliases", {}))
+    files = apijson.write_api_files(tmp_path)
+    assert {f.name for f in files} == {f"{m.__name__.rsplit('.', 1)[1]}.api.json" for m in MODULES}
+    messages = 0
+    for path in files:
+        data = json.loads(path.read_text())
+        for m in data["messages"]:
+            assert m[1:] == record["messages"][m[0]], m[0]
+            messages += 1
+        for name, service in data["services"].items():
+            assert service == record["services"][name], name
+        for kind in ("types", "unions", "enums", "enumflags"):
+            for t in data[kind]:
+                assert t[1:] == record[kind][t[0]], t[0]
+        for name, alias in data["aliases"].items():
+            assert alias == record["aliases"][name], name
+    assert messages == len(registry().messages)
+
+
 def test_every_declared_request_has_a_handler_and_a_declared_reply():
     emu = VppEmulator()
     reg = registry()
-    assert set(emu.requests) == set(reg.services)
+    assert set(emu.requests) == set(reg.services) - TRANSPORT  # those the socket answers
     for svc in reg.services.values():
         for msg in (svc.reply, svc.stream_msg, *svc.events):
             assert msg is None or msg in reg.messages

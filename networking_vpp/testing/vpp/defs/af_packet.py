@@ -11,7 +11,7 @@ enum af_packet_mode : u32 {
 enum af_packet_flags : u32 {
   AF_PACKET_API_FLAG_QDISC_BYPASS = 1,
   AF_PACKET_API_FLAG_CKSUM_GSO = 2,
-  AF_PACKET_API_FLAG_VERSION_2 = 8,
+  AF_PACKET_API_FLAG_VERSION_2 = 8 [backwards_compatible],
 };
 
 define af_packet_create_v3 {

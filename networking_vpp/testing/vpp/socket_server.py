@@ -1,0 +1,352 @@
+"""The emulator served on a Unix socket, in VPP's own API socket protocol.
+
+A ``vpp_papi.VPPApiClient`` connects to this exactly as to VPP's
+``/run/vpp/api.sock``::
+
+    vpp = VppEmulator()
+    server = ApiServer(vpp, "/tmp/x/api.sock")     # writes /tmp/x/api/*.api.json
+    client = VPPApiClient(apidir=[server.api_dir], server_address=server.path)
+    client.connect("agent")
+
+The protocol, as VPP's ``socket_api.c`` and vpp_papi's socket transport
+speak it: every message is a 16-byte header (``>QII``: a queue word, the
+length of the message, a timestamp) and the message, whose first field is
+``u16 _vl_msg_id``. The client sends ``sockclnt_create`` as message 15 and
+VPP answers ``sockclnt_create_reply`` as message 16 with the client's index
+and the message table (``<name>_<crc>`` and the index of each message VPP
+has); the client then numbers its messages by that table and finds replies
+by their ``context``. A dump is answered with its details and nothing else:
+vpp_papi follows it with a ``control_ping`` whose reply ends the dump.
+Events (``sw_interface_event``) come unasked to the clients that subscribed.
+``sockclnt_delete`` is answered, then the socket is closed.
+
+Messages are packed and unpacked by vpp_papi's own serializer, from
+``.api.json`` files generated from the emulator's declarations
+(``apijson.py``); the emulator checks the arguments (``codec.py``) and runs
+the handlers as for any client. The emulator's life is the socket's: when it
+restarts, every connection is closed (a client's reader sees EOF) and the
+socket keeps listening; while it is stopped, the path does not exist and
+connecting is refused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import struct
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from vpp_papi.vpp_papi import VPPApiJSONFiles
+
+from networking_vpp.testing.vpp import apijson
+from networking_vpp.testing.vpp.defs import registry
+from networking_vpp.testing.vpp.emulator import Request, VppEmulator
+from networking_vpp.testing.vpp.errors import VPPIOError
+
+LOG = logging.getLogger(__name__)
+
+_HEADER = struct.Struct(">QII")  # queue word, message length, timestamp
+_MSG_ID = struct.Struct(">H")
+# vpp_papi sends sockclnt_create as 15 and expects its reply as 16 before it has
+# a message table (VPP's memclnt messages are the first it registers).
+_CREATE_ID, _CREATE_REPLY_ID = 15, 16
+
+
+def _plain(value: Any) -> Any:
+    """A serializer value as vpp_papi packs it: nested namedtuples as dicts."""
+    if type(value) is list:
+        return [_plain(v) for v in value]
+    fields = getattr(value, "_fields", None)
+    if fields is not None and isinstance(value, tuple):
+        return {name: _plain(v) for name, v in zip(fields, value, strict=True)}
+    return value
+
+
+class _Message:
+    """One message of the table: its index, vpp_papi's packer, its request if any."""
+
+    __slots__ = ("name", "index", "papi", "fields", "request")
+
+    def __init__(self, name: str, index: int, papi: Any, request: Request | None) -> None:
+        self.name = name
+        self.index = index
+        self.papi = papi  # vpp_papi's VPPMessage
+        self.fields: tuple[str, ...] = tuple(papi.fields)
+        self.request = request
+
+    def pack(self, values: tuple[Any, ...] | dict[str, Any]) -> bytes:
+        """Pack a reply namedtuple (by the declared field names) or a dict."""
+        if isinstance(values, dict):
+            data = dict(values)
+        else:  # the codec's namedtuple renames _vl_msg_id: go by position
+            data = {name: _plain(v) for name, v in zip(self.fields, values, strict=True)}
+        data["_vl_msg_id"] = self.index
+        return bytes(self.papi.pack(data))
+
+
+class _Session:
+    """One client's connection: read, dispatch, answer; events written from any thread.
+
+    It is what the emulator calls a client (``_attach``/``_detach``,
+    ``_deliver`` for events, ``_stop_events`` when VPP's process ends).
+    Writes take ``send_lock``, and only this session's own thread closes the
+    socket (under that lock), so no write lands on a descriptor number reused
+    by a later connection.
+    """
+
+    _dispatcher = None  # no in-process event thread: events go onto the socket
+
+    def __init__(self, server: ApiServer, sock: socket.socket) -> None:
+        self.server = server
+        self.sock = sock
+        self.send_lock = threading.Lock()
+        self.closed = False
+        self.name = ""
+        self.client_index = -1
+        self.generation = -1
+        self.connected = False
+        self._contexts = 0
+
+    # --- what the emulator calls -----------------------------------------------------
+    def next_context(self) -> int:
+        """A context for a request that came without one (vpp_papi always sends one)."""
+        self._contexts += 1
+        return self._contexts
+
+    def _deliver(self, msgs: list[Any]) -> None:
+        event = self.server.table_by_name["sw_interface_event"]
+        self._write(b"".join(_frame(event.pack(m)) for m in msgs))
+
+    def _stop_events(self) -> None:
+        """VPP's process ended: the client's reader sees EOF (the socket is closed
+        by this session's thread, which wakes up from its read)."""
+        self.connected = False
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+
+    def _drain(self, timeout: float) -> bool:
+        return True  # events are on the socket: the client's reader has them in order
+
+    # --- the connection ------------------------------------------------------------------
+    def _write(self, data: bytes) -> None:
+        with self.send_lock:
+            if self.closed:
+                return
+            try:
+                self.sock.sendall(data)
+            except OSError:
+                LOG.debug("API client %s gone while writing", self.name)
+
+    def _read_exact(self, size: int) -> bytes | None:
+        buf = bytearray()
+        while len(buf) < size:
+            chunk = self.sock.recv(size - len(buf))
+            if not chunk:
+                return None
+            buf += chunk
+        return bytes(buf)
+
+    def run(self) -> None:
+        """Serve the connection until the client leaves or VPP closes it."""
+        try:
+            while True:
+                header = self._read_exact(_HEADER.size)
+                if header is None:
+                    return
+                _, length, _ = _HEADER.unpack(header)
+                body = self._read_exact(length)
+                if body is None or not self._handle(body):
+                    return
+        except OSError:
+            return  # shut down by a restart, or the client vanished
+        finally:
+            self.server.emulator._detach(self)  # type: ignore[arg-type]
+            with self.send_lock:
+                self.closed = True
+                self.sock.close()
+            self.server._forget(self)
+
+    def _handle(self, body: bytes) -> bool:
+        """Answer one message; False ends the connection."""
+        (msg_id,) = _MSG_ID.unpack_from(body)
+        msg = self.server.table_by_id.get(msg_id)
+        if msg is None:
+            # VPP drops a message it has no handler for; a test should hear of it.
+            LOG.error("API client %s sent unknown message id %d", self.name, msg_id)
+            return False
+        decoded, _ = msg.papi.unpack(body)
+        fields = {n: _plain(v) for n, v in zip(msg.fields, decoded, strict=True)}
+        if msg.name == "sockclnt_create":
+            return self._create(fields)
+        if msg.name == "sockclnt_delete":
+            # Gone before the reply, as in VPP: a client that reads the reply finds
+            # its registration (and subscriptions) deleted.
+            self.server.emulator._detach(self)  # type: ignore[arg-type]
+            reply = self.server.table_by_name["sockclnt_delete_reply"]
+            self._write(_frame(reply.pack({"context": fields["context"], "response": 0})))
+            return False
+        if msg.request is None:
+            LOG.error("API client %s sent %s, which is no request", self.name, msg.name)
+            return False
+        del fields["_vl_msg_id"]
+        fields.pop("client_index", None)  # the emulator knows its client
+        try:
+            answer = self.server.emulator._call(self, msg.request, fields)  # type: ignore[arg-type]
+        except VPPIOError:
+            return False  # an injected I/O failure, or VPP restarted meanwhile: the socket breaks
+        self._write(self.server.encode(msg.request, answer))
+        return True
+
+    def _create(self, fields: dict[str, Any]) -> bool:
+        self.name = fields["name"]
+        try:
+            self.server.emulator._attach(self)  # type: ignore[arg-type]
+        except ConnectionRefusedError:
+            return False  # stopped between accept and create
+        reply = self.server.table_by_name["sockclnt_create_reply"]
+        table = self.server.message_table
+        data = {
+            "context": fields["context"],
+            "response": 0,
+            "index": self.client_index,
+            "count": len(table),
+            "message_table": table,
+        }
+        self._write(_frame(reply.pack(data)))
+        return True
+
+
+def _frame(payload: bytes) -> bytes:
+    return _HEADER.pack(0, len(payload), 0) + payload
+
+
+class ApiServer:
+    """Serves one emulator's API on a Unix socket path.
+
+    ``api_dir`` (default: ``api/`` beside the socket) receives the generated
+    ``.api.json`` files a client loads. ``close()`` stops serving.
+    """
+
+    def __init__(self, emulator: VppEmulator, path: str, api_dir: str | None = None) -> None:
+        self.emulator = emulator
+        self.path = path
+        self.api_dir = api_dir or str(Path(path).parent / "api")
+        files = [str(p) for p in apijson.write_api_files(self.api_dir)]
+        _, papi_messages, _ = VPPApiJSONFiles.load_api(apifiles=files)
+        self.table_by_name: dict[str, _Message] = {}
+        self.table_by_id: dict[int, _Message] = {}
+        reg = registry()
+        index = 1
+        for name in reg.messages:
+            if name == "sockclnt_create":
+                msg_index = _CREATE_ID
+            elif name == "sockclnt_create_reply":
+                msg_index = _CREATE_REPLY_ID
+            else:
+                if index in (_CREATE_ID, _CREATE_REPLY_ID):
+                    index = _CREATE_REPLY_ID + 1
+                msg_index, index = index, index + 1
+            msg = _Message(name, msg_index, papi_messages[name], emulator.requests.get(name))
+            self.table_by_name[name] = msg
+            self.table_by_id[msg_index] = msg
+        #: sockclnt_create_reply's message_table: what a client may send and receive
+        self.message_table = [
+            {"index": m.index, "name": f"{m.name}_{m.papi.crc[2:]}"}
+            for m in self.table_by_id.values()
+        ]
+        self._lock = threading.Lock()
+        self._sessions: set[_Session] = set()
+        self._listener: socket.socket | None = None
+        self._accepter: threading.Thread | None = None
+        self._closed = False
+        emulator.on_running.append(self._running)
+        if emulator.running:
+            self._listen()
+
+    # --- listening ---------------------------------------------------------------------
+    def _listen(self) -> None:
+        with self._lock:
+            if self._listener is not None or self._closed:
+                return
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)  # a previous life's socket file
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(self.path)
+            listener.listen(64)
+            self._listener = listener
+            self._accepter = threading.Thread(
+                target=self._accept, args=(listener,), name=f"vpp-api {self.path}", daemon=True
+            )
+            self._accepter.start()
+
+    def _unlisten(self) -> None:
+        """Stop accepting: the path goes, so connecting is refused (as with VPP down)."""
+        with self._lock:
+            listener, self._listener = self._listener, None
+            accepter, self._accepter = self._accepter, None
+        if listener is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() below
+        if accepter is not None:
+            accepter.join()
+        listener.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                sock, _ = listener.accept()
+            except OSError:
+                return  # shut down
+            session = _Session(self, sock)
+            with self._lock:
+                self._sessions.add(session)
+            threading.Thread(target=session.run, name="vpp-api-client", daemon=True).start()
+
+    def _forget(self, session: _Session) -> None:
+        with self._lock:
+            self._sessions.discard(session)
+
+    def _running(self, running: bool) -> None:
+        if running:
+            self._listen()
+        else:
+            self._unlisten()
+
+    def close(self) -> None:
+        """Stop listening and close every connection."""
+        with self._lock:
+            self._closed = True
+            sessions = list(self._sessions)
+        with contextlib.suppress(ValueError):
+            self.emulator.on_running.remove(self._running)
+        self._unlisten()
+        for session in sessions:
+            session._stop_events()
+
+    # --- replies -----------------------------------------------------------------------
+    def encode(self, request: Request, answer: Any) -> bytes:
+        """The framed messages answering ``request``: details first, then any reply."""
+        if not request.stream:
+            return _frame(self.table_by_name[request.reply.name].pack(answer))
+        if request.details is not None:  # new style: (reply, [details]); reply last
+            head, rows = answer
+            details = self.table_by_name[request.details.name]
+            reply = self.table_by_name[request.reply.name]
+            return b"".join([*(_frame(details.pack(r)) for r in rows), _frame(reply.pack(head))])
+        # old style: details only; the client's control_ping ends it
+        details = self.table_by_name[request.reply.name]
+        return b"".join(_frame(details.pack(r)) for r in answer)
+
+
+def serve(emulator: VppEmulator, directory: str | None = None) -> ApiServer:
+    """Serve ``emulator`` on ``<directory>/api.sock`` (a new temporary directory by default)."""
+    base = directory or tempfile.mkdtemp(prefix="vpp-emulator-")
+    return ApiServer(emulator, os.path.join(base, "api.sock"), os.path.join(base, "api"))
