@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 from networking_vpp.testing.devcloud.cloud import DevCloud, missing_prerequisites
+from networking_vpp.testing.devcloud.procs import wait_until
 
 
 @pytest.fixture(scope="session")
@@ -48,23 +49,44 @@ def client(devcloud: DevCloud):  # noqa: ANN201
     c.close()
 
 
+def dhcp_ready(client, network_id: str, timeout: float = 90.0):  # noqa: ANN001, ANN201
+    """Wait until the DHCP agent serves the network: its port is ACTIVE.
+
+    A VM's port on a network with DHCP goes ACTIVE only once the DHCP agent has
+    its address (a provisioning block). The agent's first network also starts
+    its privileged helpers, some seconds on a loaded machine: tests that time a
+    port's way to ACTIVE take networks that are ready, as a cloud user would.
+    """
+
+    def port():  # noqa: ANN202
+        found = list(
+            client.neutron.network.ports(network_id=network_id, device_owner="network:dhcp")
+        )
+        return found[0] if found else None
+
+    dhcp = wait_until(port, timeout, f"a DHCP port on {network_id}", interval=0.2)
+    return client.wait_port(dhcp.id, "ACTIVE", timeout=timeout)
+
+
 @pytest.fixture(scope="session")
 def vlan_net(client):  # noqa: ANN001, ANN201
-    """A VLAN network on physnet1 with a subnet."""
+    """A VLAN network on physnet1 with a subnet, served by the DHCP agent."""
     net = client.neutron.network.create_network(
         name="sys-vlan", provider_network_type="vlan", provider_physical_network="physnet1"
     )
     client.neutron.network.create_subnet(network_id=net.id, cidr="10.30.0.0/24", ip_version=4)
+    dhcp_ready(client, net.id)
     return net
 
 
 @pytest.fixture(scope="session")
 def flat_net(client):  # noqa: ANN001, ANN201
-    """A flat network on physnet2 with a subnet."""
+    """A flat network on physnet2 with a subnet, served by the DHCP agent."""
     net = client.neutron.network.create_network(
         name="sys-flat", provider_network_type="flat", provider_physical_network="physnet2"
     )
     client.neutron.network.create_subnet(network_id=net.id, cidr="10.40.0.0/24", ip_version=4)
+    dhcp_ready(client, net.id)
     return net
 
 

@@ -98,7 +98,9 @@ def tour(client: CloudClient, hosts: tuple[str, ...]) -> None:
             device_id=str(uuid.uuid4()),
         )
         created = time.time()
-        port = client.wait_port(port.id, "ACTIVE", timeout=30)
+        # A network's first port waits for the DHCP agent too (a provisioning block),
+        # whose very first network starts its privileged helpers: some seconds.
+        port = client.wait_port(port.id, "ACTIVE", timeout=90)
         active = time.time()
         made.append((port, host, started, created, active))
         print(
