@@ -407,6 +407,12 @@ class Agent:
                 )
             self.vpp_connect_failures = 0
             self._unreachable_said = None
+        if not self.vpp.reclassifies_sessions():
+            # Without it a removed rule or remote-group member leaves the flows
+            # it allowed running (sessions outlive acl_add_replace). Set at
+            # every resync: a restarted VPP has lost it.
+            LOG.info("Turning on the ACL plugin's session reclassification")
+            self.vpp.set_reclassify_sessions()
         inventory = Inventory.from_vpp(self.vpp)
         self.inventory = self.networks.inv = self.ports.inv = inventory
         self.uplinks.from_inventory(inventory)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any
 
 from networking_vpp.agent.vpp import types as t
@@ -17,6 +18,10 @@ def _str(value: Any) -> str:
     return str(value).rstrip("\x00")
 
 
+# The last line of "show acl-plugin sessions" (acl.c acl_plugin_show_sessions)
+_RECLASSIFY_LINE = re.compile(r"^Reclassify sessions: (\d+)", re.MULTILINE)
+
+
 class AclOps:
     """Mixed into VppAdapter: needs its ``_call`` and ``_mutate``."""
 
@@ -25,6 +30,23 @@ class AclOps:
 
     def _mutate(self, message: str, **fields: Any) -> Any:
         raise NotImplementedError
+
+    # --- session reclassification -------------------------------------------
+    # The ACL plugin keeps a session across a change of the ACLs that allowed
+    # it (real-vpp-facts #9) unless it reclassifies sessions: then a session
+    # made under an older policy is checked again at its next packet, and
+    # deleted if the ACLs now deny it, while other flows run on. acl.api has
+    # no message for the setting: only startup.conf ("acl-plugin { reclassify
+    # sessions 1 }") and the CLI, which the API reaches through cli_inband.
+    def reclassifies_sessions(self) -> bool:
+        """Whether the ACL plugin reclassifies sessions (read from the CLI)."""
+        reply = self._call("cli_inband", cmd="show acl-plugin sessions")
+        m = _RECLASSIFY_LINE.search(_str(reply.reply))
+        return m is not None and m.group(1) != "0"
+
+    def set_reclassify_sessions(self) -> None:
+        """Turn session reclassification on (until VPP restarts)."""
+        self._mutate("cli_inband", cmd="set acl-plugin reclassify-sessions 1")
 
     # --- ACLs ----------------------------------------------------------------
     def acl_add_replace(self, acl_index: int, tag: str, rules: tuple[t.AclRule, ...]) -> int:

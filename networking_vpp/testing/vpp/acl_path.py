@@ -12,7 +12,9 @@ pass. For an IP frame:
 1. A session lookup first. The key is the packet's 5-tuple plus the
    direction and the interface: (src, dst, port[0], port[1], proto,
    is_input, sw_if_index), where the ports are the TCP/UDP ports, or the
-   ICMP type and code, or 0 and 0 for other protocols. A hit permits.
+   ICMP type and code, or 0 and 0 for other protocols. A hit permits -
+   unless session reclassification is on and the session is stale
+   (``AclState.stale``): then it is deleted and the ACLs decide.
 2. Else the interface's ACLs, in list order, each rule in order, first match
    wins: the rule's family (its source prefix's) must be the packet's,
    destination and source must be in the prefixes (length 0 matches all),
@@ -392,9 +394,12 @@ class AclFeatures(L2Features):
             self.verdicts.append(Verdict(sw, is_input, ok, "whitelist"))
             return ok
         key: FlowKey = (p.version, p.src, p.dst, p.port0, p.port1, p.proto, is_input, sw)
-        if key in acl.sessions.by_key:
-            self.verdicts.append(Verdict(sw, is_input, True, "session"))
-            return True
+        sess = acl.sessions.by_key.get(key)
+        if sess is not None:
+            if not acl.stale(sess, sw, is_input):
+                self.verdicts.append(Verdict(sw, is_input, True, "session"))
+                return True
+            acl.sessions.delete(sess)  # reclassified: the ACLs decide again
         for acl_index in acls:
             a = acl.acls[acl_index]
             if a.compiled is None:
@@ -403,7 +408,8 @@ class AclFeatures(L2Features):
             if i >= 0:
                 action = a.compiled[i][0]
                 if action == 2:
-                    acl.sessions.add(sw, is_input, key, reverse_key(key))
+                    epoch = acl.epoch(sw, is_input)
+                    acl.sessions.add(sw, is_input, key, reverse_key(key), epoch)
                 self.verdicts.append(Verdict(sw, is_input, action != 0, "rule", acl_index, i))
                 return action != 0
         self.verdicts.append(Verdict(sw, is_input, False, "default"))

@@ -16,6 +16,15 @@ life of the VPP process (a restart wipes it with the rest of the state):
   sw_if_index that grows and never shrinks (``macip_acl_interface_get`` shows
   it, ~0 for "none").
 * Sessions of permit+reflect rules (``fa_node.h``/``session_inlines.h``).
+* Session reclassification (``reclassify_sessions``, off by default; on by
+  ``set acl-plugin reclassify-sessions 1`` or startup.conf's ``acl-plugin {
+  reclassify sessions 1 }``): each interface has a policy epoch per direction
+  (15 bits and the direction as bit 15, ``increment_policy_epoch``), bumped
+  when its ACL list is set and when an ACL it applies is replaced; a session
+  remembers the epoch it was made in, and a packet that hits it in the
+  direction that made it, once the epoch moved on, deletes it and goes
+  through the ACLs again (``stale_session_deleted``). With reclassification
+  on, a change of an interface's set of ACLs no longer clears its sessions.
 * Ethertype whitelists of the non-IP path, per interface and direction.
 """
 
@@ -31,6 +40,8 @@ if TYPE_CHECKING:
     from networking_vpp.testing.vpp.state import IndexPool
 
 NO_INDEX = 0xFFFFFFFF
+EPOCH_MASK = 0x7FFF  # FA_POLICY_EPOCH_MASK
+EPOCH_IS_INPUT = 0x8000  # FA_POLICY_EPOCH_IS_INPUT
 
 #: (IP version, src, dst, port[0], port[1], proto, is_input, sw_if_index): a
 #: session table key as VPP's 5-tuple key has it. For TCP/UDP the ports are the
@@ -69,6 +80,7 @@ class Session:
     is_input: bool
     key: FlowKey
     reverse: FlowKey | None
+    epoch: int = 0  # the interface's policy epoch (that direction's) when it was made
 
 
 class Sessions:
@@ -85,9 +97,16 @@ class Sessions:
         for sessions in self.by_itf.values():
             yield from sessions
 
-    def add(self, sw_if_index: int, is_input: bool, key: FlowKey, reverse: FlowKey | None) -> None:
+    def add(
+        self,
+        sw_if_index: int,
+        is_input: bool,
+        key: FlowKey,
+        reverse: FlowKey | None,
+        epoch: int = 0,
+    ) -> None:
         """acl_fa_add_session: the key and, if valid, the reverse key."""
-        sess = Session(sw_if_index, is_input, key, reverse)
+        sess = Session(sw_if_index, is_input, key, reverse, epoch)
         for k in (key, reverse):
             if k is not None:
                 old = self.by_key.get(k)
@@ -95,6 +114,10 @@ class Sessions:
                     self._forget(old)
                 self.by_key[k] = sess
         self.by_itf.setdefault(sw_if_index, {})[sess] = None
+
+    def delete(self, sess: Session) -> None:
+        """acl_fa_two_stage_delete_session: both keys go."""
+        self._forget(sess)
 
     def _forget(self, sess: Session) -> None:
         for k in (sess.key, sess.reverse):
@@ -143,6 +166,35 @@ class AclState:
         #: interface keeps them (acl_sw_interface_add_del leaves them): an index
         #: reused later has them again.
         self.whitelists: dict[int, tuple[list[int], list[int]]] = {}
+        self.reclassify = False  # am->reclassify_sessions
+        #: sw_if_index -> policy epoch, by direction (as ``lists``); absent: the
+        #: initial epoch (0, with the input bit for input)
+        self.epochs: tuple[dict[int, int], dict[int, int]] = ({}, {})
+
+    # --- policy epochs (session reclassification) ---------------------------------
+    def epoch(self, sw_if_index: int, is_input: bool) -> int:
+        """get_current_policy_epoch."""
+        return self.epochs[is_input].get(sw_if_index, EPOCH_IS_INPUT if is_input else 0)
+
+    def _new_epoch(self, sw_if_index: int, is_input: bool) -> None:
+        """increment_policy_epoch."""
+        epoch = (self.epoch(sw_if_index, is_input) + 1) & EPOCH_MASK
+        self.epochs[is_input][sw_if_index] = epoch | (EPOCH_IS_INPUT if is_input else 0)
+
+    def acl_replaced(self, acl_index: int) -> None:
+        """policy_notify_acl_change: a replaced ACL is a new policy where it applies."""
+        if self.reclassify:
+            for is_input in (False, True):
+                for sw_if_index in self.users[is_input].get(acl_index, ()):
+                    self._new_epoch(sw_if_index, is_input)
+
+    def stale(self, sess: Session, sw_if_index: int, is_input: bool) -> bool:
+        """stale_session_deleted's test: only in the direction that made the
+        session (the epoch's input bit), and only with reclassification on."""
+        if not self.reclassify:
+            return False
+        current = self.epoch(sw_if_index, is_input)
+        return (current ^ sess.epoch) & EPOCH_IS_INPUT == 0 and current != sess.epoch
 
     def whitelist(self, sw_if_index: int, is_input: bool) -> list[int] | None:
         """The whitelist the non-IP path applies (None: it is not on).
@@ -169,7 +221,7 @@ class AclState:
 
         A change of the *set* of ACLs (not of their order) clears the
         interface's sessions, as VPP does with session reclassification off
-        (its default).
+        (its default); with it on, any setting starts a new policy epoch.
         """
         table, users = self.lists[is_input], self.users[is_input]
         if not acls and sw_if_index not in table:
@@ -195,7 +247,9 @@ class AclState:
             table[sw_if_index] = list(acls)
         else:
             table.pop(sw_if_index, None)
-        if changed:
+        if self.reclassify:
+            self._new_epoch(sw_if_index, is_input)
+        elif changed:
             self.sessions.clear_interface(sw_if_index)
         return 0
 

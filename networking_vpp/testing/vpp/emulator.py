@@ -40,6 +40,7 @@ from networking_vpp.testing.vpp.defs import registry
 from networking_vpp.testing.vpp.errors import VPPIOError, VPPValueError
 from networking_vpp.testing.vpp.frameio import FrameIO
 from networking_vpp.testing.vpp.handlers import HANDLERS, Handler
+from networking_vpp.testing.vpp.handlers.vpe import cli_reads_only
 from networking_vpp.testing.vpp.kernel import KernelLinks, MemoryLinks, NetlinkLinks
 from networking_vpp.testing.vpp.state import (
     EV_ADMIN_UP,
@@ -263,7 +264,7 @@ class VppEmulator:
                 result = self._failed(req, failure)
             else:
                 result = req.handler(self, client.client_index, args)
-                if req.mutating:
+                if req.mutating and not (req.name == "cli_inband" and cli_reads_only(args["cmd"])):
                     self.mutations += 1
             if req.stream:
                 reply = self._answer_stream(req, result, context)

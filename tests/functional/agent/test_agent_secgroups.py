@@ -202,3 +202,47 @@ def test_bad_group_value_is_skipped(rig, etcd):
     rig.wait_state("web")
     wait_for(lambda: KEYS.secgroup("bad") in agent.groups.rejected)
     assert "direction" in agent.groups.rejected[KEYS.secgroup("bad")]
+
+
+HTTP_FROM_ANY = model.SecGroupRule("ingress", "IPv4", 6, 80, 80)
+
+
+def test_removed_rule_or_member_ends_the_flows_it_allowed(rig, etcd):
+    """VPP keeps established sessions across acl_add_replace unless the ACL
+    plugin reclassifies them (real-vpp-facts #9): the agent turns that on, so a
+    revoked flow stops at its next packet while flows still allowed run on."""
+    put_group(etcd, "web", SSH_FROM_ADMINS, HTTP_FROM_ANY, EGRESS_ALL)
+    put_group(etcd, "admins", EGRESS_ALL)
+    put_member(etcd, "admins", "admin1", IPS["admin1"])
+    put_member(etcd, "admins", "other", IPS["other"])
+    agent = rig.start_agent()
+    for p in MACS:
+        rig.put(vm(p, ["web"] if p == "web" else ["admins"]))
+    for p in MACS:
+        rig.wait_state(p)
+    assert agent.wait_converged(10)
+    idx = {p: agent.inventory.ports[p].sw_if_index for p in MACS}
+    vpp = rig.vpp
+
+    def flow(src, dport, sport):
+        """Open a connection to web (SYN there, SYN-ACK back); its next packet."""
+        syn = tcp(src, "web", dport, sport=sport, tcp_flags=0x02)
+        assert vpp.passes(syn, idx[src], idx["web"])
+        assert vpp.passes(syn.reply(tcp_flags=0x12), idx["web"], idx[src])
+        return tcp(src, "web", dport, sport=sport, tcp_flags=0x10)
+
+    ssh, http = flow("admin1", 22, 40000), flow("admin1", 80, 40001)
+    other_ssh = flow("other", 22, 40002)
+    # The SSH rule goes: the group's ACL is replaced in place.
+    put_group(etcd, "web", HTTP_FROM_ANY, EGRESS_ALL)
+    wait_for(lambda: not vpp.passes(ssh, idx["admin1"], idx["web"]), what="SSH flow ended")
+    assert vpp.passes(http, idx["admin1"], idx["web"])  # not concerned: runs on
+    assert not vpp.passes(other_ssh, idx["other"], idx["web"])
+    # A remote-group member leaving ends the flows its membership allowed.
+    put_group(etcd, "web", SSH_FROM_ADMINS, HTTP_FROM_ANY, EGRESS_ALL)
+    assert agent.wait_converged(10)
+    ssh, other_ssh = flow("admin1", 22, 40010), flow("other", 22, 40011)
+    etcd.delete(KEYS.remote_group_member("admins", "other"))
+    wait_for(lambda: not vpp.passes(other_ssh, idx["other"], idx["web"]), what="former member cut")
+    assert vpp.passes(ssh, idx["admin1"], idx["web"])
+    assert vpp.passes(http, idx["admin1"], idx["web"])

@@ -320,6 +320,11 @@ def run_every_adapter_operation(adapter: VppAdapter, emu: VppEmulator) -> set[st
     assert adapter.acl_add_replace(acl, "net-vpp.sg:sg1:in", (rule4,)) == acl
     assert adapter.dump_acls()[0].rules == (rule4,)
     did("dump_acls")
+    assert adapter.reclassifies_sessions() is False  # VPP's default
+    did("reclassifies_sessions")
+    adapter.set_reclassify_sessions()
+    did("set_reclassify_sessions")
+    assert adapter.reclassifies_sessions() is True
     adapter.set_etype_whitelist(vhost, (0x0800, 0x86DD), (0x0806,))
     did("set_etype_whitelist")
     assert adapter.dump_etype_whitelists() == {vhost: ((0x0800, 0x86DD), (0x0806,))}

@@ -21,10 +21,22 @@ from networking_vpp.testing.vpp.defs import (
     l2,
     memclnt,
     vhost_user,
+    vlib,
     vpe,
 )
 
-MODULES = (interface_types, ip_types, memclnt, vpe, interface, l2, vhost_user, af_packet, acl)
+MODULES = (
+    interface_types,
+    ip_types,
+    memclnt,
+    vpe,
+    vlib,
+    interface,
+    l2,
+    vhost_user,
+    af_packet,
+    acl,
+)
 
 
 @functools.cache

@@ -10,7 +10,9 @@ Behaviour follows ``src/plugins/acl/acl.c`` (VPP 26.10):
   index must exist (else NO_SUCH_ENTRY, the reply passing the index through)
   and is replaced in place: same index, new rules and tag, in force at once
   on every interface using it; sessions already made stay (VPP does not
-  reclassify them by default). No rules is allowed.
+  reclassify them by default; with reclassification on, a replace starts a
+  new policy epoch on every interface using the ACL, ``acl_state.py``). No
+  rules is allowed.
 * A ``count`` above the rules sent (vpp_papi packs ``count=2, r=[]``) is
   INVALID_VALUE (``verify_message_len``).
 * ``acl_del``: NO_SUCH_ENTRY; ACL_IN_USE_INBOUND / ACL_IN_USE_OUTBOUND while
@@ -21,7 +23,8 @@ Behaviour follows ``src/plugins/acl/acl.c`` (VPP 26.10):
   the handler combines the two results with C's ``rv || ...``: an ACL listed
   twice in a direction leaves that direction (and, for the output, the
   input too) unchanged and answers retval **1**, not ENTRY_ALREADY_EXISTS.
-  Changing the set of ACLs in a direction clears the interface's sessions.
+  Changing the set of ACLs in a direction clears the interface's sessions
+  (with reclassification off; on, every setting starts a new policy epoch).
 * ``acl_interface_add_del``: adding an ACL already in the list is
   ACL_IN_USE_INBOUND/OUTBOUND, a missing ACL NO_SUCH_ENTRY; deleting one not
   in the list NO_SUCH_ENTRY, and the last ACL of the list takes its place
@@ -108,6 +111,7 @@ def acl_add_replace(env: Env, client: int, a: dict[str, Any]) -> Reply:
     if acl is None:
         return {"retval": e.NO_SUCH_ENTRY, "acl_index": index}
     acl.rules, acl.tag, acl.compiled = rules, a["tag"], None
+    st.acl_replaced(index)
     return {"acl_index": index}
 
 

@@ -1,7 +1,13 @@
-"""Housekeeping: control_ping, show_version, want_interface_events."""
+"""Housekeeping: control_ping, show_version, want_interface_events, cli_inband.
+
+``cli_inband`` runs VPP's debug CLI; the emulator knows only the commands the
+agent sends (``CLI_COMMANDS``) and raises on any other, so that a new command
+fails a test instead of being answered as if VPP had done something.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from networking_vpp.testing.vpp import errors as e
@@ -40,3 +46,40 @@ def want_interface_events(env: Env, client: int, a: dict[str, Any]) -> dict[str,
         return {"retval": e.INVALID_REGISTRATION}
     subs[client] = a["pid"]
     return {}
+
+
+class UnknownCliCommand(NotImplementedError):
+    """A ``cli_inband`` command the emulator does not model."""
+
+
+# acl.c acl_set_aclplugin_fn: "set acl-plugin reclassify-sessions %u"
+_RECLASSIFY = re.compile(r"set acl-plugin reclassify-sessions (\d+)")
+_SHOW_SESSIONS = "show acl-plugin sessions"
+CLI_COMMANDS = ("set acl-plugin reclassify-sessions <n>", _SHOW_SESSIONS)
+
+
+def cli_reads_only(cmd: str) -> bool:
+    """Whether a CLI command only reads (the emulator's mutation count skips it)."""
+    return cmd.split()[:1] == ["show"]
+
+
+@handler("cli_inband")
+def cli_inband(env: Env, client: int, a: dict[str, Any]) -> dict[str, Any]:
+    """The CLI commands the emulator models, answered as VPP answers them.
+
+    ``show acl-plugin sessions`` (acl_plugin_show_sessions) is reduced to its
+    totals and its last line, the setting the agent reads.
+    """
+    cmd = " ".join(a["cmd"].split())
+    acl = env.state.acl
+    if cmd == _SHOW_SESSIONS:
+        n = len(acl.sessions)
+        return {
+            "reply": f"Sessions total: add {n} - del 0 = {n}\n"
+            f"Reclassify sessions: {int(acl.reclassify)}\n"
+        }
+    m = _RECLASSIFY.fullmatch(cmd)
+    if m is None:
+        raise UnknownCliCommand(f"emulated VPP models only {CLI_COMMANDS}, not {a['cmd']!r}")
+    acl.reclassify = int(m.group(1)) != 0
+    return {"reply": ""}
