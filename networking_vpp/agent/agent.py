@@ -180,13 +180,21 @@ class Agent:
         self.queue.add_first(RESYNC)
         if self.taps is not None:
             self.taps.start()  # before any port is looked at: no change goes unseen
-        self.reporter.start()
+        self.reporter.start()  # waits for etcd, unless interrupted
+        if self._stop.is_set():
+            return
         self._watcher.start()
         self._global_watcher.start()
         for target, name in ((self._work, "reconcile"), (self._watch_vpp, "vpp-ping")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
+
+    def interrupt(self) -> None:
+        """Make a :meth:`start` that waits for etcd return at once (safe in a
+        signal handler: it only sets events); :meth:`stop` follows."""
+        self._stop.set()
+        self.reporter.interrupt()
 
     def stop(self) -> None:
         """Stop threads; the liveness lease is revoked."""

@@ -15,6 +15,7 @@ from networking_vpp.agent.vpp.adapter import VppAdapter
 from networking_vpp.agent.vpp.connect import papi_client_factory, socket_accepts
 from networking_vpp.common import config
 from networking_vpp.common.etcd.client import EtcdClient, EtcdSettings
+from networking_vpp.common.etcd.lease import check_keepalive_timeout
 
 LOG = logging.getLogger(__name__)
 
@@ -54,7 +55,18 @@ def tune_gc() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the agent until SIGTERM or SIGINT."""
+    """Run the agent until SIGTERM or SIGINT (exit status 0, whenever they come)."""
+    stop = threading.Event()
+    agent: Agent | None = None
+
+    def on_signal(*_: object) -> None:
+        # Whenever it comes: before the agent exists, or while start() waits for etcd.
+        stop.set()
+        if agent is not None:
+            agent.interrupt()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
     conf = cfg.ConfigOpts()
     config.register_agent_opts(conf)
     logging.register_options(conf)
@@ -67,12 +79,14 @@ def main(argv: list[str] | None = None) -> int:
         address=group.vpp_api_socket,
         probe=socket_accepts(group.vpp_api_socket),
     )
-    agent = Agent(settings_from_conf(conf), EtcdClient(EtcdSettings.from_conf(conf)), vpp)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    etcd_settings = EtcdSettings.from_conf(conf)
+    check_keepalive_timeout(group.alive_ttl, etcd_settings.timeout, "[vpp_agent] alive_ttl")
+    agent = Agent(settings_from_conf(conf), EtcdClient(etcd_settings), vpp)
+    if stop.is_set():
+        return 0
     agent.start()
-    LOG.info("vpp-agent for host %s started", agent.settings.host)
+    if not stop.is_set():
+        LOG.info("vpp-agent for host %s started", agent.settings.host)
     stop.wait()
     agent.stop()
     return 0

@@ -73,6 +73,7 @@ class Reporter:
         self._cond = threading.Condition()
         self._busy = False
         self._stop = False
+        self._stopping = threading.Event()  # interrupt(): give up waiting for etcd
         self._idle = False  # the writer waits for reports (and wants a notify)
         self._written_at = 0.0  # monotonic time of the last write
         self._thread: threading.Thread | None = None
@@ -84,15 +85,22 @@ class Reporter:
     def start(self) -> None:
         """Load what is already reported, take the liveness lease, start the writer.
 
-        Nothing says the host is alive yet: see :meth:`set_ready`.
+        Nothing says the host is alive yet: see :meth:`set_ready`. Returns at
+        once, having started nothing, once :meth:`interrupt` was called.
         """
-        self._load_existing()
+        if not self._load_existing():
+            return
         self._lease.start()
         self._thread = threading.Thread(target=self._run, name="reporter", daemon=True)
         self._thread.start()
 
+    def interrupt(self) -> None:
+        """Stop waiting for etcd in :meth:`start` (any thread, a signal handler too)."""
+        self._stopping.set()
+
     def stop(self) -> None:
         """Stop writing; the liveness lease is revoked so the server sees us go."""
+        self._stopping.set()
         with self._cond:
             self._stop = True
             self._cond.notify_all()
@@ -135,12 +143,20 @@ class Reporter:
                     self._lease.put(self._keys.physnet(self._host, name), value)
                     LOG.info("Physnet %s advertised: uplink %s is in VPP", name, interface)
 
-    def _load_existing(self) -> None:
+    def _pause(self, seconds: float) -> None:
+        """A retry's wait, cut short by :meth:`interrupt`."""
+        self._stopping.wait(seconds)
+
+    def _load_existing(self) -> bool:
+        """Read what is reported already (it decides what is rewritten); False
+        if interrupted before etcd answered."""
         prefix = self._keys.port_states_prefix(self._host)
 
-        # Until etcd answers: what is reported already decides what is rewritten.
+        # Until etcd answers, or the agent is told to stop: the waits end early then.
         @tenacity.retry(
             wait=retry.wait(0.1, 2.0),
+            stop=tenacity.stop_when_event_set(self._stopping),
+            sleep=self._pause,
             retry=tenacity.retry_if_exception_type(EtcdError),
             before_sleep=lambda state: LOG.warning(
                 "Cannot read our earlier reports yet (%s); retrying",
@@ -151,7 +167,12 @@ class Reporter:
             kvs, _ = self._client.get_prefix(prefix)
             return kvs, self._client.get(self._keys.summary(self._host))
 
-        kvs, summary = read()
+        kvs: list[Any]
+        summary: Any
+        try:
+            kvs, summary = read()
+        except tenacity.RetryError:
+            return False  # interrupted
         if summary is not None:
             try:
                 self._summary_written = model.decode(model.HostSummary, summary.key, summary.value)
@@ -165,6 +186,7 @@ class Reporter:
                 self._pending[self._keys.parse_state(kv.key).name] = _GONE
                 continue
             self._written[state.port_id] = _signature(state)
+        return True
 
     # --- reports -----------------------------------------------------------------
     def reported_ports(self) -> set[str]:

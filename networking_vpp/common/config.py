@@ -22,7 +22,14 @@ etcd_opts = [
     cfg.StrOpt("key_file", help="Private key of the client certificate."),
     cfg.StrOpt("username", help="etcd user (token auth through /v3/auth/authenticate)."),
     cfg.StrOpt("password", secret=True, help="Password of the etcd user."),
-    cfg.FloatOpt("timeout", default=5.0, help="Seconds before one etcd request gives up."),
+    cfg.FloatOpt(
+        "timeout",
+        default=3.0,
+        help="Seconds before one etcd request gives up. Must be below a third of every "
+        "lease TTL (the agent's alive_ttl, the server's election_ttl): a keepalive that "
+        "waits longer could let the lease expire under its holder; a process whose "
+        "options break this refuses to start.",
+    ),
 ]
 
 agent_opts = [

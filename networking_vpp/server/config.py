@@ -83,10 +83,11 @@ ml2_vpp_opts = [
     ),
     cfg.IntOpt(
         "election_ttl",
-        default=5,
+        default=10,
         min=2,
         help="Lease TTL (seconds) of the forwarder and state-watcher elections: a dead "
-        "leader is replaced within about this time.",
+        "leader is replaced within about this time. [etcd] timeout must be below a "
+        "third of it (the leader's keepalive may not block longer).",
     ),
     cfg.BoolOpt(
         "resync_on_election",

@@ -16,6 +16,7 @@ from typing import Any
 
 from networking_vpp.common import keys
 from networking_vpp.common.etcd.client import EtcdClient, EtcdSettings
+from networking_vpp.common.etcd.lease import check_keepalive_timeout
 from networking_vpp.common.etcd.watcher import PrefixWatcher
 from networking_vpp.server.hosts import HostCache
 from networking_vpp.server.journal.api import JournalStore, neutron_session_scope
@@ -31,7 +32,9 @@ class ServerServices:
 
     def __init__(self, conf: Any, keyspace: keys.KeySpace, hosts: HostCache) -> None:
         group = conf.ml2_vpp
-        self.client = EtcdClient(EtcdSettings.from_conf(conf))
+        settings = EtcdSettings.from_conf(conf)
+        check_keepalive_timeout(group.election_ttl, settings.timeout, "[ml2_vpp] election_ttl")
+        self.client = EtcdClient(settings)
         identity = f"{socket.gethostname()}:{os.getpid()}"
         self.host_watcher = PrefixWatcher(
             self.client,

@@ -18,6 +18,22 @@ from networking_vpp.common.retry import Backoff
 LOG = logging.getLogger(__name__)
 
 
+def check_keepalive_timeout(ttl: float, timeout: float, option: str) -> None:
+    """Refuse a lease whose keepalive could block past a third of its TTL.
+
+    Keepalives run every ttl/3: one that waits for etcd up to the request
+    ``timeout`` longer than that leaves the lease (an agent's liveness, an
+    election's leadership) to expire while its holder still believes in it.
+    Checked where the options are read, so a bad pair stops the process at start.
+    """
+    if timeout >= ttl / 3:
+        raise ValueError(
+            f"{option} = {ttl:g} s and [etcd] timeout = {timeout:g} s: a lease keepalive "
+            f"may wait up to the timeout, which must be below a third of the TTL "
+            f"({ttl / 3:.2f} s); raise {option} or lower [etcd] timeout"
+        )
+
+
 class LeasedKeys:
     """A set of keys written under one lease that this object keeps alive."""
 

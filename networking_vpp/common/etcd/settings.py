@@ -20,9 +20,17 @@ class EtcdSettings:
     cert_file: str | None = None
     key_file: str | None = None
     username: str | None = None
-    password: str | None = None
+    # Out of the generated repr: settings get logged and shown in tracebacks.
+    password: str | None = dataclasses.field(default=None, repr=False)
     timeout: float = 5.0
     pool_size: int = 16  # HTTP connections kept per endpoint; each watcher holds one
+
+    def __repr__(self) -> str:
+        """The dataclass repr with the password masked (``***``, or None if unset)."""
+        fields = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self) if f.repr
+        )
+        return f"EtcdSettings({fields}, password={'***' if self.password else None})"
 
     def __post_init__(self) -> None:
         if isinstance(self.endpoints, str):
