@@ -11,8 +11,7 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from networking_vpp.agent.agent import Agent, AgentSettings
-from networking_vpp.agent.vpp.adapter import VppAdapter
-from networking_vpp.agent.vpp.connect import papi_client_factory, socket_accepts
+from networking_vpp.agent.vpp.connect import vpp_adapter
 from networking_vpp.common import config
 from networking_vpp.common.etcd.client import EtcdClient, EtcdSettings
 from networking_vpp.common.etcd.lease import check_keepalive_timeout
@@ -36,8 +35,6 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> AgentSettings:
         vhostuser_socket_group=group.vhostuser_socket_group or None,
         vhostuser_socket_mode=int(group.vhostuser_socket_mode, 8),
         watch_tap_devices=group.watch_tap_devices,
-        bridge_mac_age=group.bridge_mac_age,
-        bridge_learn_limit=group.bridge_learn_limit or None,
     )
 
 
@@ -76,11 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.setup(conf, "networking-vpp")
     tune_gc()
     group = conf[config.AGENT_GROUP]
-    vpp = VppAdapter(
-        papi_client_factory(group.vpp_api_socket, group.vpp_api_dir),
-        address=group.vpp_api_socket,
-        probe=socket_accepts(group.vpp_api_socket),
-    )
+    vpp = vpp_adapter(group.vpp_api_socket, group.vpp_api_dir)
     etcd_settings = EtcdSettings.from_conf(conf)
     check_keepalive_timeout(group.alive_ttl, etcd_settings.timeout, "[vpp_agent] alive_ttl")
     agent = Agent(settings_from_conf(conf), EtcdClient(etcd_settings), vpp)

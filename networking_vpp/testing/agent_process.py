@@ -1,7 +1,7 @@
 """The real vpp-agent as a process of its own, on an emulator process's socket.
 
 For fault tests that SIGKILL agents: the same Agent as ``vpp-agent`` runs, with
-``RemoteClient`` (see ``testing/vpp/remote.py``) in place of vpp_papi::
+vpp_papi on the emulator process's API socket (see ``testing/vpp/remote.py``)::
 
     python -m networking_vpp.testing.agent_process --host compute-1 \\
         --etcd http://127.0.0.1:2379 --vpp-socket /tmp/vpp.sock \\
@@ -16,9 +16,9 @@ import signal
 import threading
 
 from networking_vpp.agent.agent import Agent, AgentSettings
-from networking_vpp.agent.vpp.adapter import VppAdapter
+from networking_vpp.agent.vpp.connect import vpp_adapter
 from networking_vpp.common.etcd.client import EtcdClient, EtcdSettings
-from networking_vpp.testing.vpp.remote import RemoteClient
+from networking_vpp.testing.vpp.socket_server import api_dir_for
 
 
 def main() -> None:
@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--host", required=True)
     parser.add_argument("--etcd", action="append", required=True, help="endpoint (repeatable)")
     parser.add_argument("--vpp-socket", required=True)
+    parser.add_argument("--vpp-api-dir", help="the .api.json files (default: api/ by the socket)")
     parser.add_argument("--physnet", action="append", default=[], help="NAME:INTERFACE")
     parser.add_argument("--report-before-vm-connects", action="store_true")
     parser.add_argument(
@@ -49,7 +50,8 @@ def main() -> None:
         make_vhostuser_socket_dir=False,  # the emulator needs no real directory
     )
     etcd = EtcdClient(EtcdSettings(endpoints=args.etcd, timeout=2.0))
-    agent = Agent(settings, etcd, VppAdapter(lambda: RemoteClient(args.vpp_socket)))
+    api_dir = args.vpp_api_dir or api_dir_for(args.vpp_socket)
+    agent = Agent(settings, etcd, vpp_adapter(args.vpp_socket, api_dir))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     agent.start()

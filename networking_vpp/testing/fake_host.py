@@ -2,8 +2,9 @@
 
 One process per host of the dev cloud. It builds a
 :class:`~networking_vpp.testing.vpp.VppEmulator` with one uplink NIC per
-physnet, runs the real :class:`~networking_vpp.agent.agent.Agent` against it
-(through the same adapter as production), and stands in for QEMU: the
+physnet, serves its API socket (``socket_server.py``), runs the real
+:class:`~networking_vpp.agent.agent.Agent` against it through vpp_papi (the
+adapter ``vpp-agent`` makes, on that socket), and stands in for QEMU: the
 emulator's ``auto_connect_vms`` connects a "VM" to every vhost-user socket as
 soon as VPP creates it, so the agent sees the link come up and reports the
 port, as it would on a real host once QEMU has attached.
@@ -28,20 +29,25 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import shutil
 import signal
+import tempfile
 import threading
 import zlib
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from networking_vpp.agent.agent import Agent, AgentSettings
 from networking_vpp.agent.vpp import types as vpp_types
-from networking_vpp.agent.vpp.adapter import VppAdapter, VppError
+from networking_vpp.agent.vpp.adapter import VppError
+from networking_vpp.agent.vpp.connect import vpp_adapter
 from networking_vpp.common.etcd.client import EtcdClient, EtcdSettings
 from networking_vpp.testing.devcloud.web import JsonHandler
 from networking_vpp.testing.vpp import Frame, VppEmulator
 from networking_vpp.testing.vpp.kernel import NetlinkLinks
+from networking_vpp.testing.vpp.socket_server import serve
 
 LOG = logging.getLogger("fake_host")
 
@@ -72,6 +78,8 @@ class FakeHost:
         self.emulator.auto_connect_vms = True  # QEMU attaches as soon as VPP makes the socket
         for index, uplink in enumerate(sorted(set(physnets.values()))):
             self.emulator.add_hardware_interface(uplink, uplink_mac(host, index))
+        # VPP's API socket and the .api.json files, in a directory of this process's
+        self.server = serve(self.emulator, tempfile.mkdtemp(prefix=f"vpp-{host}-"))
         self.etcd = EtcdClient(EtcdSettings(etcd_endpoints))
         self.agent = Agent(
             AgentSettings(
@@ -84,9 +92,9 @@ class FakeHost:
                 make_vhostuser_socket_dir=False,
             ),
             self.etcd,
-            VppAdapter(self.emulator.client),
+            vpp_adapter(self.server.path, self.server.api_dir),
         )
-        self._inspector = VppAdapter(self.emulator.client, name="fake-host-http")
+        self._inspector = vpp_adapter(self.server.path, self.server.api_dir, "fake-host-http")
         self._inspect_lock = threading.Lock()
         self.ready = threading.Event()
         self.http = ThreadingHTTPServer(("127.0.0.1", http_port), _handler_for(self))
@@ -101,6 +109,8 @@ class FakeHost:
         self.http.shutdown()
         self.agent.stop()  # revokes the liveness lease: the server sees the host go
         self._inspector.disconnect()
+        self.server.close()
+        shutil.rmtree(Path(self.server.path).parent, ignore_errors=True)
         self.etcd.close()
 
     def _await_convergence(self) -> None:

@@ -23,8 +23,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from networking_vpp.agent.vpp.adapter import VppAdapter
-from networking_vpp.testing.vpp.remote import RemoteEmulator
+from networking_vpp.agent.vpp.connect import vpp_adapter
+from networking_vpp.testing.vpp.remote import RemoteEmulator, control_path
 from networking_vpp.testing.wait import wait_for
 
 UPLINK = "GigabitEthernet0/8/0"
@@ -40,7 +40,7 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 
 def dump_state(vpp: RemoteEmulator) -> dict[str, Any]:
     """VPP's interfaces and bridge domains as plain dicts, read through its API."""
-    adapter = VppAdapter(vpp.client, name="fault-inspector")
+    adapter = vpp_adapter(vpp.path, vpp.api_dir, name="fault-inspector")
     adapter.connect()
     try:
         return {
@@ -80,8 +80,9 @@ class VppProcess:
 
     def start(self, auto_connect_vms: bool = True) -> RemoteEmulator:
         """Start the emulator (empty, as VPP after a crash) and connect to its control side."""
-        if os.path.exists(self.socket):
-            os.unlink(self.socket)
+        for stale in (self.socket, control_path(self.socket)):  # a killed process's
+            if os.path.exists(stale):
+                os.unlink(stale)
         cmd = [sys.executable, "-m", "networking_vpp.testing.vpp.remote", "--socket", self.socket]
         for name, mac in self.uplinks.items():
             cmd += ["--uplink", f"{name}={mac}"]

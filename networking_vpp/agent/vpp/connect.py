@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from networking_vpp.agent.vpp.adapter import VppAdapter
+
 
 def papi_client_factory(api_socket: str, api_dir: str) -> Callable[[], Any]:
     """A factory of ``VPPApiClient`` objects talking to VPP's API socket.
@@ -45,3 +47,16 @@ def socket_accepts(api_socket: str, timeout: float = 0.5) -> Callable[[], bool]:
         return True
 
     return probe
+
+
+def vpp_adapter(api_socket: str, api_dir: str, name: str = "vpp-agent") -> VppAdapter:
+    """The agent's adapter on VPP's API socket: vpp_papi clients, probed by connect().
+
+    What ``vpp-agent`` runs and what the tests run against the emulator's socket.
+    """
+    return VppAdapter(
+        papi_client_factory(api_socket, api_dir),
+        name=name,
+        address=api_socket,
+        probe=socket_accepts(api_socket),
+    )

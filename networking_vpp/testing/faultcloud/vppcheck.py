@@ -28,10 +28,10 @@ from typing import Any
 from networking_vpp.agent.reconcile import acl_rules
 from networking_vpp.agent.reconcile.isolation import subif_tag
 from networking_vpp.agent.vpp import types as t
-from networking_vpp.agent.vpp.adapter import VppAdapter
+from networking_vpp.agent.vpp.connect import vpp_adapter
 from networking_vpp.common import keys, model
 from networking_vpp.common.etcd.client import EtcdClient
-from networking_vpp.testing.vpp.remote import RemoteClient
+from networking_vpp.testing.vpp.socket_server import api_dir_for
 
 DIRECTIONS = (("in", "egress"), ("out", "ingress"))  # VPP direction, Neutron direction
 
@@ -87,7 +87,7 @@ class EtcdView:
 
 def read_vpp(socket: str) -> dict[str, Any]:
     """Everything of VPP the comparison needs, read through its API socket."""
-    adapter = VppAdapter(lambda: RemoteClient(socket), name="fault-check")
+    adapter = vpp_adapter(socket, api_dir_for(socket), name="fault-check")
     adapter.connect()
     try:
         return {

@@ -1,4 +1,4 @@
-"""A VPP emulator: VPP's API as vpp_papi presents it, VPP's behaviour, a packet walk.
+"""A VPP emulator: VPP's API socket, VPP's behaviour, a packet walk.
 
 VPP cannot be installed where the tests run, so the agent's tests run against
 this. It is written to be faithful to VPP 26.10 (message and field names,
@@ -8,24 +8,27 @@ and is checked against VPP's ``.api.json`` files and vpp_papi's serializer by
 
     vpp = VppEmulator()
     uplink = vpp.add_hardware_interface("GigabitEthernet0/8/0", "52:54:00:00:08:00")
-    client = vpp.client()                    # a vpp_papi.VPPApiClient look-alike
+    server = socket_server.serve(vpp)        # VPP's API socket, for vpp_papi clients
+    client = VPPApiClient(apidir=[server.api_dir], server_address=server.path)
     client.connect("agent")
     reply = client.api.create_vlan_subif(sw_if_index=uplink, vlan_id=100)
     vpp.walk(Frame(src_mac=..., dst_mac=...), ingress="GigabitEthernet0/8/0")
     vpp.passes(frame, ingress=port_a, egress=port_b)   # through ACLs and MACIP
 
 Layout: ``defs/`` declares the messages (VPP ``.api`` syntax), ``apidef``
-parses them, ``codec`` checks arguments and builds replies as vpp_papi does,
-``handlers/`` implement the messages on ``state``, ``emulator`` dispatches
-calls and plays the world (NICs, kernel interfaces, QEMU, restarts),
-``client`` is the vpp_papi-shaped connection, ``packet`` the packet walk,
-``frameio`` (with ``rawframe``) the walk on real frames of af_packet interfaces
-bound to real kernel devices.
+parses them, ``apijson`` writes them out as the ``.api.json`` files vpp_papi
+loads, ``socket_server`` speaks VPP's API socket protocol (vpp_papi's own
+serializer packs and unpacks), ``codec`` checks arguments and builds replies
+as vpp_papi does, ``handlers/`` implement the messages on ``state``,
+``emulator`` dispatches calls and plays the world (NICs, kernel interfaces,
+QEMU, restarts), ``packet`` is the packet walk. ``client`` is an in-process
+vpp_papi-shaped connection, for unit tests of the handlers only: the agent's
+tests connect through the socket, as the agent connects to VPP.
 The ACL plugin: ``acl_state`` (ACLs, MACIP ACLs, bindings, sessions; part of
 ``state``) and ``acl_path`` (its L2 features on the walk: first-match ACLs,
 permit+reflect sessions, MACIP classifier tables; ``vpp.features.verdicts``
 and ``vpp.sessions`` let a test see what they did).
-This package never imports vpp_papi and never reads ``../shared``.
+Only ``socket_server`` imports vpp_papi; nothing here reads ``../shared``.
 """
 
 from networking_vpp.testing.vpp import errors

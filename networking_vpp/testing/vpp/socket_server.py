@@ -235,7 +235,7 @@ class ApiServer:
     def __init__(self, emulator: VppEmulator, path: str, api_dir: str | None = None) -> None:
         self.emulator = emulator
         self.path = path
-        self.api_dir = api_dir or str(Path(path).parent / "api")
+        self.api_dir = api_dir or api_dir_for(path)
         files = [str(p) for p in apijson.write_api_files(self.api_dir)]
         _, papi_messages, _ = VPPApiJSONFiles.load_api(apifiles=files)
         self.table_by_name: dict[str, _Message] = {}
@@ -344,6 +344,11 @@ class ApiServer:
         # old style: details only; the client's control_ping ends it
         details = self.table_by_name[request.reply.name]
         return b"".join(_frame(details.pack(r)) for r in answer)
+
+
+def api_dir_for(api_socket: str) -> str:
+    """Where a server on ``api_socket`` writes its ``.api.json`` files by default."""
+    return str(Path(api_socket).parent / "api")
 
 
 def serve(emulator: VppEmulator, directory: str | None = None) -> ApiServer:

@@ -1,17 +1,27 @@
-"""A host rig: a real etcd, an emulated VPP with two uplink NICs, and agents."""
+"""A host rig: a real etcd, an emulated VPP with two uplink NICs, and agents.
+
+The emulated VPP serves its API socket; agents and the rig's inspector reach it
+through vpp_papi exactly as the production agent reaches VPP
+(``agent.vpp.connect.vpp_adapter``).
+"""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from networking_vpp.agent.agent import Agent, AgentSettings
 from networking_vpp.agent.vpp.adapter import VppAdapter, VppConnectionError
+from networking_vpp.agent.vpp.connect import vpp_adapter
 from networking_vpp.common import keys as k
 from networking_vpp.common import model, portnames
 from networking_vpp.common.etcd.client import EtcdClient
 from networking_vpp.testing.vpp import VppEmulator
+from networking_vpp.testing.vpp.socket_server import ApiServer
 from networking_vpp.testing.wait import wait_for
 
 UPLINK1 = "GigabitEthernet0/8/0"
@@ -50,6 +60,10 @@ class HostRig:
     def __init__(self, etcd: EtcdClient, host: str = "compute-1") -> None:
         self.etcd = etcd
         self.host = host
+        self._dir = Path(tempfile.mkdtemp(prefix="vpp-rig-"))  # short: a socket path
+        self.socket = str(self._dir / "api.sock")
+        self.api_dir = str(self._dir / "api")  # the .api.json files the server writes
+        self._server: ApiServer | None = None
         self.vpp = VppEmulator(random_bd_ids=True)  # the agent must never guess ids
         self.vpp.add_hardware_interface(UPLINK1, "52:54:00:00:08:00")
         self.vpp.add_hardware_interface(UPLINK2, "52:54:00:00:09:00")
@@ -57,10 +71,27 @@ class HostRig:
         self._look: VppAdapter | None = None
 
     @property
+    def vpp(self) -> VppEmulator:
+        """The emulated VPP serving the rig's API socket."""
+        return self._vpp
+
+    @vpp.setter
+    def vpp(self, emulator: VppEmulator) -> None:
+        """Serve another emulator on the same socket (a test's own VPP)."""
+        if self._server is not None:
+            self._server.close()
+        self._vpp = emulator
+        self._server = ApiServer(emulator, self.socket, self.api_dir)
+
+    def adapter(self, name: str = "vpp-agent") -> VppAdapter:
+        """An adapter on the rig's VPP socket, made as ``vpp-agent`` makes its own."""
+        return vpp_adapter(self.socket, self.api_dir, name)
+
+    @property
     def look(self) -> VppAdapter:
         """A second API client that reads VPP's state the way an operator would."""
         if self._look is None or not self._look.connected:
-            self._look = VppAdapter(self.vpp.client, name="test-inspector")
+            self._look = self.adapter("test-inspector")
             self._look.connect()
         return self._look
 
@@ -86,7 +117,7 @@ class HostRig:
             settings.make_vhostuser_socket_dir = False
         for name, value in over.items():
             setattr(settings, name, value)
-        agent = Agent(settings, etcd or self.etcd, VppAdapter(self.vpp.client))
+        agent = Agent(settings, etcd or self.etcd, self.adapter())
         agent.start()
         self.agents.append(agent)
         return agent
@@ -94,6 +125,15 @@ class HostRig:
     def stop_agents(self) -> None:
         while self.agents:
             self.agents.pop().stop()
+
+    def close(self) -> None:
+        """Stop the agents, the inspector and the socket."""
+        self.stop_agents()
+        if self._look is not None:
+            self._look.disconnect()
+        if self._server is not None:
+            self._server.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
 
     def put(self, b: model.PortBinding, host: str | None = None) -> None:
         self.etcd.put(KEYS.port(host or self.host, b.port_id), model.encode(b))
@@ -117,4 +157,4 @@ class HostRig:
 def rig(etcd: EtcdClient) -> Iterator[HostRig]:
     r = HostRig(etcd)
     yield r
-    r.stop_agents()
+    r.close()

@@ -70,7 +70,7 @@ def rig(etcd) -> Iterator[HostRig]:
     r.vpp.add_hardware_interface(UPLINK1, "52:54:00:00:08:00")
     r.vpp.add_hardware_interface(UPLINK2, "52:54:00:00:09:00")
     yield r
-    r.stop_agents()
+    r.close()
 
 
 def tap_port(mac: str = MAC_A):

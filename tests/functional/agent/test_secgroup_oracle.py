@@ -238,7 +238,7 @@ def world() -> Iterator[tuple[HostRig, list[int]]]:
     try:
         yield rig, [0]
     finally:
-        rig.stop_agents()
+        rig.close()
         server.stop()
 
 

@@ -96,7 +96,7 @@ class Cloud:
 
     def stop(self) -> None:
         for rig in self.hosts.values():
-            rig.stop_agents()
+            rig.close()
 
 
 @pytest.fixture
@@ -187,4 +187,4 @@ def test_an_older_agent_s_uplinks_get_their_filters_once(etcd):
         wait_for(lambda: rig.state("p1") is not None, what="p1 reported")
         assert rig.vpp.mutations == before  # the whitelist too is read back
     finally:
-        rig.stop_agents()
+        rig.close()

@@ -51,7 +51,7 @@ class TestTrustedPortsOnTheWalk(base.VppTestCase):
         self.addCleanup(self.etcd.close)
         self.etcd.delete_prefix("")
         self.rig = HostRig(self.etcd, HOST)
-        self.addCleanup(self.rig.stop_agents)
+        self.addCleanup(self.rig.close)
         self.rig.vpp.auto_connect_vms = True  # QEMU connects as soon as a socket exists
         attrs = {pnet.NETWORK_TYPE: "vlan", pnet.PHYSICAL_NETWORK: "physnet1"}
         net = self._make_network(

@@ -22,7 +22,7 @@ GONE = "compute-9"  # a host with desired ports and no agent
 def rig(etcd: EtcdClient) -> Iterator[HostRig]:
     r = HostRig(etcd, HOST)
     yield r
-    r.stop_agents()
+    r.close()
 
 
 def status(etcd: EtcdClient, *extra: str) -> tuple[int, str]:
