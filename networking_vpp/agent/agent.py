@@ -90,6 +90,12 @@ class AgentSettings:
     # for rigs whose emulated VPP attaches to in-memory devices; the vpp-agent's
     # option ([vpp_agent] watch_tap_devices) is on by default.
     watch_tap_devices: bool = False
+    # MAC learning in the bridge domains the agent makes: entries age out after
+    # this many minutes (0: never), and at most this many are learnt (None:
+    # VPP's default, 16 Mi): one port without port security cannot fill the
+    # host's L2 table ([vpp_agent] bridge_mac_age, bridge_learn_limit).
+    bridge_mac_age: int = 5
+    bridge_learn_limit: int | None = 65536
 
 
 class Agent:
@@ -120,7 +126,13 @@ class Agent:
             else None
         )
         self.uplinks = Uplinks(settings.physnets)
-        self.networks = NetworkReconciler(vpp, self.inventory, settings.physnets)
+        self.networks = NetworkReconciler(
+            vpp,
+            self.inventory,
+            settings.physnets,
+            settings.bridge_mac_age,
+            settings.bridge_learn_limit,
+        )
         self.secgroups = SecGroupReconciler(vpp, AclInventory(), self.groups)
         self.ports = PortReconciler(
             vpp,

@@ -35,6 +35,8 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> AgentSettings:
         vhostuser_socket_group=group.vhostuser_socket_group or None,
         vhostuser_socket_mode=int(group.vhostuser_socket_mode, 8),
         watch_tap_devices=group.watch_tap_devices,
+        bridge_mac_age=group.bridge_mac_age,
+        bridge_learn_limit=group.bridge_learn_limit or None,
     )
 
 

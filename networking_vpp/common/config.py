@@ -48,13 +48,6 @@ agent_opts = [
     cfg.IntOpt("alive_ttl", default=10, help="Seconds the liveness lease survives the agent."),
     cfg.FloatOpt("vpp_ping_interval", default=2.0, help="Seconds between VPP liveness checks."),
     cfg.FloatOpt(
-        "link_refresh_interval",
-        default=60.0,
-        min=1.0,
-        help="Seconds between re-reads of every port's link state from VPP (heals a lost event).",
-    ),
-    cfg.StrOpt(
-    cfg.FloatOpt(
         "vpp_reconnect_interval",
         default=0.2,
         min=0.01,
@@ -65,6 +58,13 @@ agent_opts = [
         "so shorter brings ports back sooner for next to nothing; longer only saves "
         "a few system calls a second while VPP is down.",
     ),
+    cfg.FloatOpt(
+        "link_refresh_interval",
+        default=60.0,
+        min=1.0,
+        help="Seconds between re-reads of every port's link state from VPP (heals a lost event).",
+    ),
+    cfg.StrOpt(
         "vhostuser_socket_dir",
         default="/run/vpp/vhostuser",
         help="Directory of the vhost-user sockets, as the server's [ml2_vpp] "
@@ -103,6 +103,25 @@ agent_opts = [
         "port's attachment is retried until its device exists, and a device that goes "
         "or is made again goes unnoticed (VPP keeps it link-up). Hosts without tap ports "
         "may turn it off.",
+    ),
+    cfg.IntOpt(
+        "bridge_mac_age",
+        default=5,
+        min=0,
+        max=255,
+        help="Minutes after which a MAC learnt in a network's bridge domain is forgotten "
+        "unless seen again (VPP's mac_age; 0: never). Set when the agent makes the bridge "
+        "domain.",
+    ),
+    cfg.IntOpt(
+        "bridge_learn_limit",
+        default=65536,
+        min=0,
+        help="At most this many MACs are learnt in one network's bridge domain (frames "
+        "from further MACs are forwarded, not learnt), so that one port without port "
+        "security cannot fill the host's L2 table. Count the network's MACs on every host "
+        "(the uplink learns remote ones too). Set when the agent makes the bridge domain; "
+        "0: VPP's default (16 Mi).",
     ),
 ]
 

@@ -41,9 +41,20 @@ class NetworkInUse(NetworkError):
 class NetworkReconciler:
     """Creates, repairs and collects bridge domains and uplinks."""
 
-    def __init__(self, vpp: VppAdapter, inventory: Inventory, physnets: dict[str, str]) -> None:
+    def __init__(
+        self,
+        vpp: VppAdapter,
+        inventory: Inventory,
+        physnets: dict[str, str],
+        mac_age: int = 0,
+        learn_limit: int | None = None,
+    ) -> None:
+        """``mac_age`` (minutes, 0: never) and ``learn_limit`` (None: VPP's
+        default) bound MAC learning in the bridge domains made here."""
         self._vpp = vpp
         self._physnets = physnets
+        self._mac_age = mac_age
+        self._learn_limit = learn_limit
         self.isolation = Isolation(vpp, inventory)
         self.inv = inventory
 
@@ -83,7 +94,13 @@ class NetworkReconciler:
                 where = uplink.name if vlan is None else f"VLAN {vlan} on {uplink.name}"
                 raise NetworkInUse(f"{where} already carries network {owner}", owner, member)
         if net is None:
-            bd_id = self._vpp.create_bridge_domain(t.NETWORK_TAG + binding.network_id)
+            bd_id = self._vpp.create_bridge_domain(
+                t.NETWORK_TAG + binding.network_id, self._mac_age
+            )
+            if self._learn_limit is not None:
+                # Set once, here: VPP keeps it for the bridge domain's life, and
+                # no dump shows it (a restart cannot compare it).
+                self._vpp.set_learn_limit(bd_id, self._learn_limit)
             net = NetObj(binding.network_id, bd_id)
             self.inv.networks[binding.network_id] = net
             LOG.info("Network %s: bridge domain %d", binding.network_id, bd_id)

@@ -375,8 +375,9 @@ class VppAdapter(AclOps):
         self._mutate("sw_interface_set_mtu", sw_if_index=sw_if_index, mtu=[mtu, mtu, mtu, mtu])
 
     # --- bridge domains ----------------------------------------------------------
-    def create_bridge_domain(self, tag: str) -> int:
-        """A learning, flooding bridge domain; VPP picks the id, which is returned."""
+    def create_bridge_domain(self, tag: str, mac_age: int = 0) -> int:
+        """A learning, flooding bridge domain whose learnt MACs age out after
+        ``mac_age`` minutes (0: never); VPP picks the id, which is returned."""
         reply = self._mutate(
             "bridge_domain_add_del_v2",
             bd_id=t.NO_INDEX,
@@ -385,11 +386,16 @@ class VppAdapter(AclOps):
             forward=True,
             learn=True,
             arp_term=False,
-            mac_age=0,
+            mac_age=mac_age,
             bd_tag=tag,
             is_add=True,
         )
         return int(reply.bd_id)
+
+    def set_learn_limit(self, bd_id: int, limit: int) -> None:
+        """Learn at most ``limit`` MACs in the bridge domain (VPP forwards frames
+        from further MACs without learning them). No dump shows it."""
+        self._mutate("bridge_domain_set_learn_limit", bd_id=bd_id, learn_limit=limit)
 
     def delete_bridge_domain(self, bd_id: int) -> None:
         """Remove an (empty) bridge domain."""

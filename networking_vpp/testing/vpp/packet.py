@@ -15,7 +15,8 @@ A model of VPP's L2 path, one hop at a time, each O(1) but for floods:
    **Input ACLs are applied here** (``L2Features.input``; by default the
    ACL plugin's ``AclFeatures``: the interface's input ACLs, then MACIP).
 3. *l2-learn*: the source MAC is learnt on the input interface, per bridge
-   domain, if the bridge domain learns.
+   domain, if the bridge domain learns, up to its learn limit; entries age
+   out after the bridge domain's mac_age minutes (``l2learn.py``).
 4. *l2-fwd* / *l2-flood*: a broadcast/multicast destination floods (if the
    bridge domain floods); a known unicast destination goes to its interface
    (if the bridge domain forwards; never back where it came from); an
@@ -45,7 +46,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from networking_vpp.testing.vpp import vlan
+from networking_vpp.testing.vpp import l2learn, vlan
 from networking_vpp.testing.vpp.state import NO_INDEX, Interface, State
 from networking_vpp.testing.vpp.vlan import ETH_DOT1AD, ETH_VLAN, Tag
 
@@ -308,13 +309,13 @@ def walk(
     if not features.input(itf, frame):
         return []
     if bd.learn and not is_multicast(frame.src_mac):
-        bd.fib[frame.src_mac] = itf.sw_if_index
+        l2learn.learn(state, bd, frame.src_mac, itf.sw_if_index)
     if is_multicast(frame.dst_mac):
         targets = list(bd.members) if bd.flood else []
     else:
         known = bd.fib.get(frame.dst_mac) if bd.forward else None
         if known is not None and known not in bd.members:
-            del bd.fib[frame.dst_mac]  # learnt on an interface that has left since
+            l2learn.forget(bd, frame.dst_mac)  # learnt on an interface that has left since
             known = None
         if known is not None:
             targets = [known]

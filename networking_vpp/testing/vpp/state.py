@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import random
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ from networking_vpp.testing.vpp import errors as e
 from networking_vpp.testing.vpp import vlan
 from networking_vpp.testing.vpp.acl_state import AclState
 from networking_vpp.testing.vpp.convert import ZERO_MAC, MACAddress
+from networking_vpp.testing.vpp.l2learn import DEFAULT_LEARN_LIMIT
 
 if TYPE_CHECKING:
     from networking_vpp.testing.vpp.kernel import KernelLinks
@@ -78,6 +80,8 @@ class BridgeDomain:
     bvi_sw_if_index: int = NO_INDEX
     uu_fwd_sw_if_index: int = NO_INDEX
     fib: dict[str, int] = dataclasses.field(default_factory=dict)  # learnt MAC -> sw_if_index
+    learnt_at: dict[str, int] = dataclasses.field(default_factory=dict)  # MAC -> minute (u8)
+    learn_limit: int = DEFAULT_LEARN_LIMIT  # bridge_domain_set_learn_limit (l2learn.py)
 
 
 @dataclasses.dataclass(eq=False, slots=True)
@@ -177,6 +181,10 @@ class LowestFree:
 
 class State:
     """One life of the VPP process: everything a restart wipes."""
+
+    #: seconds, for the MAC ager (l2learn.py); a test may replace it to move time on
+    clock: Callable[[], float] = staticmethod(time.monotonic)
+    aged_at = -1  # the minute the MAC ager last ran
 
     def __init__(
         self, rng: random.Random, *, random_bd_ids: bool = False, kernel: KernelLinks | None = None

@@ -281,8 +281,11 @@ def run_every_adapter_operation(adapter: VppAdapter, emu: VppEmulator) -> set[st
     did("set_efp_filter")
     guard = adapter.create_default_subif(uplink, 4095)
     did("create_default_subif")
-    bd = adapter.create_bridge_domain("net-vpp.net:n1")
+    bd = adapter.create_bridge_domain("net-vpp.net:n1", mac_age=5)
     did("create_bridge_domain")
+    adapter.set_learn_limit(bd, 1000)
+    assert emu.state.bds[bd].learn_limit == 1000 and emu.state.bds[bd].mac_age == 5
+    did("set_learn_limit")
     vhost = adapter.create_vhost_user("/run/vpp/vhu1", True, "fa:16:3e:00:00:01", "net-vpp.port:p1")
     did("create_vhost_user")
     tap = adapter.create_af_packet("tapabc", "net-vpp.port:p2")

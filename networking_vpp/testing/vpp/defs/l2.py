@@ -76,6 +76,13 @@ define bridge_domain_details {
   vl_api_bridge_domain_sw_if_t sw_if_details[n_sw_ifs];
 };
 
+autoreply define bridge_domain_set_learn_limit {
+  u32 client_index;
+  u32 context;
+  u32 bd_id;
+  u32 learn_limit;
+};
+
 autoreply define sw_interface_set_l2_bridge {
   u32 client_index;
   u32 context;

@@ -9,7 +9,8 @@ with bd_id ~0 picks an unused id (EAGAIN if none) and returns it;
 defaults; ``l2_interface_efp_filter`` sets the output feature on any valid
 interface (the walk applies it in L2 mode, ``vlan.py``);
 ``bridge_domain_dump`` walks bridge domains in bd_index order and returns
-nothing for bd_id 0 or a sw_if_index filter (unimplemented in VPP).
+nothing for bd_id 0 or a sw_if_index filter (unimplemented in VPP);
+``bridge_domain_set_learn_limit`` (no dump shows it; ``l2learn.py`` applies it).
 """
 
 from __future__ import annotations
@@ -103,6 +104,20 @@ def bridge_domain_dump(env: Env, client: int, a: dict[str, Any]) -> list[dict[st
         bd = st.bds.get(bd_id)
         return [_bd_details(st, bd)] if bd is not None else []
     return [_bd_details(st, bd) for bd in sorted(st.bds.values(), key=lambda b: b.bd_index)]
+
+
+@handler("bridge_domain_set_learn_limit")
+def bridge_domain_set_learn_limit(env: Env, client: int, a: dict[str, Any]) -> dict[str, Any]:
+    """bd_set_learn_limit: bridge domain 0 is BD_NOT_MODIFIABLE, a missing one
+    NO_SUCH_ENTRY; what is learnt already stays (learning stops at the limit)."""
+    bd_id = a["bd_id"]
+    if bd_id == 0:
+        return {"retval": e.BD_NOT_MODIFIABLE}
+    bd = env.state.bds.get(bd_id)
+    if bd is None:
+        return {"retval": e.NO_SUCH_ENTRY}
+    bd.learn_limit = a["learn_limit"]
+    return {}
 
 
 @handler("sw_interface_set_l2_bridge")

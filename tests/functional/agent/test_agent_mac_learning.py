@@ -1,0 +1,44 @@
+"""MAC learning per bridge domain is bounded: entries age out, and a bridge
+domain learns at most ``bridge_learn_limit`` MACs, so one port without port
+security cannot fill the host's L2 table."""
+
+from __future__ import annotations
+
+from networking_vpp.testing.vpp import Frame
+
+from .conftest import binding
+
+MACS = {"p1": "fa:16:3e:00:40:01", "p2": "fa:16:3e:00:40:02"}
+
+
+def frame(src_mac: str, dst_mac: str) -> Frame:
+    return Frame(src_mac=src_mac, dst_mac=dst_mac, ethertype=0x88B5)  # not IP: no ACL needed
+
+
+def test_bridge_domains_age_their_macs_and_stop_learning_at_the_limit(rig) -> None:
+    rig.vpp.auto_connect_vms = True
+    agent = rig.start_agent(bridge_mac_age=5, bridge_learn_limit=8)
+    for p, mac in MACS.items():
+        rig.put(binding(p, mac_address=mac))
+    for p in MACS:
+        rig.wait_state(p)
+    assert agent.wait_converged(10)
+    idx = {p: agent.inventory.ports[p].sw_if_index for p in MACS}
+    bd = rig.vpp.state.bds[agent.inventory.networks["net-a"].bd_id]
+    assert bd.mac_age == 5 and bd.learn_limit == 8
+    now = [6000.0]
+    rig.vpp.state.clock = lambda: now[0]
+    # p1 (no port security) sends from 20 made-up MACs: 8 are learnt, and
+    # frames from the others are still forwarded (VPP forwards, only learning stops).
+    for i in range(20):
+        assert rig.vpp.passes(frame(f"02:00:00:00:01:{i:02x}", MACS["p2"]), idx["p1"], idx["p2"])
+    assert len(bd.fib) == 8
+    # Five minutes of silence later the ager has removed them, and learning goes on.
+    now[0] += 5 * 60
+    assert rig.vpp.passes(frame(MACS["p2"], MACS["p1"]), idx["p2"], idx["p1"])
+    assert set(bd.fib) == {MACS["p2"]}
+    # An agent restart leaves the bridge domain as it is (mac_age is read back).
+    rig.stop_agents()
+    second = rig.start_agent(bridge_mac_age=5, bridge_learn_limit=8)
+    assert second.wait_converged(10)
+    assert second.vpp.mutations == 0
