@@ -36,6 +36,7 @@ from networking_vpp.agent.taps import TapWatch
 from networking_vpp.agent.uplinks import Uplinks
 from networking_vpp.agent.vpp import types as t
 from networking_vpp.agent.vpp.adapter import (
+    RX_MODES,
     VppAdapter,
     VppApiError,
     VppConnectionError,
@@ -86,6 +87,9 @@ class AgentSettings:
     make_vhostuser_socket_dir: bool = True
     vhostuser_socket_group: str | None = None
     vhostuser_socket_mode: int = 0o2770
+    # The mode of vhost-user receive queues: polling, interrupt or adaptive
+    # (see [vpp_agent] vhostuser_rx_mode)
+    vhostuser_rx_mode: str = "adaptive"
     # Watch the kernel's link events for tap ports' devices (taps.py). Off here,
     # for rigs whose emulated VPP attaches to in-memory devices; the vpp-agent's
     # option ([vpp_agent] watch_tap_devices) is on by default.
@@ -143,6 +147,7 @@ class Agent:
             lambda port_id: self.queue.add(("port", port_id)),
             settings.report_before_vm_connects,
             self.taps,
+            RX_MODES[settings.vhostuser_rx_mode],
         )
         self._watcher = PrefixWatcher(
             etcd,

@@ -11,7 +11,7 @@ import dataclasses
 import logging
 
 from networking_vpp.agent.vpp import types as t
-from networking_vpp.agent.vpp.adapter import VppAdapter
+from networking_vpp.agent.vpp.adapter import RX_MODE_POLLING, VppAdapter
 
 LOG = logging.getLogger(__name__)
 
@@ -30,6 +30,9 @@ class PortObj:
     mtu: int = 0  # 0: not known (set on the next converge)
     admin_up: bool = False
     link_up: bool = False
+    #: the mode of its receive queues (vhost-user): those a VM starts later
+    #: come in polling mode, VPP's vring default, unless set since
+    rx_mode: int = RX_MODE_POLLING
     #: VPP's link events applied to it: a dump older than one of them must not
     #: undo what it said (PortReconciler._read_back)
     link_seq: int = dataclasses.field(default=0, compare=False)
@@ -108,11 +111,18 @@ class Inventory:
         vhost = {v.sw_if_index: v for v in vpp.dump_vhost_user()}
         afp = {a.sw_if_index: a for a in vpp.dump_af_packet()}
         bds = vpp.dump_bridge_domains()
+        rx_modes = vpp.dump_rx_modes() if vhost else {}
         guards = []
         for itf in interfaces:
             inv.interfaces_by_name[itf.name] = itf
             if itf.tag.startswith(t.PORT_TAG):
                 inv._adopt_port(itf, vhost.get(itf.sw_if_index), afp.get(itf.sw_if_index))
+                port_id = inv.port_by_index.get(itf.sw_if_index)
+                modes = rx_modes.get(itf.sw_if_index)
+                if port_id is not None and modes:
+                    # Queues in different modes (set one by one): none of them
+                    # is known to be right, so the mode is set again.
+                    inv.ports[port_id].rx_mode = next(iter(modes)) if len(modes) == 1 else 0
             elif itf.tag.startswith(t.UPLINK_TAG) and itf.sup_sw_if_index != itf.sw_if_index:
                 inv.subifs[(itf.sup_sw_if_index, itf.vlan)] = itf.sw_if_index
                 if not itf.tag.endswith(t.EFP_MARK):

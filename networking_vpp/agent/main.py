@@ -37,6 +37,7 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> AgentSettings:
         watch_tap_devices=group.watch_tap_devices,
         bridge_mac_age=group.bridge_mac_age,
         bridge_learn_limit=group.bridge_learn_limit or None,
+        vhostuser_rx_mode=group.vhostuser_rx_mode,
     )
 
 

@@ -22,7 +22,7 @@ from networking_vpp.agent.reconcile.secgroups import SecGroupError, SecGroupReco
 from networking_vpp.agent.report import Reporter
 from networking_vpp.agent.taps import TapWatch, device_ifindex
 from networking_vpp.agent.vpp import types as t
-from networking_vpp.agent.vpp.adapter import VppAdapter
+from networking_vpp.agent.vpp.adapter import RX_MODE_POLLING, VppAdapter, VppApiError
 from networking_vpp.common import model
 
 LOG = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ class PortReconciler:
         requeue: Callable[[str], None],
         report_before_vm_connects: bool = False,
         taps: TapWatch | None = None,
+        vhostuser_rx_mode: int = RX_MODE_POLLING,
     ) -> None:
         self._vpp = vpp
         self.inv = inventory
@@ -67,6 +68,8 @@ class PortReconciler:
         # Tap ports' kernel devices, watched (None: af_packet is tried, and
         # retried, whether or not the device is there)
         self._taps = taps
+        # The mode a vhost-user port's receive queues are put in (RX_MODES)
+        self._rx_mode = vhostuser_rx_mode
         # Why the current value of the port being reconciled was refused: its
         # report says so, whatever the last good value's outcome
         self._rejection: Rejection | None = None
@@ -137,6 +140,7 @@ class PortReconciler:
             # only the report may differ.
             net = self.inv.networks.get(desired.network_id)
             if net is not None:
+                self._set_rx_mode(actual)  # its VM may just have connected
                 self._report(actual, desired, net)
                 return set()
         self.converged.pop(port_id, None)
@@ -163,6 +167,7 @@ class PortReconciler:
             self._converge(actual, desired, net)
             if not actual.name:
                 self._read_back(actual)
+            self._set_rx_mode(actual)
         except (NetworkError, SecGroupError) as exc:
             # Not half-programmed: whatever an earlier binding left goes.
             actual = self.inv.ports.get(port_id)
@@ -260,6 +265,25 @@ class PortReconciler:
         if port.admin_up != desired.admin_state_up:
             self._vpp.set_admin_up(port.sw_if_index, desired.admin_state_up)
             port.admin_up = desired.admin_state_up
+
+    def _set_rx_mode(self, port: PortObj) -> None:
+        """Put a vhost-user port's receive queues in the configured mode.
+
+        VPP has the queue only once the VM has started it (its link is up),
+        keeps it and its mode while the VM comes and goes, and makes it in
+        polling mode: before that, the call would succeed and keep nothing.
+        Not fatal: the port passes traffic in any mode, so a refusal (the VM
+        went meanwhile, so no interrupts) is logged, and tried again at the
+        port's next reconcile (its next link event, say).
+        """
+        if port.kind != "vhostuser" or port.rx_mode == self._rx_mode or not port.link_up:
+            return
+        try:
+            self._vpp.set_rx_mode(port.sw_if_index, self._rx_mode)
+        except VppApiError as exc:
+            LOG.warning("Port %s: receive queues left as they are: %s", port.port_id, exc)
+            return
+        port.rx_mode = self._rx_mode
 
     def _read_back(self, port: PortObj) -> None:
         """Learn what VPP chose (the name; a tap's MAC and MTU) and the link now.

@@ -45,6 +45,10 @@ AF_PACKET_FLAGS = AF_PACKET_API_FLAG_QDISC_BYPASS | AF_PACKET_API_FLAG_CKSUM_GSO
 # sendto VPP makes after filling it: 17 MB. Not yet measured under load on a
 # real VPP; 0 would restore VPP's default.
 AF_PACKET_TX_FRAMES_PER_BLOCK = 256
+# vl_api_rx_mode_t: a receive queue's mode, by the names [vpp_agent]
+# vhostuser_rx_mode takes
+RX_MODE_POLLING = 1
+RX_MODES = {"polling": RX_MODE_POLLING, "interrupt": 2, "adaptive": 3}
 
 
 class VppError(Exception):
@@ -281,6 +285,15 @@ class VppAdapter(AclOps):
             for r in rows
         ]
 
+    def dump_rx_modes(self) -> dict[int, frozenset[int]]:
+        """sw_if_index -> the modes of its receive queues, for every interface
+        that has any (a vhost-user one only once its VM started a queue)."""
+        rows = self._call("sw_interface_rx_placement_dump", sw_if_index=t.NO_INDEX)
+        modes: dict[int, set[int]] = {}
+        for r in rows:
+            modes.setdefault(int(r.sw_if_index), set()).add(int(r.mode))
+        return {index: frozenset(m) for index, m in modes.items()}
+
     def dump_af_packet(self) -> list[t.AfPacket]:
         """Every af_packet interface."""
         rows = self._call("af_packet_dump")
@@ -369,6 +382,20 @@ class VppAdapter(AclOps):
         """Set the admin state."""
         flags = IF_STATUS_API_FLAG_ADMIN_UP if up else 0
         self._mutate("sw_interface_set_flags", sw_if_index=sw_if_index, flags=flags)
+
+    def set_rx_mode(self, sw_if_index: int, mode: int) -> None:
+        """Put every receive queue the interface has in ``mode`` (RX_MODES).
+
+        VPP accepts it for an interface without queues and keeps nothing: a
+        vhost-user interface has them only once its VM has started them.
+        """
+        self._mutate(
+            "sw_interface_set_rx_mode",
+            sw_if_index=sw_if_index,
+            queue_id_valid=False,
+            queue_id=0,
+            mode=mode,
+        )
 
     def set_mtu(self, sw_if_index: int, mtu: int) -> None:
         """Set the L3, IPv4, IPv6 and MPLS MTU (the port's MTU)."""

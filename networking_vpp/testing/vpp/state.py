@@ -48,6 +48,8 @@ EV_LINK_UP, EV_LINK_DOWN = 1 << 1, 1 << 2
 EV_ADMIN_UP, EV_ADMIN_DOWN = 1 << 3, 1 << 4
 EV_ADD, EV_DEL = 1 << 5, 1 << 6
 EV_ALL = (1 << 7) - 1
+# vnet_hw_if_rx_mode (vl_api_rx_mode_t)
+RX_MODE_UNKNOWN, RX_MODE_POLLING, RX_MODE_INTERRUPT, RX_MODE_ADAPTIVE, RX_MODE_DEFAULT = range(5)
 # ethernet_main's default MTU: link MTU and L3 MTU of a new Ethernet interface
 DEFAULT_MTU = 9000
 
@@ -129,6 +131,9 @@ class Interface:
     host_if_name: str | None = None  # af_packet
     host_ifindex: int = 0  # af_packet: the kernel device its socket is bound to
     afp_flags: int = 0  # af_packet_create_v3's flags (QDISC_BYPASS, CKSUM_GSO, ...)
+    # receive queue id -> its mode (vnet_hw_if_rx_queue_t); None: the device's
+    # queues as it registers them at creation (handlers/interfaces.py, rx_queues)
+    rx_queues: dict[int, int] | None = None
 
     @property
     def is_main(self) -> bool:
@@ -358,6 +363,11 @@ class State:
         """QEMU connected to (or left, ``regions == 0``) a vhost-user socket."""
         assert itf.vhost is not None
         itf.vhost.num_regions = regions
+        if regions and not itf.rx_queues:
+            # The guest's first kick registers the receive queue, in the vring's
+            # mode: polling (vhost_user_rx_thread_placement). It stays, mode and
+            # all, when the VM goes (vhost_user_vring_close keeps both).
+            itf.rx_queues = {0: RX_MODE_POLLING}
         self.set_link(itf, itf.admin_up and regions > 0)
 
     # --- L2 -----------------------------------------------------------------------

@@ -36,7 +36,10 @@ def test_alive_waits_for_vpp_and_the_first_resync(rig: HostRig) -> None:
     rig.vpp.stop()  # VPP's API does not serve yet
     agent = rig.start_agent()
     # The agent has loaded etcd and has tried VPP, and failed, twice.
-    wait_for(lambda: agent._loaded(0) and agent.vpp_connect_failures >= 2, what="VPP refused")
+    wait_for(
+        lambda: agent._loaded(0) and agent.vpp_connect_failures and agent.vpp_probes >= 2,
+        what="VPP refused",
+    )
     assert alive(rig) is None
     assert physnets(rig) == {}
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from networking_vpp.agent.vpp.adapter import VppAdapter
+from networking_vpp.agent.vpp.adapter import RX_MODES, VppAdapter
 from networking_vpp.agent.vpp.types import NO_INDEX, AclRule, MacipRule
 from networking_vpp.testing.vpp import MACAddress, VppEmulator, apijson
 from networking_vpp.testing.vpp.apidef import ApiRegistry
@@ -267,6 +267,8 @@ def run_every_adapter_operation(adapter: VppAdapter, emu: VppEmulator) -> set[st
 
     adapter.on_interface_event(lambda ev: None)
     did("on_interface_event")
+    assert adapter.probe() is True  # no probe given: connecting is the only look
+    did("probe")
     adapter.connect()
     did("connect")
     adapter.ping()
@@ -305,6 +307,10 @@ def run_every_adapter_operation(adapter: VppAdapter, emu: VppEmulator) -> set[st
     did("get_interface")
     assert adapter.name_and_link(vhost) == ("VirtualEthernet0/0/0", True)
     did("name_and_link")
+    adapter.set_rx_mode(vhost, RX_MODES["adaptive"])
+    did("set_rx_mode")
+    assert adapter.dump_rx_modes()[vhost] == {RX_MODES["adaptive"]}
+    did("dump_rx_modes")
     assert adapter.link_states()[vhost] is True
     did("link_states")
     assert len(adapter.dump_interfaces()) == 6

@@ -75,6 +75,30 @@ autoreply define sw_interface_set_mtu {
   u32 mtu[4];
 };
 
+autoreply define sw_interface_set_rx_mode {
+  u32 client_index;
+  u32 context;
+  vl_api_interface_index_t sw_if_index;
+  bool queue_id_valid;
+  u32 queue_id;
+  vl_api_rx_mode_t mode;
+};
+
+define sw_interface_rx_placement_dump {
+  u32 client_index;
+  u32 context;
+  vl_api_interface_index_t sw_if_index;
+};
+
+define sw_interface_rx_placement_details {
+  u32 client_index;
+  u32 context;
+  vl_api_interface_index_t sw_if_index;
+  u32 queue_id;
+  u32 worker_id;
+  vl_api_rx_mode_t mode;
+};
+
 autoreply define sw_interface_tag_add_del {
   u32 client_index;
   u32 context;

@@ -36,5 +36,13 @@ enum sub_if_flags : u32 {
   SUB_IF_API_FLAG_DOT1AH = 256,
 };
 
+enum rx_mode : u32 {
+  RX_MODE_API_UNKNOWN = 0,
+  RX_MODE_API_POLLING = 1,
+  RX_MODE_API_INTERRUPT = 2,
+  RX_MODE_API_ADAPTIVE = 3,
+  RX_MODE_API_DEFAULT = 4,
+};
+
 typedef u8 mac_address[6];
 """

@@ -12,6 +12,16 @@ error; ``create_subif`` creates ``<parent>.<sub_id>`` with any match
 another sub-interface has, or one VPP does not implement (UNSPECIFIED: its
 ethernet add/del callback failed); ``delete_subif`` refuses a
 non-sub-interface (INVALID_SUB_SW_IF_INDEX).
+
+Receive queues (``vnet/interface/rx_queue.c``): NICs have one in polling mode,
+af_packet one in interrupt mode (real-vpp-facts #7), local0 none, and a
+vhost-user interface none until its VM's first kick (``state.vm_attach``).
+``sw_interface_set_rx_mode`` on a sub-interface is INVALID_VALUE; for all
+queues of an interface that has none it succeeds and keeps nothing; an unknown
+queue, a mode the driver refuses (UNKNOWN; interrupt or adaptive on a
+vhost-user queue whose VM is gone: no kick file) is UNIMPLEMENTED. DEFAULT is
+the interface's default, polling. The placement dump skips sub-interfaces,
+sorted as ``vnet_hw_if_rxq_cmp_cli_api`` sorts (one thread: by interface, queue).
 """
 
 from __future__ import annotations
@@ -21,7 +31,15 @@ from typing import Any
 from networking_vpp.testing.vpp import errors as e
 from networking_vpp.testing.vpp.convert import ZERO_MAC
 from networking_vpp.testing.vpp.handlers.base import Env, handler
-from networking_vpp.testing.vpp.state import NO_INDEX, Interface, State
+from networking_vpp.testing.vpp.state import (
+    NO_INDEX,
+    RX_MODE_ADAPTIVE,
+    RX_MODE_DEFAULT,
+    RX_MODE_INTERRUPT,
+    RX_MODE_POLLING,
+    Interface,
+    State,
+)
 
 ADMIN_UP, LINK_UP = 1, 2  # vl_api_if_status_flags_t
 # L2 VTR operations that push tags: only these report push_dot1q/tag1/tag2 (l2vtr_get)
@@ -157,3 +175,64 @@ def delete_subif(env: Env, client: int, a: dict[str, Any]) -> dict[str, Any]:
         return {"retval": e.INVALID_SUB_SW_IF_INDEX}
     env.state.delete_interface(itf)
     return {}
+
+
+def rx_queues(itf: Interface) -> dict[int, int]:
+    """The interface's receive queues (id -> mode), as its device registers them."""
+    if itf.rx_queues is None:
+        if itf.vhost is not None or not itf.is_main or itf.dev_type == "local":
+            itf.rx_queues = {}  # vhost-user: until the VM's kick (state.vm_attach)
+        elif itf.dev_type == "af-packet":
+            itf.rx_queues = {0: RX_MODE_INTERRUPT}
+        else:
+            itf.rx_queues = {0: RX_MODE_POLLING}
+    return itf.rx_queues
+
+
+@handler("sw_interface_set_rx_mode")
+def sw_interface_set_rx_mode(env: Env, client: int, a: dict[str, Any]) -> dict[str, Any]:
+    """One queue's mode, or every queue's (none at all is no error)."""
+    itf = env.state.get(a["sw_if_index"])
+    if itf is None:
+        return {"retval": e.INVALID_SW_IF_INDEX}
+    if not itf.is_main:
+        return {"retval": e.INVALID_VALUE}
+    queues = rx_queues(itf)
+    mode = int(a["mode"])
+    if mode == RX_MODE_DEFAULT:
+        mode = RX_MODE_POLLING  # hi->default_rx_mode: VPP's default, polling
+    if a["queue_id_valid"]:
+        if a["queue_id"] not in queues:
+            return {"retval": e.UNIMPLEMENTED}  # "unknown queue"
+        ids = [a["queue_id"]]
+    else:
+        ids = sorted(queues)
+    for queue_id in ids:
+        if queues[queue_id] == mode:
+            continue  # unchanged: the driver is not asked
+        if mode not in (RX_MODE_POLLING, RX_MODE_INTERRUPT, RX_MODE_ADAPTIVE):
+            return {"retval": e.UNIMPLEMENTED}
+        vhost = itf.vhost
+        if vhost is not None and mode != RX_MODE_POLLING and not vhost.num_regions:
+            return {"retval": e.UNIMPLEMENTED}  # "Driver does not support interrupt"
+        queues[queue_id] = mode
+    return {}
+
+
+@handler("sw_interface_rx_placement_dump")
+def sw_interface_rx_placement_dump(
+    env: Env, client: int, a: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Every receive queue (one thread: worker 0), or one interface's."""
+    st = env.state
+    wanted = a["sw_if_index"]
+    if wanted == NO_INDEX:
+        itfs = [i for i in st.interfaces() if i.is_main]
+    else:
+        itf = st.get(wanted)
+        itfs = [itf] if itf is not None and itf.is_main else []
+    return [
+        {"sw_if_index": itf.sw_if_index, "queue_id": queue_id, "worker_id": 0, "mode": mode}
+        for itf in itfs
+        for queue_id, mode in sorted(rx_queues(itf).items())
+    ]
