@@ -26,6 +26,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import logging
 import random
 import threading
 from collections.abc import Callable
@@ -50,6 +51,8 @@ from networking_vpp.testing.vpp.state import (
     Interface,
     State,
 )
+
+LOG = logging.getLogger(__name__)
 
 _READ_ONLY = frozenset(
     {
@@ -173,6 +176,8 @@ class VppEmulator:
         self._rng = random.Random(seed)
         self._random_bd_ids = random_bd_ids
         self._hardware: list[tuple[str, MACAddress]] = []
+        #: NIC name -> the kernel device standing in for its cable (see add_hardware_interface)
+        self._nic_wires: dict[str, str] = {}
         self._vms: dict[str, int] = {}  # socket -> memory regions of a VM wanting it
         # Sockets whose QEMU was the client of a socket VPP served and lost it:
         # Nova configures no reconnect, so the VM stays cut off until it reboots.
@@ -361,17 +366,41 @@ class VppEmulator:
         st.set_link(itf, True)
         return itf
 
-    def add_hardware_interface(self, name: str, mac: str) -> int:
-        """An uplink NIC (dev type "dpdk", link up, admin down); it survives restarts."""
+    def add_hardware_interface(self, name: str, mac: str, wire: str | None = None) -> int:
+        """An uplink NIC (dev type "dpdk", link up, admin down); it survives restarts.
+
+        ``wire``: a real kernel device (a veth end) standing in for the NIC's
+        cable, on an emulator with real devices: frames VPP sends by the NIC are
+        written to it and frames it receives enter VPP by the NIC, so emulated
+        hosts (and namespaces, a gateway) on one wire really talk. The NIC stays
+        a NIC to VPP's API (dev type "dpdk", no af_packet); its socket completes
+        partial checksums as a real wire would never carry them (frames from a
+        namespace's kernel on the same wire have them).
+        """
         mac_address = MACAddress(mac)
+        if wire is not None and self.frames is None:
+            raise ValueError("a NIC's wire needs an emulator on real devices (NetlinkLinks)")
 
         def add() -> int:
             if name in self.state.by_name:
                 raise ValueError(f"VPP already has an interface named {name}")
             self._hardware.append((name, mac_address))
-            return self._make_nic(self.state, name, mac_address).sw_if_index
+            itf = self._make_nic(self.state, name, mac_address)
+            if wire is not None:
+                self._nic_wires[name] = wire
+                self._attach_wire(itf, wire)
+            return itf.sw_if_index
 
         return int(self._hook(add))
+
+    def _attach_wire(self, itf: Interface, wire: str) -> None:
+        """Under the lock: the NIC's frames on its wire device (found by name now)."""
+        assert self.frames is not None
+        ifindex = self.kernel_interfaces.ifindex(wire)
+        if ifindex is None:
+            LOG.warning("NIC %s: its wire %s does not exist; it carries no frames", itf.name, wire)
+            return
+        self.frames.attach(itf, device=(wire, ifindex, True))
 
     def set_carrier(self, name: str, up: bool) -> None:
         """Plug or unplug a NIC's cable: its link follows when it is admin up."""
@@ -475,6 +504,7 @@ class VppEmulator:
             self.vpe_pid += 1
             self.running = True
             self.state = self._new_state()
+            self._attach_wires()
 
     def stop(self) -> None:
         """VPP stops: connections drop and connecting is refused until ``start()``."""
@@ -494,8 +524,14 @@ class VppEmulator:
                 self.vpe_pid += 1
                 self.running = True
                 self.state = self._new_state()
+                self._attach_wires()
         for hook in self.on_running:
             hook(True)
+
+    def _attach_wires(self) -> None:
+        """Under the lock, after a (re)start: the NICs' sockets on their wires."""
+        for name, wire in self._nic_wires.items():
+            self._attach_wire(self.state.by_name[name], wire)
 
     def _close_frames(self) -> None:
         """The VPP process ends: its af_packet sockets close (under the lock; the

@@ -10,7 +10,9 @@ reader thread for all of them, which runs the packet walk (``packet.walk``:
 ethernet-input with tags, L2 learning, flooding, tag rewrite, ACLs with
 sessions, MACIP) under the emulator's lock and writes each copy the walk gives
 by the socket of the port it leaves, with the tags it leaves with. Copies
-leaving by anything else (vhost-user, emulated NICs) reach no one.
+leaving by anything else (vhost-user, emulated NICs without a wire) reach
+no one; a NIC given a wire device (``add_hardware_interface(wire=...)``)
+reads and writes that device as an af_packet interface would.
 
 What the kernel does to these sockets is the kernel's: frames to or from a
 device that went away vanish (the socket is dead, also for a device made
@@ -187,12 +189,19 @@ class FrameIO:
         self._wake: tuple[int, int] | None = None
 
     # --- the emulator's side (under its lock) ----------------------------------------
-    def attach(self, itf: Interface) -> None:
-        """af_packet_create: open the interface's socket."""
-        if itf.host_if_name is None or not itf.ethernet:
+    def attach(self, itf: Interface, device: tuple[str, int, bool] | None = None) -> None:
+        """af_packet_create: open the interface's socket.
+
+        ``device``: (name, ifindex, vnet_hdr) of the kernel device to use
+        instead of an af_packet interface's own (an emulated NIC's wire).
+        """
+        if device is not None:
+            host, ifindex, vnet_hdr = device
+        elif itf.host_if_name is None or not itf.ethernet:
             return  # IP mode: no Ethernet frames to walk
-        vnet_hdr = bool(itf.afp_flags & packet.AF_PACKET_FLAG_CKSUM_GSO)
-        host, ifindex = itf.host_if_name, itf.host_ifindex
+        else:
+            vnet_hdr = bool(itf.afp_flags & packet.AF_PACKET_FLAG_CKSUM_GSO)
+            host, ifindex = itf.host_if_name, itf.host_ifindex
         sock = in_netns(self._netns, lambda: open_socket(host, ifindex, vnet_hdr))
         if sock is None:
             return  # the device changed under us: no frames, as for a dead socket
