@@ -1,4 +1,4 @@
-"""``networking-vpp``: the operator's command (status, watch, resync, journal).
+"""``networking-vpp``: the operator's command (status, watch, resync, journal, etcd-setup).
 
 Each command lives in its own module with ``add_parser(subparsers)`` and a
 ``run(args) -> exit status``. ``status`` and ``watch`` need only etcd;
@@ -14,11 +14,11 @@ import os
 import sys
 import warnings
 
-from networking_vpp.cli import journal, resync, status, watch
+from networking_vpp.cli import etcd_setup, journal, resync, status, watch
 from networking_vpp.common import keys
 from networking_vpp.common.etcd.errors import EtcdError
 
-COMMANDS = (status, watch, resync, journal)
+COMMANDS = (status, watch, resync, journal, etcd_setup)
 
 
 def parser() -> argparse.ArgumentParser:

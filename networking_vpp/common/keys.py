@@ -156,6 +156,18 @@ class KeySpace:
         """A key whose every write wakes the leader of ``role``."""
         return f"{self.prefix}/kick/{_check_segment(role, 'role')}"
 
+    def election_prefix(self) -> str:
+        """Every election key (the server's alone, see ``networking-vpp etcd-setup``)."""
+        return f"{self.prefix}/election/"
+
+    def kick_prefix(self) -> str:
+        """Every kick key (the server's alone)."""
+        return f"{self.prefix}/kick/"
+
+    def root_prefix(self) -> str:
+        """Every networking-vpp key."""
+        return f"{self.prefix}/"
+
     # --- helpers -------------------------------------------------------------
     def _strip(self, key: str, prefix: str) -> str:
         if not key.startswith(prefix):
