@@ -87,7 +87,10 @@ class TestTrustedPortsOnTheWalk(base.VppTestCase):
     def _program(self, *ports: dict) -> dict[str, int]:
         """Journal to etcd, run the agent until every port is up; their sw_if_index."""
         self._forward_journal()
-        agent = self.rig.start_agent()
+        # The agent's socket directory is the one the server binds with.
+        agent = self.rig.start_agent(
+            vhostuser_socket_dir=base.SOCKET_DIR, make_vhostuser_socket_dir=False
+        )
         for port in ports:
             self.rig.wait_state(port["id"])
         self.assertTrue(agent.wait_converged(10))
