@@ -134,7 +134,9 @@ class SecGroupReconciler:
             LOG.info("Security group %s: ACL %d (%s) collected", sg_id, have[0], vpp_direction)
 
     def collect_strays(self) -> None:
-        """Delete duplicate tagged ACLs (left by a crash between create and record)."""
+        """Delete duplicate tagged ACLs (left by a crash between create and record),
+        and the essentials if no interface holds them (a crash after their last
+        port went)."""
         for index in self.inv.stray_acls:
             if not self.inv.in_use(index):
                 self._vpp.acl_del(index)
@@ -142,6 +144,23 @@ class SecGroupReconciler:
             if index not in self.inv.if_macip.values():
                 self._vpp.macip_del(index)
         self.inv.stray_acls, self.inv.stray_macips = [], []
+        self.collect_essentials()
+
+    def collect_essentials(self) -> None:
+        """Delete the essentials ACLs once no interface holds them (their last
+        secured port went, or turned port security off).
+
+        Cheap while they are in use, which is whenever a secured port is
+        left: every secured port's lists start with them, so the first list
+        looked at holds them.
+        """
+        for tag in (t.ESSENTIALS_TAG + "in", t.ESSENTIALS_TAG + "out"):
+            have = self.inv.acls.get(tag)
+            if have is None or self.inv.in_use(have[0]):
+                continue
+            self._vpp.acl_del(have[0])
+            del self.inv.acls[tag]
+            LOG.info("Essentials ACL %d (%s) collected with its last port", have[0], tag)
 
     # --- ports ---------------------------------------------------------------------
     def groups_on(self, sw_if_index: int) -> set[str]:
@@ -209,6 +228,7 @@ class SecGroupReconciler:
         if self.inv.if_acls.get(sw_if_index):
             self._vpp.set_acl_list(sw_if_index, (), ())
             self.inv.if_acls.pop(sw_if_index, None)
+            self.collect_essentials()
         self._set_whitelist(sw_if_index, ((), ()))
         bound = self.inv.if_macip.pop(sw_if_index, None)
         if bound is not None:
@@ -217,7 +237,8 @@ class SecGroupReconciler:
 
     def interface_deleted(self, sw_if_index: int, port_id: str) -> None:
         """Record that VPP dropped the interface (and with it its ACL bindings)."""
-        self.inv.if_acls.pop(sw_if_index, None)
+        if self.inv.if_acls.pop(sw_if_index, None):
+            self.collect_essentials()
         self.inv.if_macip.pop(sw_if_index, None)
         self._delete_macip(port_id)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from networking_vpp.agent.vpp import types as t
 from networking_vpp.testing.wait import wait_for
 
-from .test_agent_secgroups import setup_cloud
+from .test_agent_secgroups import setup_cloud, vm
 
 
 def group_acls(rig) -> set[str]:
@@ -34,3 +34,38 @@ def test_acl_of_a_port_deleted_while_the_agent_was_down_is_collected(rig, etcd):
         "group web's ACLs collected",
     )
     assert {f"{t.SECGROUP_TAG}admins:in", f"{t.SECGROUP_TAG}admins:out"} <= group_acls(rig)
+
+
+def essentials(rig) -> set[str]:
+    return {a.tag for a in rig.look.dump_acls() if a.tag.startswith(t.ESSENTIALS_TAG)}
+
+
+def test_essentials_acls_go_with_their_last_port(rig, etcd):
+    """The ACLs every secured port shares are collected with the last port
+    that uses them, as a group's are; a new secured port makes them again."""
+    rig.vpp.auto_connect_vms = True
+    setup_cloud(rig, etcd)
+    assert len(essentials(rig)) == 2
+    rig.delete("web")
+    rig.delete("admin1")
+    wait_for(lambda: rig.state("admin1") is None, 10, "admin1 gone")
+    assert len(essentials(rig)) == 2  # "other" still uses them
+    # Port security off on the last secured port: no port uses them any more.
+    rig.put(vm("other", ["admins"], port_security_enabled=False))
+    wait_for(lambda: not essentials(rig), 10, "essentials ACLs collected")
+    rig.put(vm("other", ["admins"]))
+    wait_for(lambda: len(essentials(rig)) == 2, 10, "essentials ACLs made again")
+    rig.delete("other")
+    wait_for(lambda: not essentials(rig), 10, "essentials ACLs collected with the last port")
+    assert not rig.look.dump_acls()
+
+
+def test_essentials_acls_of_ports_deleted_while_the_agent_was_down_are_collected(rig, etcd):
+    rig.vpp.auto_connect_vms = True
+    setup_cloud(rig, etcd)
+    rig.stop_agents()
+    for port in ("web", "admin1", "other"):
+        rig.delete(port)
+    agent = rig.start_agent()
+    assert agent.wait_converged(10)
+    wait_for(lambda: not rig.look.dump_acls(), 10, "every ACL collected")
