@@ -415,6 +415,27 @@ class Setup:
             )
 
 
+def ensure(
+    settings: EtcdSettings, keyspace: keys.KeySpace, output: Path, hosts: Iterable[str]
+) -> list[str]:
+    """Set up (or check) the identities as the command does, for rigs; the steps taken.
+
+    Raises :class:`SetupError` for anything the command would report as a problem.
+    """
+    setup = Setup(settings, keyspace, output)
+    try:
+        plan = setup.plan(setup.identities(hosts))
+        if plan.problems:
+            raise SetupError("; ".join(plan.problems))
+        output.mkdir(parents=True, exist_ok=True)
+        output.chmod(0o700)
+        for _, action in plan.steps:
+            action()
+        return [what for what, _ in plan.steps]
+    finally:
+        setup.close()
+
+
 # --- the command ------------------------------------------------------------------------
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register the command."""

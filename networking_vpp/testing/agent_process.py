@@ -17,6 +17,7 @@ import threading
 
 from networking_vpp.agent.agent import Agent, AgentSettings
 from networking_vpp.agent.vpp.connect import vpp_adapter
+from networking_vpp.cli.etcd_setup import read_identity
 from networking_vpp.common.etcd.client import EtcdClient, EtcdSettings
 from networking_vpp.testing.vpp.socket_server import api_dir_for
 
@@ -35,6 +36,9 @@ def main() -> None:
         default="/run/vpp",
         help="where bindings' sockets must lie (the functional rig's); not made",
     )
+    parser.add_argument(
+        "--etcd-identity", help="the host's [etcd] snippet (user, password) when auth is on"
+    )
     args = parser.parse_args()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(threadName)s %(name)s %(levelname)s %(message)s"
@@ -49,7 +53,10 @@ def main() -> None:
         vhostuser_socket_dir=args.vhostuser_socket_dir,
         make_vhostuser_socket_dir=False,  # the emulator needs no real directory
     )
-    etcd = EtcdClient(EtcdSettings(endpoints=args.etcd, timeout=2.0))
+    username, password = read_identity(args.etcd_identity) if args.etcd_identity else (None, None)
+    etcd = EtcdClient(
+        EtcdSettings(endpoints=args.etcd, username=username, password=password, timeout=2.0)
+    )
     api_dir = args.vpp_api_dir or api_dir_for(args.vpp_socket)
     agent = Agent(settings, etcd, vpp_adapter(args.vpp_socket, api_dir))
     stop = threading.Event()

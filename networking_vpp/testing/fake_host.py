@@ -43,6 +43,7 @@ from networking_vpp.agent.agent import Agent, AgentSettings
 from networking_vpp.agent.vpp import types as vpp_types
 from networking_vpp.agent.vpp.adapter import VppError
 from networking_vpp.agent.vpp.connect import vpp_adapter
+from networking_vpp.cli.etcd_setup import read_identity
 from networking_vpp.common.etcd.client import EtcdClient, EtcdSettings
 from networking_vpp.testing.devcloud.web import JsonHandler
 from networking_vpp.testing.vpp import Frame, VppEmulator
@@ -69,7 +70,9 @@ class FakeHost:
         http_port: int,
         real_kernel: bool = False,
         vhostuser_socket_dir: str | None = None,
+        etcd_identity: tuple[str, str] | None = None,
     ) -> None:
+        """``etcd_identity``: the host's etcd user and password (``networking-vpp etcd-setup``)."""
         self.host = host
         # real_kernel: af_packet attaches to this machine's real devices (the veths of
         # Neutron's agents, made by the vpp interface driver, and of namespace VMs), and
@@ -80,7 +83,8 @@ class FakeHost:
             self.emulator.add_hardware_interface(uplink, uplink_mac(host, index))
         # VPP's API socket and the .api.json files, in a directory of this process's
         self.server = serve(self.emulator, tempfile.mkdtemp(prefix=f"vpp-{host}-"))
-        self.etcd = EtcdClient(EtcdSettings(etcd_endpoints))
+        username, password = etcd_identity or (None, None)
+        self.etcd = EtcdClient(EtcdSettings(etcd_endpoints, username=username, password=password))
         self.agent = Agent(
             AgentSettings(
                 host=host,
@@ -227,6 +231,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--vhostuser-socket-dir", help="the server's vhostuser_socket_dir (none: tap ports only)"
     )
+    parser.add_argument(
+        "--etcd-identity",
+        help="the host's [etcd] snippet from 'networking-vpp etcd-setup' (user, password)",
+    )
     parser.add_argument("--debug", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -241,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         args.http_port,
         real_kernel=args.real_kernel,
         vhostuser_socket_dir=args.vhostuser_socket_dir,
+        etcd_identity=read_identity(args.etcd_identity) if args.etcd_identity else None,
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

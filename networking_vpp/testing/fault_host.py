@@ -125,7 +125,9 @@ class AgentProcess:
     """The real agent as a process (SIGKILL-able) on a :class:`VppProcess`'s socket.
 
     ``physnets`` maps physnet names to uplink NIC names (default: physnet1 on
-    the emulator's default uplink).
+    the emulator's default uplink). ``etcd_identity``: the host's ``[etcd]`` snippet
+    (``networking-vpp etcd-setup``) when etcd has auth on. ``vhostuser_socket_dir``:
+    the server's, where bindings' sockets must lie (default: the functional rig's).
     """
 
     def __init__(
@@ -135,6 +137,8 @@ class AgentProcess:
         etcd: list[str],
         vpp: VppProcess,
         physnets: Mapping[str, str] | None = None,
+        etcd_identity: Path | None = None,
+        vhostuser_socket_dir: str | None = None,
     ) -> None:
         self.host = host
         workdir.mkdir(parents=True, exist_ok=True)
@@ -152,6 +156,10 @@ class AgentProcess:
             self.cmd += ["--physnet", f"{name}:{interface}"]
         for endpoint in etcd:
             self.cmd += ["--etcd", endpoint]
+        if etcd_identity is not None:
+            self.cmd += ["--etcd-identity", str(etcd_identity)]
+        if vhostuser_socket_dir is not None:
+            self.cmd += ["--vhostuser-socket-dir", vhostuser_socket_dir]
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 

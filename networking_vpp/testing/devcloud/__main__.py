@@ -15,7 +15,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from networking_vpp.testing.devcloud import neutron, neutron_agents, procs, rabbitmq
+from networking_vpp.common.etcd.settings import EtcdSettings
+from networking_vpp.testing.devcloud import etcd_auth, neutron, neutron_agents, procs, rabbitmq
 from networking_vpp.testing.devcloud.cloud import DevCloud, missing_prerequisites
 
 
@@ -84,8 +85,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def env_exports(cloud: DevCloud) -> str:
     """Shell exports for a running dev cloud: the venv's commands, the OpenStack
-    client (noauth), etcdctl (v3 API) and networking-vpp's configuration files."""
+    client (noauth), etcdctl (v3 API, as the server's etcd identity) and
+    networking-vpp's configuration files (neutron.conf: the server's identity too)."""
     bin_dir = Path(sys.executable).parent
+    try:
+        server: EtcdSettings | None = cloud.etcd_settings(etcd_auth.SERVER)
+    except FileNotFoundError:  # a cloud from before etcd had auth on
+        server = None
     config_files = " ".join(
         f"--config-file {cloud.layout.etc / name}" for name in neutron.CONFIG_FILES
     )
@@ -98,6 +104,9 @@ def env_exports(cloud: DevCloud) -> str:
         # networking-vpp resync/status/watch $NETWORKING_VPP_CONFIG
         ("NETWORKING_VPP_CONFIG", config_files),
     ]
+    if server is not None:
+        # etcd has auth on: etcdctl reads as the server (every key below the prefix)
+        exports.append(("ETCDCTL_USER", f"{server.username}:{server.password}"))
     lines = [
         f"# the dev cloud in {cloud.layout.base}: "
         'eval "$(python -m networking_vpp.testing.devcloud env)"'

@@ -23,7 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from networking_vpp.common.etcd.settings import EtcdSettings
 from networking_vpp.testing.devcloud import (
+    etcd_auth,
     etcd_server,
     mariadb,
     neutron,
@@ -79,6 +81,8 @@ class DevCloud:
         etcd_endpoints: tuple[str, ...] = (),
         neutron_agents: bool = False,
         l3: bool = False,
+        etcd_hosts: tuple[str, ...] = (),
+        etcd_root_password: str | None = None,
     ) -> None:
         """``tied``: every daemon gets SIGTERM if this thread ends (tests, benchmarks).
 
@@ -88,6 +92,11 @@ class DevCloud:
         ``etcd_endpoints``: use that etcd (e.g. a test's 3-member
         :class:`~networking_vpp.testing.etcd.EtcdCluster`, which the caller starts,
         kills and stops) instead of starting a single member here.
+
+        etcd runs with auth on (:mod:`.etcd_auth`): the server's identity, and one per
+        host of ``hosts`` and ``etcd_hosts`` (hosts whose agents run elsewhere, as the
+        fault rig's). ``etcd_root_password``: root's, in an external etcd that has auth
+        on already.
         """
         self.layout = Layout(Path(base).resolve())
         self.hosts = hosts
@@ -95,6 +104,8 @@ class DevCloud:
         self.debug = debug
         self.tied = tied
         self.external_etcd = tuple(etcd_endpoints)
+        self.etcd_hosts = tuple(etcd_hosts)
+        self.etcd_root_password = etcd_root_password
         self.neutron_agents = neutron_agents or l3
         self.l3 = l3
         self.ports = self.layout.load_ports() or Ports()
@@ -118,6 +129,11 @@ class DevCloud:
             return list(self.ports.etcd_endpoints)
         return [etcd_server.endpoint(self.ports.etcd_client)]
 
+    def etcd_settings(self, identity: str = etcd_auth.ROOT) -> EtcdSettings:
+        """Client settings of the cloud's etcd as ``identity`` (root, the harness's, by
+        default; ``etcd_auth.SERVER`` or a host's name for theirs)."""
+        return etcd_auth.settings(self.layout, self.etcd_endpoints, identity)
+
     @property
     def nova_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.nova}"
@@ -136,7 +152,12 @@ class DevCloud:
     @property
     def transport_url(self) -> str:
         """oslo.messaging's URL of the cloud's RabbitMQ (``fake:/`` without agents)."""
-        return rabbitmq.transport_url(self.ports.rabbitmq) if self.ports.rabbitmq else "fake:/"
+        # A port is picked for RabbitMQ whether or not it runs: without the agents the
+        # API must not wait on a broker that is not there (a network create blocked on
+        # notifying the DHCP agent until the client gave up).
+        if self.ports.rabbitmq and self.ports.neutron_agents:
+            return rabbitmq.transport_url(self.ports.rabbitmq)
+        return "fake:/"
 
     @property
     def server_log(self) -> Path:
@@ -181,6 +202,7 @@ class DevCloud:
                         die_with_parent=self.tied,
                     ),
                 )
+            self._step("etcd identities", self._set_up_etcd_identities)
             self._step("fake nova", self._start_nova)
             neutron.write_config(
                 self.layout,
@@ -191,6 +213,7 @@ class DevCloud:
                 self.debug,
                 transport_url=self.transport_url,
                 l3=self.l3,
+                etcd_identity=etcd_auth.snippet(self.layout, etcd_auth.SERVER),
             )
             self._step("migrations", lambda: neutron.migrate(self.layout))
             # Agents first: a port bound right after the API is up finds live hosts.
@@ -282,6 +305,12 @@ class DevCloud:
         self.timings[name] = time.monotonic() - started
         LOG.info("%s ready in %.1fs", name, self.timings[name])
 
+    def _set_up_etcd_identities(self) -> None:
+        # Before anything talks to etcd: auth on, the server's and every host's identity.
+        hosts = sorted({*self.hosts, *self.etcd_hosts})
+        steps = etcd_auth.set_up(self.layout, self.etcd_endpoints, hosts, self.etcd_root_password)
+        LOG.info("etcd identities: %d changes", len(steps))
+
     # --- the small services ---------------------------------------------------------------
     def _python(self, module: str, *args: str) -> list[str]:
         return [sys.executable, "-m", module, *args]
@@ -316,6 +345,7 @@ class DevCloud:
             args = ["--host", host, "--http-port", str(self.ports.hosts[host])]
             for endpoint in self.etcd_endpoints:
                 args += ["--etcd", endpoint]
+            args += ["--etcd-identity", str(etcd_auth.snippet(self.layout, host))]
             for physnet in PHYSNETS:
                 args += ["--physnet", f"{physnet}:{UPLINKS[physnet]}"]
             # The agent takes only sockets in the server's directory (issue 14 item 2).

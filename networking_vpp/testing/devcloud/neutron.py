@@ -18,6 +18,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from networking_vpp.cli import etcd_setup
 from networking_vpp.testing.devcloud import mariadb, procs, web
 from networking_vpp.testing.devcloud.layout import PHYSNETS, Layout
 
@@ -52,14 +53,23 @@ def write_config(
     debug: bool = False,
     transport_url: str = "fake:/",
     l3: bool = False,
+    etcd_identity: Path | None = None,
 ) -> None:
     """neutron.conf, ml2_conf.ini, api-paste.ini and the uWSGI ini under ``etc/``.
+
+    ``etcd_identity``: the server's ``[etcd]`` snippet (``networking-vpp etcd-setup``);
+    its user and password go into neutron.conf, so that every reader of the file (the
+    API, the RPC server, ``networking-vpp`` with ``devcloud env``) is the server.
 
     ``transport_url``: the RabbitMQ of Neutron's agents (``fake:/``, oslo.messaging's
     in-memory driver, for a cloud without them). ``l3``: the ``router`` service plugin.
     """
     layout.make_dirs()
     etc = layout.etc
+    identity = ""
+    if etcd_identity is not None:
+        username, password = etcd_setup.read_identity(etcd_identity)
+        identity = f"username = {username}\npassword = {password}\n"
     vlan_ranges = ",".join(f"{p}:{VLAN_RANGE[0]}:{VLAN_RANGE[1]}" for p in PHYSNETS)
     agents = not transport_url.startswith("fake:")
     (etc / "neutron.conf").write_text(
@@ -104,6 +114,7 @@ def write_config(
             endpoints = {etcd_endpoint}
             """
         )
+        + identity
     )
     (etc / "ml2_conf.ini").write_text(
         textwrap.dedent(

@@ -1,7 +1,9 @@
 """A dev cloud built for faults: every piece a process the test can kill.
 
 * etcd: a 3-member :class:`~networking_vpp.testing.etcd.EtcdCluster` (members and
-  the leader can be killed, or all of them);
+  the leader can be killed, or all of them), auth on, with the identities
+  ``networking-vpp etcd-setup`` makes: the server's in neutron.conf, each host's for
+  its agent, root for the rig's own checks;
 * MariaDB, Neutron's API under uWSGI (its workers can be SIGKILLed: the master
   respawns them), the fake Nova: the :class:`DevCloud`, told to use that etcd;
 * per host, the emulated VPP and the real agent as two processes
@@ -30,9 +32,9 @@ from typing import Any
 
 from networking_vpp.common import keys
 from networking_vpp.common.etcd.client import EtcdClient
-from networking_vpp.testing.devcloud import neutron, procs
+from networking_vpp.testing.devcloud import etcd_auth, neutron, procs
 from networking_vpp.testing.devcloud.cloud import DevCloud
-from networking_vpp.testing.etcd import EtcdCluster
+from networking_vpp.testing.etcd import ROOT_PASSWORD, EtcdCluster
 from networking_vpp.testing.fault_host import AgentProcess, VppProcess
 from networking_vpp.testing.faultcloud import vppcheck
 from networking_vpp.testing.faultcloud.history import (
@@ -78,7 +80,7 @@ class FaultCloud:
     def __init__(self, base: Path, hosts: tuple[str, ...] = HOSTS, etcd_size: int = 3) -> None:
         self.base = Path(base)
         self.host_names = hosts
-        self.etcd = EtcdCluster(etcd_size)
+        self.etcd = EtcdCluster(etcd_size, auth=True)
         self.cloud: DevCloud | None = None
         self.hosts: dict[str, Host] = {}
         self.keys = keys.KeySpace()
@@ -96,7 +98,12 @@ class FaultCloud:
             self.etcd.start()
             self.client = EtcdClient(self.etcd.settings(timeout=5.0))
             self.cloud = DevCloud(
-                self.base / "cloud", hosts=(), tied=True, etcd_endpoints=tuple(self.etcd.endpoints)
+                self.base / "cloud",
+                hosts=(),
+                tied=True,
+                etcd_endpoints=tuple(self.etcd.endpoints),
+                etcd_hosts=self.host_names,  # their agents run here, as processes
+                etcd_root_password=ROOT_PASSWORD,
             )
             self.cloud.up()
             for name in self.host_names:
@@ -142,7 +149,15 @@ class FaultCloud:
         }
         vpp = VppProcess(workdir, macs)
         vpp.start()
-        agent = AgentProcess(workdir, name, self.etcd.endpoints, vpp, UPLINKS)
+        agent = AgentProcess(
+            workdir,
+            name,
+            self.etcd.endpoints,
+            vpp,
+            UPLINKS,
+            etcd_identity=etcd_auth.snippet(self.dev.layout, name),
+            vhostuser_socket_dir=str(self.dev.layout.vhostuser_dir),
+        )
         self.hosts[name] = Host(name, vpp, agent)
         agent.start()
 

@@ -7,7 +7,9 @@ import socket
 import sys
 from pathlib import Path
 
+from networking_vpp.cli.etcd_setup import write_identity
 from networking_vpp.testing.devcloud import __main__ as devcloud_main
+from networking_vpp.testing.devcloud import etcd_auth
 from networking_vpp.testing.devcloud.cloud import DevCloud
 from networking_vpp.testing.devcloud.layout import Layout, Ports, choose_ports, port_free
 
@@ -86,6 +88,9 @@ def test_env_prints_what_a_shell_needs(tmp_path: Path, capsys) -> None:  # noqa:
     ports = choose_ports(None, HOSTS, picker(46000), free=lambda _p: True)
     cloud.layout.make_dirs()
     cloud.layout.save_ports(ports)
+    server = etcd_auth.snippet(cloud.layout, etcd_auth.SERVER)
+    server.parent.mkdir()
+    write_identity(server, "networking-vpp-server", "pw")
 
     assert devcloud_main.main(["--base", str(tmp_path), "env"]) == 0
     out = capsys.readouterr().out
@@ -99,6 +104,7 @@ def test_env_prints_what_a_shell_needs(tmp_path: Path, capsys) -> None:  # noqa:
     assert exports["OS_ENDPOINT"] == f"http://127.0.0.1:{ports.neutron}"
     assert exports["ETCDCTL_API"] == "3"
     assert exports["ETCDCTL_ENDPOINTS"] == f"http://127.0.0.1:{ports.etcd_client}"
+    assert exports["ETCDCTL_USER"] == "networking-vpp-server:pw"  # etcd has auth on
     config = exports["NETWORKING_VPP_CONFIG"].strip("'")
     assert config == (
         f"--config-file {tmp_path / 'etc' / 'neutron.conf'} "
