@@ -35,6 +35,12 @@ from networking_vpp.server.secgroups.journal import SecGroupJournal
 
 LOG = logging.getLogger(__name__)
 
+# Router ports ML2 binds per host (distributed bindings): declined, see server/routers.py.
+_DISTRIBUTED_OWNERS = {
+    n_const.DEVICE_OWNER_DVR_INTERFACE: "distributed (DVR)",
+    n_const.DEVICE_OWNER_HA_REPLICATED_INT: "HA (replicated interface)",
+}
+
 # The L2 agent's, as ML2/OVS: ML2 tells Nova about ports it completes during a
 # legacy live migration (migrating_to) only for this entity. See server/state.py.
 PROVISIONING_ENTITY = provisioning_blocks.L2_AGENT_ENTITY
@@ -125,14 +131,15 @@ class VppMechanismDriver(api.MechanismDriver):
                 vnic_type,
             )
             return
-        if port.get("device_owner") == n_const.DEVICE_OWNER_DVR_INTERFACE:
+        if port.get("device_owner") in _DISTRIBUTED_OWNERS:
             # One port bound on every host of the router, but one etcd key per
             # port in our journal: each host's binding would delete the last.
             LOG.info(
-                "vpp: not binding port %s on %s: it is a distributed (DVR) router port, "
-                "and networking-vpp serves routers centrally only",
+                "vpp: not binding port %s on %s: it is a %s router port, "
+                "and networking-vpp serves routers centrally only (server/routers.py)",
                 port_id,
                 host,
+                _DISTRIBUTED_OWNERS[port["device_owner"]],
             )
             return
         if not self.hosts.is_alive(host) and not self.hosts.loaded:
