@@ -24,6 +24,12 @@ class EtcdUnavailable(EtcdError):
     """
 
 
+class WatchSilent(EtcdUnavailable):
+    """A watch stream said nothing, not even etcd's progress notification, for
+    longer than its watchdog allows: made again, as routine (the connection
+    may be fine; nothing is lost, since the watch resumes from its revision)."""
+
+
 class EtcdAuthError(EtcdError):
     """Wrong user or password, or the user may not touch that key."""
 

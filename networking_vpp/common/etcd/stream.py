@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 import requests
+import urllib3
 
 from networking_vpp.common.etcd import codec
-from networking_vpp.common.etcd.errors import EtcdError, EtcdUnavailable
+from networking_vpp.common.etcd.errors import EtcdError, EtcdUnavailable, WatchSilent
 from networking_vpp.common.etcd.transport import Transport, abort_stream, error_from_reply
 
 LOG = logging.getLogger(__name__)
@@ -117,6 +118,8 @@ class WatchStream:
         except Exception as exc:
             if self._closed.is_set():
                 return  # close() pulled the socket away; whatever broke, we are done
+            if _read_timed_out(exc):
+                raise WatchSilent(f"watch stream silent for {self._idle_timeout} s: {exc}") from exc
             if isinstance(exc, requests.RequestException | OSError):
                 raise EtcdUnavailable(f"watch stream broke: {exc}") from exc
             if isinstance(exc, ValueError):  # a torn JSON line: the connection died mid-reply
@@ -125,8 +128,29 @@ class WatchStream:
         finally:
             abort_stream(self._resp)
 
+    @property
+    def idle_timeout(self) -> float | None:
+        """The longest silence the stream takes before it gives up (None: no limit)."""
+        return self._idle_timeout
+
     def close(self) -> None:
         """End the stream now, waking up the reading thread."""
         self._closed.set()
         if self._resp is not None:
             abort_stream(self._resp)
+
+
+def _read_timed_out(exc: BaseException) -> bool:
+    """Whether ``exc`` is the read timeout (the watchdog), however requests wrapped it."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        e = todo.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, urllib3.exceptions.ReadTimeoutError | TimeoutError):
+            return True
+        todo.extend(a for a in e.args if isinstance(a, BaseException))
+        todo.extend(c for c in (e.__cause__, e.__context__) if c is not None)
+    return False

@@ -45,8 +45,35 @@ class _RoundFailed(Exception):
     """Every endpoint failed once."""
 
 
+#: TCP keepalive on every etcd connection: after 30 s without traffic, a probe
+#: every 10 s, and the connection is given up after 3 unanswered ones. A watch
+#: stream is silent for minutes when nothing changes (etcd's progress comes every
+#: 10 minutes by default), so this, not the stream's watchdog, is what finds a
+#: peer that went without closing the connection (host down, partition).
+KEEPALIVE_OPTIONS: list[tuple[int, int, int]] = [
+    (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1),
+    *(
+        (socket.IPPROTO_TCP, getattr(socket, name), value)
+        for name, value in (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3))
+        if hasattr(socket, name)  # Linux names; elsewhere the system's defaults
+    ),
+]
+
+
+class _KeepaliveAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connections use TCP keepalive (``KEEPALIVE_OPTIONS``)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["socket_options"] = [
+            *urllib3.connection.HTTPConnection.default_socket_options,
+            *KEEPALIVE_OPTIONS,
+        ]
+        super().init_poolmanager(*args, **kwargs)
+
+
 def make_session(settings: EtcdSettings) -> requests.Session:
-    """A session with our CA and client certificate, blind to the environment.
+    """A session with our CA and client certificate, blind to the environment,
+    whose connections use TCP keepalive.
 
     ``trust_env = False``: otherwise ``REQUESTS_CA_BUNDLE`` silently replaces ``verify``
     (psf/requests#3829) and proxies from the environment apply to etcd.
@@ -56,7 +83,7 @@ def make_session(settings: EtcdSettings) -> requests.Session:
     session.verify = settings.ca_cert or True
     if settings.cert_file and settings.key_file:
         session.cert = (settings.cert_file, settings.key_file)
-    adapter = HTTPAdapter(
+    adapter = _KeepaliveAdapter(
         pool_connections=max(4, len(settings.endpoints)),
         pool_maxsize=settings.pool_size,
         max_retries=0,  # retries are ours: urllib3 cannot tell which requests are idempotent

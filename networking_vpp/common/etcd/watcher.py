@@ -8,7 +8,12 @@ Protocol (measured against etcd 3.4, see DESIGN.md):
 3. ``last_revision`` is the highest *event* mod_revision applied (never a header revision);
    events at or below it are duplicates from a re-watch and are dropped;
 4. stream error, end, or silence past ``idle_timeout`` -> re-watch from last_revision+1 after
-   a jittered backoff, on whichever endpoint answers;
+   a jittered backoff, on whichever endpoint answers. Silence is normal for a prefix nobody
+   writes: the watch asks for etcd's progress notifications, which etcd sends every
+   ``--experimental-watch-progress-notify-interval`` (10 minutes by default), so the
+   watchdog waits longer than that (``DEFAULT_IDLE_TIMEOUT``) and its re-watch is logged
+   as routine; a peer that vanished without a word is found sooner by TCP keepalive on
+   the connection (``transport.make_session``);
 5. "canceled" with ``compact_revision`` -> our history is gone: full reload (step 1).
 """
 
@@ -21,7 +26,7 @@ from typing import Any
 
 from networking_vpp.common.etcd import codec
 from networking_vpp.common.etcd.client import EtcdClient
-from networking_vpp.common.etcd.errors import EtcdAuthError, EtcdError
+from networking_vpp.common.etcd.errors import EtcdAuthError, EtcdError, WatchSilent
 from networking_vpp.common.etcd.stream import Event, WatchStream
 from networking_vpp.common.retry import Backoff
 
@@ -32,6 +37,11 @@ LOG = logging.getLogger(__name__)
 LoadCallback = Callable[[dict[str, bytes], int], None]
 EventsCallback = Callable[[list[Event]], None]
 PageCallback = Callable[[list[codec.KV]], None]
+
+#: Seconds a watch stream may stay silent before it is made again: above etcd's
+#: default progress notification interval (10 minutes), so a healthy idle watch,
+#: which hears a progress notification every interval, is never cut.
+DEFAULT_IDLE_TIMEOUT = 900.0
 
 
 class PrefixWatcher:
@@ -49,7 +59,7 @@ class PrefixWatcher:
         on_load: LoadCallback,
         on_events: EventsCallback,
         name: str = "watch",
-        idle_timeout: float = 60.0,
+        idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         page_size: int = 1000,
         on_page: PageCallback | None = None,
     ) -> None:
@@ -64,6 +74,7 @@ class PrefixWatcher:
         self.last_revision = 0
         self.loads = 0  # full loads done (1 + one per compaction we fell behind)
         self.reconnects = 0  # watch streams lost and re-created
+        self.progress_notifications = 0  # etcd's word that an idle stream is alive
         self.callback_errors = 0
         self.connected = False  # a watch stream is established now
         self._stop = threading.Event()
@@ -115,6 +126,9 @@ class PrefixWatcher:
                 need_load = self._watch(backoff)
                 if need_load or self._reload_requested or self._stop.is_set():
                     continue  # no backoff: etcd is fine, we just need a fresh snapshot
+            except WatchSilent as exc:
+                # Not trouble: etcd had nothing to say for a long while.
+                LOG.info("%s: %s; watching %s again", self.name, exc, self.prefix)
             except EtcdError as exc:
                 LOG.warning("%s: etcd trouble on %s: %s", self.name, self.prefix, exc)
             except Exception:  # noqa: BLE001 - the watcher must outlive any surprise
@@ -161,6 +175,8 @@ class PrefixWatcher:
                     backoff.reset()
                 if reply.events:
                     self._apply(reply.events)
+                elif not reply.created:
+                    self.progress_notifications += 1
         finally:
             self.connected = False
             self._close_stream()
