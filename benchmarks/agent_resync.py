@@ -1,14 +1,25 @@
-"""Agent cold start and put-to-report latency, on a real etcd and the VPP emulator.
+"""Agent cold start and put-to-report latency: a real etcd, the emulated VPP with VPP's costs.
 
-    python benchmarks/agent_resync.py [--sizes 1000 10000] [--latency 1000] [--repeat 3]
+    python benchmarks/agent_resync.py [--sizes 1000 3000] [--taps 200] [--groups 20]
+                                      [--costs default] [--latency 200] [--repeat 1]
 
-For each size N: N port bindings are written to etcd, then an agent starts cold
-against an empty emulated VPP; the clock stops when every port is programmed
-and its report is in etcd. Prints total seconds and ms per port for each cold
-start, then the median of ``--repeat`` of them (a shared machine's speed
-drifts by 15-50 % from minute to minute). Then, with the agent running,
-single ports are put one at a time and the delay until their state key
-appears (seen through an etcd watch) is measured: p50 and p99.
+The emulated VPP is a process of its own serving VPP's API socket, and charges
+each message the service time measured on a real VPP (``--costs default``,
+``testing/vpp/costs.py``; ``off`` for the emulator's own speed, or
+``<message>=<seconds>,...`` overrides); the agent (this process) reaches it
+through vpp_papi, as the vpp-agent reaches VPP. Ports have security groups
+(each port in two of ``--groups`` groups, whose ingress rule names the group
+itself, as Neutron's default group does).
+
+For each size N: N vhost-user port bindings are written to etcd, then an agent
+starts cold against an empty VPP; the clock stops when every port is programmed
+and its report is in etcd. Then ``--taps`` tap ports the same way (their kernel
+devices made in the emulator first). Printed for each: the time, the API calls
+a port (the agent's, and the messages VPP served, control_pings included), the
+agent's own CPU a port (this process, whose other threads idle) apart from the
+wall time its worker spent blocked in VPP calls, and the emulator's CPU (its
+own speed, not VPP's). Then, with the agent running, single ports are put one at
+a time and the delay until their state key appears (an etcd watch): p50, p99.
 """
 
 from __future__ import annotations
@@ -16,32 +27,49 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
+import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from networking_vpp.agent.agent import Agent, AgentSettings
 from networking_vpp.agent.main import tune_gc
-from networking_vpp.agent.vpp.adapter import VppAdapter
+from networking_vpp.agent.vpp.connect import vpp_adapter
 from networking_vpp.common import keys as k
 from networking_vpp.common import model, portnames
 from networking_vpp.common.etcd.client import EtcdClient, EtcdSettings
 from networking_vpp.common.etcd.watcher import Event, PrefixWatcher
 from networking_vpp.common.etcd.writer import Put, write_batch
 from networking_vpp.testing.etcd import EtcdServer
-from networking_vpp.testing.vpp import VppEmulator
+from networking_vpp.testing.vpp.remote import RemoteEmulator, control_path
+from networking_vpp.testing.wait import wait_for
 
 HOST = "bench-host"
 UPLINK = "GigabitEthernet0/8/0"
 KEYS = k.KeySpace()
 
 SOCKET_DIR = "/run/vpp/vhostuser"  # the agent's; not made (emulated VPP)
+GROUPS = 20
 
 
-def binding(i: int) -> model.PortBinding:
-    """Port i: vhost-user, 50 ports per VLAN network."""
+def group_ids(i: int, groups: int) -> tuple[str, ...]:
+    """Port i's security groups: two of ``groups``."""
+    if groups == 0:
+        return ()
+    return tuple(sorted({f"sg-{i % groups}", f"sg-{(i + 1) % groups}"}))
+
+
+def binding(i: int, kind: str = "vhostuser", groups: int = GROUPS) -> model.PortBinding:
+    """Port i: 50 ports per VLAN network, in two security groups."""
+    name = f"{i:011d}"
     return model.PortBinding(
-        port_id=f"{i:011d}-port",  # unique in the 11 characters names use
+        port_id=f"{name}-port",  # unique in the 11 characters names use
         binding_id=f"b-{i}",
         network_id=f"net-{i // 50}",
         mac_address=f"fa:16:3e:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}",
@@ -49,30 +77,102 @@ def binding(i: int) -> model.PortBinding:
         network_type="vlan",
         physnet="physnet1",
         segmentation_id=100 + (i // 50) % 3000,
-        binding_type="vhostuser",
-        vhostuser=model.VhostUser(portnames.vhostuser_socket(SOCKET_DIR, f"{i:011d}")),
+        binding_type="vhostuser" if kind == "vhostuser" else "tap",
+        vhostuser=(
+            model.VhostUser(portnames.vhostuser_socket(SOCKET_DIR, name))
+            if kind == "vhostuser"
+            else None
+        ),
+        tap=model.Tap(f"tap{name}") if kind == "tap" else None,
         fixed_ips=(model.FixedIp(f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", "s"),),
+        security_groups=group_ids(i, groups),
     )
 
 
-def make_agent(etcd: EtcdClient, vpp: VppEmulator) -> Agent:
+def group(sg_id: str) -> model.SecurityGroup:
+    """Neutron's default group's shape, plus SSH from anywhere in 10/8."""
+    return model.SecurityGroup(
+        sg_id,
+        (
+            model.SecGroupRule("egress", "IPv4"),
+            model.SecGroupRule("ingress", "IPv4", 6, 22, 22, "10.0.0.0/8"),
+            model.SecGroupRule("ingress", "IPv4", remote_group_id=sg_id),
+        ),
+    )
+
+
+def desired_state(bindings: list[model.PortBinding], groups: int) -> list[Put]:
+    """The etcd writes of a host's ports, their groups and the groups' members."""
+    ops = [Put(KEYS.secgroup(f"sg-{g}"), model.encode(group(f"sg-{g}"))) for g in range(groups)]
+    for b in bindings:
+        ops.append(Put(KEYS.port(HOST, b.port_id), model.encode(b)))
+        member = model.RemoteGroupMember(b.port_id, (b.fixed_ips[0].ip_address,))
+        for sg_id in b.security_groups:
+            ops.append(Put(KEYS.remote_group_member(sg_id, b.port_id), model.encode(member)))
+    return ops
+
+
+class EmulatorProcess:
+    """The emulated VPP in a process of its own (as VPP is), serving its API socket."""
+
+    def __init__(self, costs: str) -> None:
+        self._dir = tempfile.mkdtemp(prefix="bench-vpp-")
+        self.socket = os.path.join(self._dir, "api.sock")
+        cmd = [sys.executable, "-m", "networking_vpp.testing.vpp.remote", "--socket", self.socket]
+        cmd += ["--uplink", f"{UPLINK}=52:54:00:00:08:00", "--auto-connect-vms"]
+        if costs != "off":
+            cmd += ["--costs", costs]
+        self._log = open(os.path.join(self._dir, "vpp.log"), "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
+        self.control: RemoteEmulator = wait_for(self._connect, 30, "emulator process")
+
+    def _connect(self) -> RemoteEmulator | None:
+        if self.proc.poll() is not None:
+            raise SystemExit(f"emulator exited: see {self._log.name}")
+        if not os.path.exists(control_path(self.socket)):
+            return None
+        try:
+            return RemoteEmulator(self.socket)
+        except (FileNotFoundError, ConnectionRefusedError):
+            return None
+
+    @property
+    def api_dir(self) -> str:
+        return self.control.api_dir
+
+    def cpu(self) -> float:
+        """CPU seconds the emulator process has used."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def messages(self) -> int:
+        """Messages the emulated VPP has served (control_pings included)."""
+        return sum(self.control.attr("calls").values())
+
+    def close(self) -> None:
+        self.control.close()
+        self.proc.terminate()
+        self.proc.wait(10)
+        self._log.close()
+
+
+@contextmanager
+def emulator(costs: str) -> Iterator[EmulatorProcess]:
+    vpp = EmulatorProcess(costs)
+    try:
+        yield vpp
+    finally:
+        vpp.close()
+
+
+def make_agent(etcd: EtcdClient, vpp: EmulatorProcess) -> Agent:
     settings = AgentSettings(
         host=HOST,
         physnets={"physnet1": UPLINK},
         vhostuser_socket_dir=SOCKET_DIR,
         make_vhostuser_socket_dir=False,
     )
-    return Agent(settings, etcd, VppAdapter(vpp.client))
-
-
-def new_vpp() -> VppEmulator:
-    # "sync": VPP's events reach the agent in order with the replies, as
-    # vpp_papi's reader thread hands them over, but on the calling thread, so
-    # the run measures the agent rather than thread hand-overs.
-    vpp = VppEmulator(event_delivery="sync")
-    vpp.add_hardware_interface(UPLINK, "52:54:00:00:08:00")
-    vpp.auto_connect_vms = True  # QEMU attaches as soon as the socket exists
-    return vpp
+    return Agent(settings, etcd, vpp_adapter(vpp.socket, vpp.api_dir))
 
 
 class GcTime:
@@ -117,100 +217,119 @@ def cpu_split(before: dict[str, float], after: dict[str, float]) -> str:
     )
 
 
-def cold_start(etcd: EtcdClient, n: int) -> float:
+def cold_start(etcd: EtcdClient, n: int, kind: str, groups: int, costs: str) -> float:
     etcd.delete_prefix(KEYS.prefix + "/")
-    write_batch(
-        etcd, [Put(KEYS.port(HOST, b.port_id), model.encode(b)) for b in map(binding, range(n))]
-    )
-    vpp = new_vpp()
-    agent = make_agent(etcd, vpp)
-    # A real cold start is a new process. Here the previous run's agent and
-    # emulator are still garbage in the young generations, and one collection
-    # of them (half a million objects, 0.8 s) could land in any later run.
-    gc.collect()
-    gc_time = GcTime()
-    gc.callbacks.append(gc_time)
-    cpu_before, process_before = thread_cpu(), time.process_time()
-    start = time.perf_counter()
-    agent.start()
-    agent._watcher.wait_loaded(600)
-    loaded = time.perf_counter() - start
-    early = len(agent.inventory.ports)  # programmed while etcd was still sending
-    while not (agent.resyncs and agent.queue.idle()):
-        time.sleep(0.01)  # coarse: a busy poll would steal the agent's GIL
-    programmed = time.perf_counter() - start
-    if not agent.wait_converged(600):
-        raise SystemExit("agent did not converge")
-    elapsed = time.perf_counter() - start
-    cpu_after, process_cpu = thread_cpu(), time.process_time() - process_before
-    gc.callbacks.remove(gc_time)
-    reported, _ = etcd.get_prefix(KEYS.port_states_prefix(HOST))
-    agent.stop()
+    bindings = [binding(i, kind, groups) for i in range(n)]
+    write_batch(etcd, desired_state(bindings, groups))
+    with emulator(costs) as vpp:
+        for b in bindings:
+            if b.tap is not None:
+                vpp.control.add_kernel_interface(b.tap.ifname)
+        agent = make_agent(etcd, vpp)
+        # A real cold start is a new process. Here the previous run's agent is
+        # still garbage in the young generations; one collection could land anywhere.
+        gc.collect()
+        gc_time = GcTime()
+        gc.callbacks.append(gc_time)
+        served_before, vpp_cpu_before = vpp.messages(), vpp.cpu()
+        cpu_before, process_before = thread_cpu(), time.process_time()
+        start = time.perf_counter()
+        agent.start()
+        agent._watcher.wait_loaded(600)
+        loaded = time.perf_counter() - start
+        early = len(agent.inventory.ports)  # programmed while etcd was still sending
+        while not (agent.resyncs and agent.queue.idle()):
+            time.sleep(0.01)  # coarse: a busy poll would steal the agent's GIL
+        programmed = time.perf_counter() - start
+        if not agent.wait_converged(1200):
+            raise SystemExit("agent did not converge")
+        elapsed = time.perf_counter() - start
+        cpu_after, agent_cpu = thread_cpu(), time.process_time() - process_before
+        gc.callbacks.remove(gc_time)
+        served, vpp_cpu = vpp.messages() - served_before, vpp.cpu() - vpp_cpu_before
+        reported, _ = etcd.get_prefix(KEYS.port_states_prefix(HOST))
+        agent.stop()
     assert len(agent.inventory.ports) == n, len(agent.inventory.ports)
     assert len(reported) == n, len(reported)
-    vpp_s = agent.vpp.call_seconds
+    errors = [kv.key for kv in reported if b'"error"' in kv.value]
+    assert not errors, errors[:3]
+    blocked = agent.vpp.call_seconds
     print(
-        f"cold start, {n:>6} ports: {elapsed:7.3f} s total, {elapsed / n * 1000:.3f} ms/port"
-        f" (etcd loaded at {loaded:.3f} s with {early} ports programmed by then,"
-        f" VPP programmed at {programmed:.3f} s,"
-        f" {agent.reporter.flushes} report batches); {agent.vpp.calls} VPP API calls"
-        f" ({agent.vpp.calls / n:.1f} a port) took {vpp_s:.3f} s in the emulator"
+        f"cold start, {n:>5} {kind} ports, costs {costs}: {elapsed:7.3f} s,"
+        f" {elapsed / n * 1000:.3f} ms/port (etcd loaded at {loaded:.3f} s with {early} ports"
+        f" programmed by then, VPP programmed at {programmed:.3f} s,"
+        f" {agent.reporter.flushes} report batches)"
     )
     print(
-        f"    CPU {process_cpu:.2f} s in this process (agent and emulator share it):"
-        f" {cpu_split(cpu_before, cpu_after)}; the agent's own, less the emulator's calls:"
-        f" {process_cpu - vpp_s:.2f} s ({(process_cpu - vpp_s) / n * 1000:.3f} ms/port);"
-        f" {gc_time.collections} garbage collections took {gc_time.seconds:.2f} s"
+        f"    API: {agent.vpp.calls} agent calls ({agent.vpp.calls / n:.2f} a port),"
+        f" {served} messages served by VPP ({served / n:.2f} a port, control_pings included)"
+    )
+    print(
+        f"    agent CPU {agent_cpu:.2f} s ({agent_cpu / n * 1000:.3f} ms/port):"
+        f" {cpu_split(cpu_before, cpu_after)}; {gc_time.collections} garbage collections"
+        f" {gc_time.seconds:.2f} s"
+    )
+    print(
+        f"    blocked in VPP calls {blocked:.2f} s ({blocked / n * 1000:.3f} ms/port);"
+        f" emulator process CPU {vpp_cpu:.2f} s (its own speed, not VPP's)"
     )
     return elapsed
 
 
-def latency(etcd: EtcdClient, count: int) -> None:
+def latency(etcd: EtcdClient, count: int, groups: int, costs: str) -> None:
     etcd.delete_prefix(KEYS.prefix + "/")
-    vpp = new_vpp()
-    agent = make_agent(etcd, vpp)
-    agent.start()
-    agent.wait_converged(60)
-    seen: dict[str, float] = {}
-    cond = threading.Condition()
+    write_batch(etcd, desired_state([], groups))
+    with emulator(costs) as vpp:
+        agent = make_agent(etcd, vpp)
+        agent.start()
+        agent.wait_converged(60)
+        seen: dict[str, float] = {}
+        cond = threading.Condition()
 
-    def on_events(events: list[Event]) -> None:
-        now = time.perf_counter()
-        with cond:
-            for ev in events:
-                if ev.kind == "put":
-                    seen.setdefault(ev.key, now)
-            cond.notify_all()
+        def on_events(events: list[Event]) -> None:
+            now = time.perf_counter()
+            with cond:
+                for ev in events:
+                    if ev.kind == "put":
+                        seen.setdefault(ev.key, now)
+                cond.notify_all()
 
-    watcher = PrefixWatcher(
-        etcd, KEYS.port_states_prefix(HOST), lambda *_: None, on_events, name="bench"
-    )
-    watcher.start()
-    watcher.wait_loaded(10)
-    samples = []
-    for i in range(count):
-        b = binding(100_000 + i)
-        state_key = KEYS.port_state(HOST, b.port_id)
-        start = time.perf_counter()
-        etcd.put(KEYS.port(HOST, b.port_id), model.encode(b))
-        with cond:
-            if not cond.wait_for(functools.partial(seen.__contains__, state_key), timeout=10):
-                raise SystemExit(f"no report for {b.port_id}")
-            samples.append((seen[state_key] - start) * 1000)
-    watcher.stop()
-    agent.stop()
+        watcher = PrefixWatcher(
+            etcd, KEYS.port_states_prefix(HOST), lambda *_: None, on_events, name="bench"
+        )
+        watcher.start()
+        watcher.wait_loaded(10)
+        samples = []
+        for i in range(count):
+            b = binding(100_000 + i, "vhostuser", groups)
+            state_key = KEYS.port_state(HOST, b.port_id)
+            start = time.perf_counter()
+            write_batch(etcd, desired_state([b], 0))
+            with cond:
+                if not cond.wait_for(functools.partial(seen.__contains__, state_key), timeout=10):
+                    raise SystemExit(f"no report for {b.port_id}")
+                samples.append((seen[state_key] - start) * 1000)
+        watcher.stop()
+        agent.stop()
     samples.sort()
     p50 = statistics.median(samples)
     p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-    print(f"put -> state key over {count} ports: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+    print(
+        f"put -> state key over {count} ports (costs {costs}): p50 {p50:.2f} ms, p99 {p99:.2f} ms"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 10000])
-    parser.add_argument("--latency", type=int, default=1000, help="ports for the latency run")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 3000])
+    parser.add_argument("--taps", type=int, nargs="*", default=[200], help="tap port runs")
+    parser.add_argument("--groups", type=int, default=GROUPS, help="security groups")
     parser.add_argument(
-        "--repeat", type=int, default=3, help="cold starts per size (the median is the figure)"
+        "--costs", default="default", help="VPP's costs: default, off, or <message>=<seconds>,..."
+    )
+    parser.add_argument("--latency", type=int, default=200, help="ports for the latency run")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="cold starts per size (the median is the figure)"
     )
     args = parser.parse_args()
     tune_gc()  # as the vpp-agent process does
@@ -218,15 +337,18 @@ def main() -> None:
     server.start()
     try:
         etcd = EtcdClient(EtcdSettings(endpoints=[server.endpoint]))
-        for n in args.sizes:
-            runs = sorted(cold_start(etcd, n) for _ in range(args.repeat))
+        runs_of = [("vhostuser", n) for n in args.sizes] + [("tap", n) for n in args.taps]
+        for kind, n in runs_of:
+            runs = sorted(
+                cold_start(etcd, n, kind, args.groups, args.costs) for _ in range(args.repeat)
+            )
             median = statistics.median(runs)
             print(
-                f"==> {n} ports: median {median:.3f} s ({median / n * 1000:.3f} ms/port)"
+                f"==> {n} {kind} ports: median {median:.3f} s ({median / n * 1000:.3f} ms/port)"
                 f" over {len(runs)} cold starts, {runs[0]:.3f}-{runs[-1]:.3f} s"
             )
         if args.latency:
-            latency(etcd, args.latency)
+            latency(etcd, args.latency, args.groups, args.costs)
     finally:
         server.stop()
 

@@ -30,6 +30,7 @@ from multiprocessing.connection import Client, Connection, Listener
 from typing import Any
 
 from networking_vpp.testing.vpp.convert import MACAddress
+from networking_vpp.testing.vpp.costs import CostModel
 from networking_vpp.testing.vpp.emulator import VppEmulator
 from networking_vpp.testing.vpp.socket_server import ApiServer, api_dir_for
 
@@ -166,6 +167,11 @@ def main() -> None:
     parser.add_argument("--socket", required=True)
     parser.add_argument("--uplink", action="append", default=[], help="NAME=MAC")
     parser.add_argument("--auto-connect-vms", action="store_true")
+    parser.add_argument(
+        "--costs",
+        default=None,
+        help="charge VPP's service times (costs.py): 'default', or <message>=<seconds>,...",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
     emulator = VppEmulator()
@@ -173,7 +179,10 @@ def main() -> None:
     for spec in args.uplink:
         name, mac = spec.split("=")
         emulator.add_hardware_interface(name, mac)
-    ApiServer(emulator, args.socket)  # serves on its own threads
+    costs = None
+    if args.costs is not None:
+        costs = CostModel.parse("" if args.costs == "default" else args.costs)
+    ApiServer(emulator, args.socket, costs=costs)  # serves on its own threads
     control = ControlServer(emulator, control_path(args.socket))
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit(0)))
     control.serve_forever()

@@ -38,12 +38,14 @@ import socket
 import struct
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from vpp_papi.vpp_papi import VPPApiJSONFiles
 
 from networking_vpp.testing.vpp import apijson
+from networking_vpp.testing.vpp.costs import CostModel
 from networking_vpp.testing.vpp.defs import registry
 from networking_vpp.testing.vpp.emulator import Request, VppEmulator
 from networking_vpp.testing.vpp.errors import VPPIOError
@@ -173,6 +175,7 @@ class _Session:
 
     def _handle(self, body: bytes) -> bool:
         """Answer one message; False ends the connection."""
+        arrived = time.monotonic()
         (msg_id,) = _MSG_ID.unpack_from(body)
         msg = self.server.table_by_id.get(msg_id)
         if msg is None:
@@ -199,7 +202,13 @@ class _Session:
             answer = self.server.emulator._call(self, msg.request, fields)  # type: ignore[arg-type]
         except VPPIOError:
             return False  # an injected I/O failure, or VPP restarted meanwhile: the socket breaks
-        self._write(self.server.encode(msg.request, answer))
+        data = self.server.encode(msg.request, answer)
+        costs = self.server.costs
+        if costs is not None:
+            # Held until VPP's main thread would have answered: this session's
+            # next message is read only then, as VPP reads a client's in order.
+            costs.wait_until(costs.charge(arrived, msg.name, _details(msg.request, answer)))
+        self._write(data)
         return True
 
     def _create(self, fields: dict[str, Any]) -> bool:
@@ -221,6 +230,14 @@ class _Session:
         return True
 
 
+def _details(request: Request, answer: Any) -> int:
+    """How many details a dump's answer holds (0 for other messages)."""
+    if not request.stream:
+        return 0
+    rows = answer[1] if request.details is not None else answer
+    return len(rows)
+
+
 def _frame(payload: bytes) -> bytes:
     return _HEADER.pack(0, len(payload), 0) + payload
 
@@ -230,10 +247,19 @@ class ApiServer:
 
     ``api_dir`` (default: ``api/`` beside the socket) receives the generated
     ``.api.json`` files a client loads. ``close()`` stops serving.
+    ``costs``: VPP's service times, charged to every request (``costs.py``);
+    None answers as fast as the emulator can.
     """
 
-    def __init__(self, emulator: VppEmulator, path: str, api_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        emulator: VppEmulator,
+        path: str,
+        api_dir: str | None = None,
+        costs: CostModel | None = None,
+    ) -> None:
         self.emulator = emulator
+        self.costs = costs
         self.path = path
         self.api_dir = api_dir or api_dir_for(path)
         files = [str(p) for p in apijson.write_api_files(self.api_dir)]
@@ -351,7 +377,9 @@ def api_dir_for(api_socket: str) -> str:
     return str(Path(api_socket).parent / "api")
 
 
-def serve(emulator: VppEmulator, directory: str | None = None) -> ApiServer:
+def serve(
+    emulator: VppEmulator, directory: str | None = None, costs: CostModel | None = None
+) -> ApiServer:
     """Serve ``emulator`` on ``<directory>/api.sock`` (a new temporary directory by default)."""
     base = directory or tempfile.mkdtemp(prefix="vpp-emulator-")
-    return ApiServer(emulator, os.path.join(base, "api.sock"), os.path.join(base, "api"))
+    return ApiServer(emulator, os.path.join(base, "api.sock"), os.path.join(base, "api"), costs)
