@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from typing import Any
 
 from networking_vpp.agent.vpp import types as t
@@ -18,17 +19,45 @@ def _str(value: Any) -> str:
     return str(value).rstrip("\x00")
 
 
+def after_done(done: Callable[[], None] | None) -> Callable[[Any], None] | None:
+    """A reply's callback (``VppAdapter._command``'s ``then``) from one that wants
+    no reply: what the reconcilers pass to record a change once it is done."""
+    return None if done is None else (lambda _reply: done())
+
+
+def _macip_fields(acl_index: int, tag: str, rules: tuple[t.MacipRule, ...]) -> dict[str, Any]:
+    return {
+        "acl_index": acl_index,
+        "tag": tag,
+        "count": len(rules),
+        "r": [
+            {
+                "is_permit": r.action,
+                "src_mac": r.mac,
+                "src_mac_mask": r.mac_mask,
+                "src_prefix": r.prefix,
+            }
+            for r in rules
+        ],
+    }
+
+
 # The last line of "show acl-plugin sessions" (acl.c acl_plugin_show_sessions)
 _RECLASSIFY_LINE = re.compile(r"^Reclassify sessions: (\d+)", re.MULTILINE)
 
 
 class AclOps:
-    """Mixed into VppAdapter: needs its ``_call`` and ``_mutate``."""
+    """Mixed into VppAdapter: needs its ``_call``, ``_mutate`` and ``_command``."""
 
     def _call(self, message: str, *, mutating: bool = False, **fields: Any) -> Any:
         raise NotImplementedError
 
     def _mutate(self, message: str, **fields: Any) -> Any:
+        raise NotImplementedError
+
+    def _command(
+        self, message: str, then: Callable[[Any], None] | None = None, **fields: Any
+    ) -> None:
         raise NotImplementedError
 
     # --- session reclassification -------------------------------------------
@@ -46,7 +75,7 @@ class AclOps:
 
     def set_reclassify_sessions(self) -> None:
         """Turn session reclassification on (until VPP restarts)."""
-        self._mutate("cli_inband", cmd="set acl-plugin reclassify-sessions 1")
+        self._command("cli_inband", cmd="set acl-plugin reclassify-sessions 1")
 
     # --- ACLs ----------------------------------------------------------------
     def acl_add_replace(self, acl_index: int, tag: str, rules: tuple[t.AclRule, ...]) -> int:
@@ -76,7 +105,7 @@ class AclOps:
 
     def acl_del(self, acl_index: int) -> None:
         """Delete an ACL no interface uses."""
-        self._mutate("acl_del", acl_index=acl_index)
+        self._command("acl_del", acl_index=acl_index)
 
     def dump_acls(self) -> list[t.Acl]:
         """Every ACL with its rules."""
@@ -101,12 +130,17 @@ class AclOps:
         ]
 
     def set_acl_list(
-        self, sw_if_index: int, inputs: tuple[int, ...], outputs: tuple[int, ...]
+        self,
+        sw_if_index: int,
+        inputs: tuple[int, ...],
+        outputs: tuple[int, ...],
+        then: Callable[[], None] | None = None,
     ) -> None:
         """Set an interface's input and output ACLs (in evaluation order)."""
         acls = list(inputs) + list(outputs)
-        self._mutate(
+        self._command(
             "acl_interface_set_acl_list",
+            after_done(then),
             sw_if_index=sw_if_index,
             count=len(acls),
             n_input=len(inputs),
@@ -125,13 +159,18 @@ class AclOps:
 
     # --- ethertype whitelists --------------------------------------------------------
     def set_etype_whitelist(
-        self, sw_if_index: int, inputs: tuple[int, ...], outputs: tuple[int, ...]
+        self,
+        sw_if_index: int,
+        inputs: tuple[int, ...],
+        outputs: tuple[int, ...],
+        then: Callable[[], None] | None = None,
     ) -> None:
         """The ethertypes the interface's non-IP path lets through, by direction
         (both empty: none set). Active only where the interface has ACLs."""
         types = list(inputs) + list(outputs)
-        self._mutate(
+        self._command(
             "acl_interface_set_etype_whitelist",
+            after_done(then),
             sw_if_index=sw_if_index,
             count=len(types),
             n_input=len(inputs),
@@ -151,26 +190,27 @@ class AclOps:
     # --- MACIP -----------------------------------------------------------------
     def macip_add_replace(self, acl_index: int, tag: str, rules: tuple[t.MacipRule, ...]) -> int:
         """Create (index ~0) or replace a MACIP ACL; returns its index."""
-        reply = self._mutate(
-            "macip_acl_add_replace",
-            acl_index=acl_index,
-            tag=tag,
-            count=len(rules),
-            r=[
-                {
-                    "is_permit": r.action,
-                    "src_mac": r.mac,
-                    "src_mac_mask": r.mac_mask,
-                    "src_prefix": r.prefix,
-                }
-                for r in rules
-            ],
-        )
+        reply = self._mutate("macip_acl_add_replace", **_macip_fields(acl_index, tag, rules))
         return int(reply.acl_index)
+
+    def macip_add_replace_then(
+        self,
+        acl_index: int,
+        tag: str,
+        rules: tuple[t.MacipRule, ...],
+        then: Callable[[int], None],
+    ) -> None:
+        """:meth:`macip_add_replace`, whose index goes to ``then`` once VPP
+        answers: in a batch, the request is sent without waiting."""
+        self._command(
+            "macip_acl_add_replace",
+            lambda reply: then(int(reply.acl_index)),
+            **_macip_fields(acl_index, tag, rules),
+        )
 
     def macip_del(self, acl_index: int) -> None:
         """Delete a MACIP ACL."""
-        self._mutate("macip_acl_del", acl_index=acl_index)
+        self._command("macip_acl_del", acl_index=acl_index)
 
     def dump_macips(self) -> list[t.MacipAcl]:
         """Every MACIP ACL with its rules."""
@@ -192,10 +232,20 @@ class AclOps:
             for row in rows
         ]
 
-    def macip_bind(self, sw_if_index: int, acl_index: int, bind: bool = True) -> None:
+    def macip_bind(
+        self,
+        sw_if_index: int,
+        acl_index: int,
+        bind: bool = True,
+        then: Callable[[], None] | None = None,
+    ) -> None:
         """Apply (or remove) a MACIP ACL on an interface's input."""
-        self._mutate(
-            "macip_acl_interface_add_del", is_add=bind, sw_if_index=sw_if_index, acl_index=acl_index
+        self._command(
+            "macip_acl_interface_add_del",
+            after_done(then),
+            is_add=bind,
+            sw_if_index=sw_if_index,
+            acl_index=acl_index,
         )
 
     def dump_interface_macips(self) -> dict[int, int]:

@@ -5,19 +5,28 @@ The adapter wraps a vpp_papi ``VPPApiClient`` (or anything with the same
 ``networking_vpp.testing.vpp``). Every call checks ``retval`` and raises
 :class:`VppApiError` with VPP's error code; a broken connection raises
 :class:`VppConnectionError`, after which the agent reconnects and resyncs.
+
+Inside :meth:`VppAdapter.batch`, calls whose reply says only "done" are sent
+without waiting (``pipeline.py``: many requests in flight, VPP answers them in
+order) and their replies are checked when the batch ends, or earlier when a
+call inside needs a reply's content (a create's index, a dump): that call is
+sent too, and the batch waits for every reply up to it. Either way a failure
+raises :class:`VppBatchError`, naming the failed messages.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from networking_vpp.agent.vpp import errors
 from networking_vpp.agent.vpp import types as t
-from networking_vpp.agent.vpp.acl import AclOps
+from networking_vpp.agent.vpp.acl import AclOps, after_done
+from networking_vpp.agent.vpp.pipeline import Pipeline, PipelineBroken, Sent
 
 LOG = logging.getLogger(__name__)
 
@@ -77,8 +86,32 @@ class VppApiError(VppError):
         self.retval = retval
 
 
+class VppBatchError(VppApiError):
+    """Requests of a batch failed: the first by its message and VPP's error name
+    (``retval`` is its code), the others counted; ``failures`` lists them all."""
+
+    def __init__(self, failures: list[tuple[str, int]]) -> None:
+        message, retval = failures[0]
+        super().__init__(message, retval)
+        self.failures = failures
+        if len(failures) > 1:
+            more = ", ".join(f"{m} ({errors.name(r)})" for m, r in failures[1:])
+            self.args = (f"{self.args[0]}; also failed: {more}",)
+
+
 ClientFactory = Callable[[], Any]
 EventCallback = Callable[[t.InterfaceEvent], None]
+Then = Callable[[Any], None] | None  # given the reply, once in and good
+Done = Callable[[], None] | None  # called once a change is done
+
+
+class _Batch:
+    """The requests of one :meth:`VppAdapter.batch` not yet checked."""
+
+    def __init__(self, pipeline: Pipeline | None) -> None:
+        self.pipeline = pipeline  # None: the client is called one request at a time
+        self.sent: list[tuple[Sent, Then]] = []
+        self.failures: list[tuple[str, int]] = []
 
 
 def _link_up(row: Any) -> bool:
@@ -110,6 +143,7 @@ class VppAdapter(AclOps):
         self.address = address
         self._client: Any = None
         self._lock = threading.RLock()  # vpp_papi clients are not thread-safe
+        self._batch: _Batch | None = None  # the batch under way (its thread holds _lock)
         self._event_cb: EventCallback | None = None
         #: mutating calls made since connect: lets tests prove "nothing to do"
         self.mutations = 0
@@ -173,36 +207,169 @@ class VppAdapter(AclOps):
         )
 
     def _call(self, message: str, **fields: Any) -> Any:
+        """A request whose answer is needed (a dump, a read)."""
         return self._send(message, fields, False)
 
     def _mutate(self, message: str, **fields: Any) -> Any:
+        """A change whose reply's content is needed (a create's index, say)."""
         return self._send(message, fields, True)
 
-    def _send(self, message: str, fields: dict[str, Any], mutating: bool) -> Any:
+    def _command(self, message: str, then: Then = None, **fields: Any) -> None:
+        """A change whose reply says only whether it was done: in a batch, sent
+        without waiting (``then`` gets the reply once it is in and good)."""
+        with self._lock:  # another thread's batch ends first
+            batch = self._batch
+            if batch is None:
+                reply = self._send(message, fields, True)
+            elif batch.pipeline is None:
+                # Called at once, but failures wait for the batch's end, as they
+                # would on the wire (VPP goes on with the requests behind one).
+                try:
+                    reply = self._send(message, fields, True, batch=False)
+                except VppApiError as exc:
+                    batch.failures.append((message, exc.retval))
+                    return
+            else:
+                if self._client is None:
+                    raise VppConnectionError("not connected to VPP")
+                self._write(batch, message, fields, then)
+                self.mutations += 1
+                return
+        if then is not None:
+            then(reply)
+
+    def _write(self, batch: _Batch, message: str, fields: dict[str, Any], then: Then) -> Sent:
+        assert batch.pipeline is not None
+        started = time.perf_counter()
+        try:
+            sent = batch.pipeline.send(message, fields)
+        except (OSError, ConnectionError) as exc:
+            self._client = None
+            raise VppConnectionError(f"{message}: connection lost: {exc}") from exc
+        finally:
+            self.calls += 1
+            self.call_seconds += time.perf_counter() - started
+        batch.sent.append((sent, then))
+        return sent
+
+    def _send(
+        self, message: str, fields: dict[str, Any], mutating: bool, batch: bool = True
+    ) -> Any:
         # The hot path of every port: one call, checked, counted (no extra copies).
         with self._lock:
             client = self._client
             if client is None:
                 raise VppConnectionError("not connected to VPP")
-            started = time.perf_counter()
-            try:
-                reply = getattr(client.api, message)(**fields)
-            except (OSError, ConnectionError) as exc:
-                self._client = None
-                raise VppConnectionError(f"{message}: connection lost: {exc}") from exc
-            finally:
-                self.calls += 1
-                self.call_seconds += time.perf_counter() - started
-            if mutating:
-                self.mutations += 1
+            current = self._batch if batch else None
+            if current is not None and current.pipeline is not None:
+                # In flight behind the batch's requests: one wait for them all.
+                # Their failures stay the batch's (raised at its end); this
+                # call's answer is the caller's, as outside a batch.
+                sent = self._write(current, message, fields, None)
+                if mutating:
+                    self.mutations += 1
+                self._collect(current, own=sent)
+                reply = Pipeline.answer(sent)
+            else:
+                started = time.perf_counter()
+                try:
+                    reply = getattr(client.api, message)(**fields)
+                except (OSError, ConnectionError) as exc:
+                    self._client = None
+                    raise VppConnectionError(f"{message}: connection lost: {exc}") from exc
+                finally:
+                    self.calls += 1
+                    self.call_seconds += time.perf_counter() - started
+                if mutating:
+                    self.mutations += 1
         if type(reply) is list:
             return reply
         if type(reply) is tuple and len(reply) == 2 and type(reply[1]) is list:
             reply = reply[0]  # "modern" stream: (reply, details)
         retval = getattr(reply, "retval", 0)
         if retval != 0:
+            if current is not None and current.failures:
+                # Said together with the batch's earlier failures, first first.
+                failures, current.failures = current.failures, []
+                raise VppBatchError([*failures, (message, retval)])
             raise VppApiError(message, retval)
         return reply
+
+    # --- batches -----------------------------------------------------------------
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Send the changes made inside without waiting for each reply.
+
+        VPP serves a connection's requests in order, so the order of the calls
+        is the order VPP applies them; one that fails does not stop those
+        behind it. Raises :class:`VppBatchError` at the end (or at the first
+        call inside whose answer is needed) if any failed. A batch inside a
+        batch is part of it. Other threads' calls wait for the batch's end.
+        """
+        with self._lock:
+            if self._batch is not None:
+                yield
+                return
+            client = self._client
+            if client is None:
+                raise VppConnectionError("not connected to VPP")
+            batch = _Batch(Pipeline(client) if Pipeline.supports(client) else None)
+            self._batch = batch
+            try:
+                yield
+            except BaseException:
+                self._batch = None
+                self._drain(batch)
+                raise
+            self._batch = None
+            self._flush(batch)
+
+    def _flush(self, batch: _Batch) -> None:
+        """Wait for every reply sent so far; raise the batch's failures, if any."""
+        self._collect(batch)
+        self._raise_failures(batch)
+
+    def _collect(self, batch: _Batch, own: Sent | None = None) -> None:
+        """Wait for every reply sent so far and record how each went (``own``:
+        a call whose caller judges its reply)."""
+        if not batch.sent:
+            return
+        assert batch.pipeline is not None
+        started = time.perf_counter()
+        sent, batch.sent = batch.sent, []
+        try:
+            batch.pipeline.collect([s for s, _ in sent])
+        except (PipelineBroken, OSError) as exc:
+            self._client = None
+            raise VppConnectionError(str(exc)) from exc
+        finally:
+            self.call_seconds += time.perf_counter() - started
+        for s, then in sent:
+            if s is own:
+                continue
+            retval = getattr(s.reply, "retval", 0)
+            if retval != 0:
+                batch.failures.append((s.message, retval))
+            elif then is not None:
+                then(s.reply)
+
+    @staticmethod
+    def _raise_failures(batch: _Batch) -> None:
+        if batch.failures:
+            failures, batch.failures = batch.failures, []
+            raise VppBatchError(failures)
+
+    def _drain(self, batch: _Batch) -> None:
+        """A batch left by an exception: read its replies (the connection stays
+        in step) and log what failed, which the exception under way hides."""
+        if self._client is None:
+            return
+        try:
+            self._flush(batch)
+        except VppBatchError as exc:
+            LOG.warning("Left with an error pending: %s", exc)
+        except VppConnectionError:
+            LOG.debug("connection lost while draining a batch", exc_info=True)
 
     # --- dumps ---------------------------------------------------------------
     def dump_interfaces(self, sw_if_index: int = t.NO_INDEX) -> list[t.Interface]:
@@ -314,7 +481,7 @@ class VppAdapter(AclOps):
 
     def delete_vhost_user(self, sw_if_index: int) -> None:
         """Remove a vhost-user interface."""
-        self._mutate("delete_vhost_user_if", sw_if_index=sw_if_index)
+        self._command("delete_vhost_user_if", sw_if_index=sw_if_index)
 
     def create_af_packet(self, host_if_name: str, tag: str) -> int:
         """Attach to kernel interface ``host_if_name``; returns the new sw_if_index."""
@@ -334,7 +501,7 @@ class VppAdapter(AclOps):
 
     def delete_af_packet(self, host_if_name: str) -> None:
         """Detach from a kernel interface."""
-        self._mutate("af_packet_delete", host_if_name=host_if_name)
+        self._command("af_packet_delete", host_if_name=host_if_name)
 
     def create_vlan_subif(self, parent: int, vlan: int, tag: str) -> int:
         """A dot1q sub-interface ``<parent>.<vlan>``; returns its sw_if_index."""
@@ -359,15 +526,15 @@ class VppAdapter(AclOps):
     def set_efp_filter(self, sw_if_index: int, enable: bool = True) -> None:
         """Egress VLAN filtering: drop a frame leaving the interface unless its
         tags would bring it back in on that same interface."""
-        self._mutate("l2_interface_efp_filter", sw_if_index=sw_if_index, enable_disable=enable)
+        self._command("l2_interface_efp_filter", sw_if_index=sw_if_index, enable_disable=enable)
 
     def delete_subif(self, sw_if_index: int) -> None:
         """Remove a sub-interface."""
-        self._mutate("delete_subif", sw_if_index=sw_if_index)
+        self._command("delete_subif", sw_if_index=sw_if_index)
 
     def set_vlan_pop1(self, sw_if_index: int) -> None:
         """Pop the outer tag on input, push it back on output."""
-        self._mutate(
+        self._command(
             "l2_interface_vlan_tag_rewrite",
             sw_if_index=sw_if_index,
             vtr_op=L2_VTR_POP_1,
@@ -376,12 +543,14 @@ class VppAdapter(AclOps):
 
     def set_tag(self, sw_if_index: int, tag: str) -> None:
         """Set the interface's tag (the agent's memory across restarts)."""
-        self._mutate("sw_interface_tag_add_del", is_add=True, sw_if_index=sw_if_index, tag=tag)
+        self._command("sw_interface_tag_add_del", is_add=True, sw_if_index=sw_if_index, tag=tag)
 
-    def set_admin_up(self, sw_if_index: int, up: bool) -> None:
-        """Set the admin state."""
+    def set_admin_up(self, sw_if_index: int, up: bool, then: Done = None) -> None:
+        """Set the admin state (``then``: called once done, see :meth:`batch`)."""
         flags = IF_STATUS_API_FLAG_ADMIN_UP if up else 0
-        self._mutate("sw_interface_set_flags", sw_if_index=sw_if_index, flags=flags)
+        self._command(
+            "sw_interface_set_flags", after_done(then), sw_if_index=sw_if_index, flags=flags
+        )
 
     def set_rx_mode(self, sw_if_index: int, mode: int) -> None:
         """Put every receive queue the interface has in ``mode`` (RX_MODES).
@@ -389,7 +558,7 @@ class VppAdapter(AclOps):
         VPP accepts it for an interface without queues and keeps nothing: a
         vhost-user interface has them only once its VM has started them.
         """
-        self._mutate(
+        self._command(
             "sw_interface_set_rx_mode",
             sw_if_index=sw_if_index,
             queue_id_valid=False,
@@ -397,9 +566,14 @@ class VppAdapter(AclOps):
             mode=mode,
         )
 
-    def set_mtu(self, sw_if_index: int, mtu: int) -> None:
+    def set_mtu(self, sw_if_index: int, mtu: int, then: Done = None) -> None:
         """Set the L3, IPv4, IPv6 and MPLS MTU (the port's MTU)."""
-        self._mutate("sw_interface_set_mtu", sw_if_index=sw_if_index, mtu=[mtu, mtu, mtu, mtu])
+        self._command(
+            "sw_interface_set_mtu",
+            after_done(then),
+            sw_if_index=sw_if_index,
+            mtu=[mtu, mtu, mtu, mtu],
+        )
 
     # --- bridge domains ----------------------------------------------------------
     def create_bridge_domain(self, tag: str, mac_age: int = 0) -> int:
@@ -422,16 +596,17 @@ class VppAdapter(AclOps):
     def set_learn_limit(self, bd_id: int, limit: int) -> None:
         """Learn at most ``limit`` MACs in the bridge domain (VPP forwards frames
         from further MACs without learning them). No dump shows it."""
-        self._mutate("bridge_domain_set_learn_limit", bd_id=bd_id, learn_limit=limit)
+        self._command("bridge_domain_set_learn_limit", bd_id=bd_id, learn_limit=limit)
 
     def delete_bridge_domain(self, bd_id: int) -> None:
         """Remove an (empty) bridge domain."""
-        self._mutate("bridge_domain_add_del_v2", bd_id=bd_id, is_add=False)
+        self._command("bridge_domain_add_del_v2", bd_id=bd_id, is_add=False)
 
-    def set_bridge(self, sw_if_index: int, bd_id: int) -> None:
+    def set_bridge(self, sw_if_index: int, bd_id: int, then: Done = None) -> None:
         """Put the interface into the bridge domain."""
-        self._mutate(
+        self._command(
             "sw_interface_set_l2_bridge",
+            after_done(then),
             rx_sw_if_index=sw_if_index,
             bd_id=bd_id,
             port_type=L2_API_PORT_TYPE_NORMAL,
@@ -441,6 +616,6 @@ class VppAdapter(AclOps):
 
     def unset_bridge(self, sw_if_index: int) -> None:
         """Take the interface out of its bridge domain (back to L3 mode)."""
-        self._mutate(
+        self._command(
             "sw_interface_set_l2_bridge", rx_sw_if_index=sw_if_index, bd_id=0, enable=False
         )

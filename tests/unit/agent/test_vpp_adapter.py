@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from networking_vpp.agent.vpp import types as t
-from networking_vpp.agent.vpp.adapter import VppAdapter, VppApiError, VppConnectionError
+from networking_vpp.agent.vpp.adapter import (
+    VppAdapter,
+    VppApiError,
+    VppBatchError,
+    VppConnectionError,
+)
 from networking_vpp.testing.vpp import errors as e
 
 UPLINK = 1
@@ -198,3 +203,17 @@ def test_connect_to_a_stopped_vpp_and_injected_faults(vpp):
         a.create_bridge_domain("x")
     assert err.value.retval == -1
     assert a.create_bridge_domain("x") == 1
+
+
+def test_a_batch_on_a_client_without_a_socket_runs_each_call_and_reports_at_the_end(vpp, adapter):
+    # The in-process client cannot pipeline: the calls run one at a time, but
+    # failures are said at the batch's end, as on the wire (VPP goes on past one).
+    done: list[str] = []
+    with pytest.raises(VppBatchError) as err:
+        with adapter.batch():
+            adapter.set_admin_up(99, True)
+            adapter.set_mtu(UPLINK, 1400, then=lambda: done.append("mtu"))
+            adapter.set_admin_up(UPLINK, True, then=lambda: done.append("up"))
+    assert (err.value.message, err.value.name) == ("sw_interface_set_flags", "INVALID_SW_IF_INDEX")
+    assert done == ["mtu", "up"]
+    assert vpp.interface(UPLINK).admin_up
