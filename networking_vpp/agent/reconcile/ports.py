@@ -165,8 +165,6 @@ class PortReconciler:
             if actual is None:
                 actual = self._create(desired)
             self._converge(actual, desired, net)
-            if not actual.name:
-                self._read_back(actual)
             self._set_rx_mode(actual)
         except (NetworkError, SecGroupError) as exc:
             # Not half-programmed: whatever an earlier binding left goes.
@@ -190,7 +188,10 @@ class PortReconciler:
         if desired.vhostuser is not None:
             is_server = desired.vhostuser.mode == "server"
             endpoint = desired.vhostuser.socket
-            idx = self._vpp.create_vhost_user(endpoint, is_server, desired.mac_address, tag)
+            with self._vpp.batch():
+                # The MACIP ACL needs no interface: in flight with the create.
+                self._secgroups.prepare_port(desired)
+                idx = self._vpp.create_vhost_user(endpoint, is_server, desired.mac_address, tag)
             # VPP made it with the port's MAC, admin down (so link down) and a
             # default MTU that _converge sets anyway. Its name is read back once
             # the port is up (_read_back), together with the link state then.
@@ -204,12 +205,16 @@ class PortReconciler:
             # Looked up before: should the device be made again meanwhile, the
             # mismatch shows at the next look (its event queues one).
             host_ifindex = device_ifindex(endpoint) if self._taps is not None else None
-            idx = self._vpp.create_af_packet(endpoint, tag)
-            if self._taps is not None:
-                self._taps.attached(desired.port_id, host_ifindex)
-            port = PortObj(desired.port_id, idx, "", "tap", endpoint, False)
-            self.inv.add_port(port)
-            self._read_back(port)  # af_packet picks its MAC; the MTU is the host's
+            with self._vpp.batch():
+                self._secgroups.prepare_port(desired)
+                idx = self._vpp.create_af_packet(endpoint, tag)
+                if self._taps is not None:
+                    self._taps.attached(desired.port_id, host_ifindex)
+                port = PortObj(desired.port_id, idx, "", "tap", endpoint, False)
+                self.inv.add_port(port)
+                # (behind the tag the create sets) af_packet picks its MAC; the
+                # MTU is the host's
+                self._read_back(port)
         LOG.info("Port %s: created %s interface %d", desired.port_id, port.kind, idx)
         return port
 
@@ -250,21 +255,32 @@ class PortReconciler:
         return actual, None
 
     def _converge(self, port: PortObj, desired: model.PortBinding, net: NetObj) -> None:
-        if port.mtu != desired.mtu:
-            self._vpp.set_mtu(port.sw_if_index, desired.mtu)
-            port.mtu = desired.mtu
-        if self.inv.bd_of.get(port.sw_if_index) != net.bd_id:
-            old = self.inv.bd_of.get(port.sw_if_index)
-            self._vpp.set_bridge(port.sw_if_index, net.bd_id)
-            self.inv.join(port.sw_if_index, net.bd_id)
-            if old is not None:
-                self._collect_bd(old)
-        # Filters before admin-up: no packet may pass an unfiltered port.
-        self._secgroups.apply_port(port.sw_if_index, desired)
-        self._networks.isolation.port(port.sw_if_index)  # its VM's tags: dropped
-        if port.admin_up != desired.admin_state_up:
-            self._vpp.set_admin_up(port.sw_if_index, desired.admin_state_up)
-            port.admin_up = desired.admin_state_up
+        """Set what differs: the calls that need no other's reply in one batch
+        (each recorded in the inventory once VPP says it is done), then
+        admin-up once every filter's reply is in, with the read-back."""
+        idx = port.sw_if_index
+        old = self.inv.bd_of.get(idx)
+        if old is not None and old != net.bd_id:
+            # Moving between networks (rare): the old one may go once it has left.
+            self._vpp.set_bridge(idx, net.bd_id)
+            self.inv.join(idx, net.bd_id)
+            self._collect_bd(old)
+        with self._vpp.batch():
+            if port.mtu != desired.mtu:
+                self._vpp.set_mtu(idx, desired.mtu, then=_setter(port, "mtu", desired.mtu))
+            if old is None:
+                self._vpp.set_bridge(idx, net.bd_id, then=lambda: self.inv.join(idx, net.bd_id))
+            # Filters before admin-up: no packet may pass an unfiltered port.
+            self._secgroups.apply_port(idx, desired)
+            self._networks.isolation.port(idx)  # its VM's tags: dropped
+        if port.admin_up == desired.admin_state_up and port.name:
+            return
+        with self._vpp.batch():
+            if port.admin_up != desired.admin_state_up:
+                up = desired.admin_state_up
+                self._vpp.set_admin_up(idx, up, then=_setter(port, "admin_up", up))
+            if not port.name:
+                self._read_back(port)
 
     def _set_rx_mode(self, port: PortObj) -> None:
         """Put a vhost-user port's receive queues in the configured mode.
@@ -427,6 +443,11 @@ class PortReconciler:
         self.applied_groups = {}
         self.converged = {}
         self._blocked = {}  # the resync queues every port anyway
+
+
+def _setter(obj: object, name: str, value: object) -> Callable[[], None]:
+    """Record ``obj.name = value`` (once VPP says the change is done)."""
+    return lambda: setattr(obj, name, value)
 
 
 def _same_attachment(port: PortObj, desired: model.PortBinding) -> bool:

@@ -194,11 +194,31 @@ class SecGroupReconciler:
         lists = (tuple(inputs), tuple(outputs))
         # The whitelist first: acl.api says it "takes effect when applying ACLs
         # on the interface, so must be given prior" (acl.c re-applies them if not).
+        # In a batch the calls are sent in this order, which VPP keeps.
         self._set_whitelist(sw_if_index, ETYPE_WHITELIST)
         if self.inv.if_acls.get(sw_if_index) != lists:
-            self._vpp.set_acl_list(sw_if_index, *lists)
-            self.inv.if_acls[sw_if_index] = lists
+
+            def applied() -> None:
+                self.inv.if_acls[sw_if_index] = lists
+
+            self._vpp.set_acl_list(sw_if_index, *lists, then=applied)
         self._apply_macip(sw_if_index, port)
+
+    def prepare_port(self, port: model.PortBinding) -> None:
+        """Make (or update) the port's MACIP ACL, which needs no interface: so a
+        new port's goes out with its interface's create, in one batch. Recorded
+        once VPP's reply is in."""
+        if not port.port_security_enabled:
+            return
+        tag = t.MACIP_TAG + port.port_id
+        rules = acl_rules.macip_rules(port)
+        have = self.inv.macips.get(tag)
+        if have is None or have[1] != rules:
+
+            def made(index: int) -> None:
+                self.inv.macips[tag] = (index, rules)
+
+            self._vpp.macip_add_replace_then(have[0] if have else t.NO_INDEX, tag, rules, made)
 
     def _apply_macip(self, sw_if_index: int, port: model.PortBinding) -> None:
         tag = t.MACIP_TAG + port.port_id
@@ -210,18 +230,24 @@ class SecGroupReconciler:
         else:
             index = have[0]
         if self.inv.if_macip.get(sw_if_index) != index:
-            self._vpp.macip_bind(sw_if_index, index)
-            self.inv.if_macip[sw_if_index] = index
+
+            def bound() -> None:
+                self.inv.if_macip[sw_if_index] = index
+
+            self._vpp.macip_bind(sw_if_index, index, then=bound)
 
     def _set_whitelist(
         self, sw_if_index: int, whitelist: tuple[tuple[int, ...], tuple[int, ...]]
     ) -> None:
         if self.inv.if_whitelist.get(sw_if_index, ((), ())) != whitelist:
-            self._vpp.set_etype_whitelist(sw_if_index, *whitelist)
-            if any(whitelist):
-                self.inv.if_whitelist[sw_if_index] = whitelist
-            else:
-                self.inv.if_whitelist.pop(sw_if_index, None)
+
+            def set_() -> None:
+                if any(whitelist):
+                    self.inv.if_whitelist[sw_if_index] = whitelist
+                else:
+                    self.inv.if_whitelist.pop(sw_if_index, None)
+
+            self._vpp.set_etype_whitelist(sw_if_index, *whitelist, then=set_)
 
     def clear_port(self, sw_if_index: int, port_id: str) -> None:
         """No filtering on the interface (port security off): lists and MACIP removed."""
