@@ -3,7 +3,9 @@
     python benchmarks/secgroup_fanout.py [--hosts 100] [--ports 10000] [--rules 1000]
 
 N ports spread over H simulated hosts (each a real agent with its own etcd
-client on its own emulated VPP, all in this process, one real etcd) share one
+client on its own emulated VPP, all in this process, one real etcd; each agent
+reaches its VPP through vpp_papi on the VPP's API socket, which charges VPP's
+measured costs, ``testing/vpp/costs.py``) share one
 security group. One rule is added to the group; the clock runs from the etcd
 write until every host's VPP holds the new ACL. Two groups are measured: one
 whose rules name prefixes, and Neutron's default shape, whose ingress rule
@@ -20,13 +22,15 @@ import time
 
 from networking_vpp.agent.agent import Agent, AgentSettings
 from networking_vpp.agent.reconcile import acl_rules
-from networking_vpp.agent.vpp.adapter import VppAdapter
+from networking_vpp.agent.vpp.connect import vpp_adapter
 from networking_vpp.common import keys as k
 from networking_vpp.common import model, portnames
 from networking_vpp.common.etcd.client import EtcdClient
 from networking_vpp.common.etcd.writer import Put, write_batch
 from networking_vpp.testing.etcd import EtcdServer
 from networking_vpp.testing.vpp import VppEmulator
+from networking_vpp.testing.vpp.costs import CostModel
+from networking_vpp.testing.vpp.socket_server import ApiServer, serve
 
 KEYS = k.KeySpace()
 UPLINK = "GigabitEthernet0/8/0"
@@ -72,7 +76,7 @@ def fanout(server: EtcdServer, hosts: int, ports: int, base_rules: tuple, label:
         member = model.RemoteGroupMember(b.port_id, (b.fixed_ips[0].ip_address,))
         ops.append(Put(KEYS.remote_group_member(GROUP, b.port_id), model.encode(member)))
     write_batch(etcd, ops)
-    agents, vpps = [], []
+    agents, vpps, servers = [], [], []
     start = time.perf_counter()
     for h in range(hosts):
         vpp = VppEmulator()
@@ -85,10 +89,13 @@ def fanout(server: EtcdServer, hosts: int, ports: int, base_rules: tuple, label:
             make_vhostuser_socket_dir=False,
         )
         # Each host has its own etcd client (its own connections), as real hosts do.
-        agent = Agent(settings, EtcdClient(server.settings()), VppAdapter(vpp.client))
+        api: ApiServer = serve(vpp, costs=CostModel())
+        adapter = vpp_adapter(api.path, api.api_dir)
+        agent = Agent(settings, EtcdClient(server.settings()), adapter)
         agent.start()
         agents.append(agent)
         vpps.append(vpp)
+        servers.append(api)
     for agent in agents:
         if not agent.wait_converged(900):
             raise SystemExit("an agent did not converge")
@@ -117,6 +124,8 @@ def fanout(server: EtcdServer, hosts: int, ports: int, base_rules: tuple, label:
     )
     for agent in agents:
         agent.stop()
+    for api in servers:
+        api.close()
     etcd.close()
 
 

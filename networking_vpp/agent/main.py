@@ -38,6 +38,7 @@ def settings_from_conf(conf: cfg.ConfigOpts) -> AgentSettings:
         bridge_mac_age=group.bridge_mac_age,
         bridge_learn_limit=group.bridge_learn_limit or None,
         vhostuser_rx_mode=group.vhostuser_rx_mode,
+        vpp_main_heap_mb=group.vpp_main_heap_mb,
     )
 
 

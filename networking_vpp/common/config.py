@@ -137,6 +137,16 @@ agent_opts = [
         "(the uplink learns remote ones too). Set when the agent makes the bridge domain; "
         "0: VPP's default (16 Mi).",
     ),
+    cfg.IntOpt(
+        "vpp_main_heap_mb",
+        default=1024,
+        min=1,
+        help="VPP's main heap in MB, as its startup.conf sets it (memory { main-heap-size }; "
+        "VPP's default is 1 GiB). Each port with port security takes about 146 KB of it "
+        "(its MACIP ACL's classifier tables), and 18 of the host's vm.max_map_count memory "
+        "maps: the agent warns at 80 % of either and reports further ports in error, with "
+        "the fix, rather than letting VPP abort.",
+    ),
 ]
 
 

@@ -1,7 +1,8 @@
 """A client factory that records the adapter's traffic: every call, reply and event.
 
-The fidelity tests pack what it records with vpp_papi's serializer, and
-``benchmarks/vpp_papi_cost.py`` times that packing for a real agent's traffic.
+The fidelity tests pack what it records with vpp_papi's serializer (the
+agent's own CPU for it, on a real agent's traffic, is in what
+``benchmarks/agent_resync.py`` prints: its agent speaks vpp_papi on the socket).
 """
 
 from __future__ import annotations
