@@ -22,10 +22,9 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 
 from networking_vpp.agent.cache import PortCache, SecGroupCache
-from networking_vpp.agent.capacity import Capacity, read_max_map_count, read_mem_total
 from networking_vpp.agent.inventory import Inventory
 from networking_vpp.agent.queue import WorkQueue
 from networking_vpp.agent.reconcile.networks import NetworkReconciler
@@ -101,12 +100,6 @@ class AgentSettings:
     # host's L2 table ([vpp_agent] bridge_mac_age, bridge_learn_limit).
     bridge_mac_age: int = 5
     bridge_learn_limit: int | None = 65536
-    # What VPP can hold (capacity.py): its main heap ([vpp_agent]
-    # vpp_main_heap_mb, as startup.conf sets it), and how the host's
-    # vm.max_map_count and memory are read (tests inject small ones).
-    vpp_main_heap_mb: int = 1024
-    max_map_count: Callable[[], int] = read_max_map_count
-    mem_total: Callable[[], int] = read_mem_total
 
 
 class Agent:
@@ -126,7 +119,9 @@ class Agent:
             settings.alive_ttl,
             more_coming=lambda: self.queue.ready() > 0,
         )
-        self.inventory = Inventory()
+        #: the tags of this host's objects in VPP (its host id in each)
+        self.tags = t.Tags.of(settings.host)
+        self.inventory = Inventory(self.tags)
         self.taps = (
             TapWatch(
                 lambda port_id: self.queue.add(("port", port_id)),
@@ -144,7 +139,7 @@ class Agent:
             settings.bridge_mac_age,
             settings.bridge_learn_limit,
         )
-        self.secgroups = SecGroupReconciler(vpp, AclInventory(), self.groups)
+        self.secgroups = SecGroupReconciler(vpp, AclInventory(self.tags), self.groups)
         self.ports = PortReconciler(
             vpp,
             self.inventory,
@@ -155,7 +150,6 @@ class Agent:
             settings.report_before_vm_connects,
             self.taps,
             RX_MODES[settings.vhostuser_rx_mode],
-            Capacity(settings.vpp_main_heap_mb, settings.max_map_count, settings.mem_total),
         )
         self._watcher = PrefixWatcher(
             etcd,
@@ -399,6 +393,9 @@ class Agent:
             rejection = self.cache.rejection(ident)
             if desired is None and rejection is None and self._wait_for_load(key):
                 return
+            if desired is not None and desired.tap is not None and rejection is None:
+                # Attached, then killed before the tag: that interface is the port's.
+                self.inventory.adopt_untagged_tap(self.vpp, ident, desired.tap.ifname)
             left = self.ports.reconcile(ident, desired, rejection)
             self.queue.add_all(("sg", sg) for sg in left)
             # A port it removed may have freed what another port waited for.
@@ -446,14 +443,18 @@ class Agent:
             # every resync: a restarted VPP has lost it.
             LOG.info("Turning on the ACL plugin's session reclassification")
             self.vpp.set_reclassify_sessions()
-        inventory = Inventory.from_vpp(self.vpp)
+        inventory = Inventory.from_vpp(self.vpp, self.tags)
         self.inventory = self.networks.inv = self.ports.inv = inventory
         self.uplinks.from_inventory(inventory)
         self.reporter.set_physnets(self.uplinks.advertised())
-        self.secgroups.inv = AclInventory.from_vpp(self.vpp)
+        self.secgroups.inv = AclInventory.from_vpp(self.vpp, self.tags)
+        self._say_foreign(inventory.foreign | self.secgroups.inv.foreign)
         self.ports.forget()
-        self.ports.count_capacity(set(self.secgroups.inv.if_macip))
         self.ports.socket_dir_problem = self._prepare_socket_dir()
+        # An older agent's objects get our host id first (strays too: simpler
+        # than telling them apart, and they go next anyway).
+        self.networks.adopt_legacy()
+        self.secgroups.adopt_legacy()
         for stray in inventory.stray_ports:
             self.ports.remove_stray(stray)
         self.networks.collect_strays()
@@ -480,6 +481,19 @@ class Agent:
         self.queue.add(("ready", str(self.resyncs)))  # after all the resync queued
         self._synced = True
         LOG.info("Resync %d: %d ports to reconcile", self.resyncs, len(keys))
+
+    def _say_foreign(self, foreign: set[str]) -> None:
+        """Another host's agent uses this VPP too (a mistake): its objects are
+        neither adopted nor removed, and the operator hears why."""
+        if foreign:
+            LOG.error(
+                "VPP %s also holds objects of another networking-vpp host (id %s): "
+                "not touching them; two agents on one VPP? (this host, %s, is id %s)",
+                self.vpp.address,
+                ", ".join(sorted(foreign)),
+                self.settings.host,
+                self.tags.host_id,
+            )
 
     def _uplinks_changed(self, appeared: set[str]) -> None:
         """Advertise what VPP has; ports that waited for an uplink try again."""

@@ -48,9 +48,20 @@ class NetObj:
 
 
 class Inventory:
-    """Our objects in one VPP, indexed the ways reconcile needs them."""
+    """Our objects in one VPP, indexed the ways reconcile needs them.
 
-    def __init__(self) -> None:
+    "Ours": tagged with our host id (``t.Tags``). Objects of another host's
+    agent (two agents pointed at one VPP by mistake) are never adopted, so
+    never changed nor removed; their host ids are in ``foreign``. Objects of
+    an older agent (tags without a host id) are adopted, and re-tagged once
+    (``retag``, ``legacy_bds``). Objects a crash left untagged between their
+    create and their tag (af_packet interfaces and VLAN sub-interfaces, whose
+    creates take no tag) are kept aside and adopted when a port or network
+    needs exactly them (``untagged_taps``, ``untagged_subifs``).
+    """
+
+    def __init__(self, tags: t.Tags) -> None:
+        self.tags = tags
         self.ports: dict[str, PortObj] = {}
         self.networks: dict[str, NetObj] = {}
         self.port_by_index: dict[int, str] = {}
@@ -66,6 +77,17 @@ class Inventory:
         #: our objects VPP has that nothing accounts for (to be deleted)
         self.stray_subifs: set[int] = set()
         self.stray_ports: list[PortObj] = []
+        #: host ids of other agents whose objects this VPP holds (left alone)
+        self.foreign: set[str] = set()
+        #: interfaces of an older agent's: (sw_if_index, tag body) to tag with our id
+        self.retag: list[tuple[int, str]] = []
+        #: bridge domains of an older agent's: network id -> bd_id (VPP cannot
+        #: re-tag a bridge domain: NetworkReconciler.adopt_legacy moves it)
+        self.legacy_bds: dict[str, int] = {}
+        #: untagged af_packet interfaces: host interface name -> interface
+        self.untagged_taps: dict[str, t.Interface] = {}
+        #: untagged VLAN sub-interfaces: (parent, vlan) -> sub-interface
+        self.untagged_subifs: dict[tuple[int, int], t.Interface] = {}
 
     # --- bookkeeping used by the reconcilers -------------------------------------
     def add_port(self, port: PortObj) -> None:
@@ -102,11 +124,35 @@ class Inventory:
         members = self.bd_members.get(net.bd_id, set())
         return len(members) - (1 if net.uplink in members else 0)
 
+    def adopt_untagged_tap(self, vpp: VppAdapter, port_id: str, ifname: str) -> bool:
+        """Take an untagged af_packet interface on the port's tap device as the
+        port's (a crash between its create and its tag): tagged now, so it is
+        neither made twice nor left behind. Whether there was one."""
+        itf = self.untagged_taps.pop(ifname, None)
+        if itf is None or port_id in self.ports:
+            return False
+        vpp.set_tag(itf.sw_if_index, self.tags.mark(t.PORT_TAG + port_id))
+        port = PortObj(
+            port_id=port_id,
+            sw_if_index=itf.sw_if_index,
+            name=itf.name,
+            kind="tap",
+            endpoint=ifname,
+            is_server=False,
+            mac_address=itf.mac_address,
+            mtu=itf.mtu,
+            admin_up=itf.admin_up,
+            link_up=itf.link_up,
+        )
+        self.add_port(port)
+        LOG.info("Port %s: adopted untagged af_packet interface %s", port_id, itf.name)
+        return True
+
     # --- building from VPP ----------------------------------------------------------
     @classmethod
-    def from_vpp(cls, vpp: VppAdapter) -> Inventory:
+    def from_vpp(cls, vpp: VppAdapter, tags: t.Tags) -> Inventory:
         """Read VPP's state and adopt every object that carries one of our tags."""
-        inv = cls()
+        inv = cls(tags)
         interfaces = vpp.dump_interfaces()
         vhost = {v.sw_if_index: v for v in vpp.dump_vhost_user()}
         afp = {a.sw_if_index: a for a in vpp.dump_af_packet()}
@@ -115,32 +161,51 @@ class Inventory:
         guards = []
         for itf in interfaces:
             inv.interfaces_by_name[itf.name] = itf
-            if itf.tag.startswith(t.PORT_TAG):
-                inv._adopt_port(itf, vhost.get(itf.sw_if_index), afp.get(itf.sw_if_index))
+            body = inv._body(itf.tag, itf.sw_if_index)
+            if body is None:
+                if not itf.tag:
+                    inv._untagged(itf, afp.get(itf.sw_if_index))
+                continue
+            if body.startswith(t.PORT_TAG):
+                inv._adopt_port(itf, body, vhost.get(itf.sw_if_index), afp.get(itf.sw_if_index))
                 port_id = inv.port_by_index.get(itf.sw_if_index)
                 modes = rx_modes.get(itf.sw_if_index)
                 if port_id is not None and modes:
                     # Queues in different modes (set one by one): none of them
                     # is known to be right, so the mode is set again.
                     inv.ports[port_id].rx_mode = next(iter(modes)) if len(modes) == 1 else 0
-            elif itf.tag.startswith(t.UPLINK_TAG) and itf.sup_sw_if_index != itf.sw_if_index:
+            elif body.startswith(t.UPLINK_TAG) and itf.sup_sw_if_index != itf.sw_if_index:
                 inv.subifs[(itf.sup_sw_if_index, itf.vlan)] = itf.sw_if_index
-                if not itf.tag.endswith(t.EFP_MARK):
-                    inv.unfiltered.add(itf.sw_if_index)
-            elif itf.is_guard:
+                if not body.endswith(t.EFP_MARK):
+                    inv.unfiltered.add(itf.sw_if_index)  # tagged anew with its filter
+                    inv.retag = [r for r in inv.retag if r[0] != itf.sw_if_index]
+            elif body == t.GUARD_TAG and itf.is_guard:
                 guards.append(itf)
-        for itf in guards:  # after the ports: a port's guard may come first
+        for itf in guards + [i for i in interfaces if i.is_guard and not i.tag]:
+            # (after the ports: a port's guard may come first.) Port guards are
+            # untagged: a default sub-interface 4095 of one of our ports is one.
             parent = itf.sup_sw_if_index
-            done = itf.tag == t.GUARD_TAG or parent in inv.port_by_index
+            done = bool(itf.tag) or parent in inv.port_by_index
             inv.guards[parent] = (itf.sw_if_index, done)
-        ours = {bd.bd_id for bd in bds if bd.tag.startswith(t.NETWORK_TAG)}
+        ours: dict[int, str] = {}  # bd_id -> network id
         for bd in bds:
-            if bd.bd_id not in ours:
+            body = inv._body(bd.tag)
+            if body is None or not body.startswith(t.NETWORK_TAG):
                 continue
-            net = NetObj(bd.tag[len(t.NETWORK_TAG) :], bd.bd_id)
+            network_id = body[len(t.NETWORK_TAG) :]
+            ours[bd.bd_id] = network_id
+            if t.parse_tag(bd.tag) == (body, None):
+                inv.legacy_bds[network_id] = bd.bd_id
+        for bd in bds:
+            net_id = ours.get(bd.bd_id)
+            if net_id is None:
+                continue
+            if net_id in inv.networks and inv.legacy_bds.get(net_id) == bd.bd_id:
+                continue  # a tagged one too (a crash while moving): that one is it
+            net = NetObj(net_id, bd.bd_id)
             uplinks = [m for m in bd.members if m not in inv.port_by_index]
             net.uplink = uplinks[0] if uplinks else None
-            inv.networks[net.network_id] = net
+            inv.networks[net_id] = net
         used = {n.uplink for n in inv.networks.values()}
         inv.stray_subifs = {idx for idx in inv.subifs.values() if idx not in used}
         # Only membership of our bridge domains is tracked: our ports found in a
@@ -157,10 +222,39 @@ class Inventory:
         )
         return inv
 
+    def _body(self, tag: str, sw_if_index: int | None = None) -> str | None:
+        """The body of a tag of ours (an older agent's too: its interfaces are
+        queued for re-tagging); None for another host's, or not a tag of ours."""
+        parsed = t.parse_tag(tag)
+        if parsed is None:
+            return None
+        body, owner = parsed
+        if owner is None:
+            if sw_if_index is not None:
+                self.retag.append((sw_if_index, body))
+            return body
+        if owner != self.tags.host_id:
+            self.foreign.add(owner)
+            return None
+        return body
+
+    def _untagged(self, itf: t.Interface, afp: t.AfPacket | None) -> None:
+        """Keep an untagged interface that may be ours, left by a crash between
+        its create and its tag, for the port or network that needs it."""
+        if afp is not None:
+            self.untagged_taps[afp.host_if_name] = itf
+        elif (
+            itf.sup_sw_if_index != itf.sw_if_index
+            and not itf.is_guard
+            and itf.vlan
+            and itf.sub_id == itf.vlan  # as create_vlan_subif makes them
+        ):
+            self.untagged_subifs[(itf.sup_sw_if_index, itf.vlan)] = itf
+
     def _adopt_port(
-        self, itf: t.Interface, vhost: t.VhostUser | None, afp: t.AfPacket | None
+        self, itf: t.Interface, body: str, vhost: t.VhostUser | None, afp: t.AfPacket | None
     ) -> None:
-        port_id = itf.tag[len(t.PORT_TAG) :]
+        port_id = body[len(t.PORT_TAG) :]
         if vhost is not None:
             kind, endpoint, is_server = "vhostuser", vhost.sock_filename, vhost.is_server
         elif afp is not None:

@@ -159,9 +159,9 @@ class FakeHost:
         )
 
     def _interface_name(self, port: str) -> str:
-        tag = vpp_types.PORT_TAG + port
+        body = vpp_types.PORT_TAG + port
         for itf in self.vpp_objects()["interfaces"]:
-            if itf.get("tag") == tag:
+            if (vpp_types.parse_tag(itf.get("tag") or "") or ("",))[0] == body:
                 return str(itf["name"])
         return port  # an interface name already
 

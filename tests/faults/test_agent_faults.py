@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import time
 
+from networking_vpp.agent.vpp.types import Tags
 from networking_vpp.common import model
 from networking_vpp.common.etcd.client import EtcdClient
 from networking_vpp.common.etcd.writer import Put, write_batch
@@ -17,6 +18,14 @@ from tests.functional.agent.conftest import KEYS, binding
 from .conftest import dump_state
 
 PORT_TAG, NET_TAG, UPLINK_TAG = "net-vpp.port:", "net-vpp.net:", "net-vpp.uplink:"
+HOST_TAGS = Tags.of("compute-1")
+
+
+def own(tag: str) -> str:
+    """A tag of compute-1's agent as its body (``net-vpp.port:<id>``); others as they are."""
+    return HOST_TAGS.ours(tag) or tag
+
+
 READ_ONLY = ("control_ping", "want_interface_events", "show_version")
 
 
@@ -43,12 +52,12 @@ def reported(etcd: EtcdClient, host: str = "compute-1") -> dict[str, model.PortS
 def vpp_matches(vpp, ports: list[model.PortBinding]) -> bool:
     """VPP holds exactly the desired ports, networks and uplinks: nothing orphaned."""
     state = dump_state(vpp)
-    tags = sorted(i["tag"] for i in state["interfaces"] if i["tag"])
+    tags = sorted(own(i["tag"]) for i in state["interfaces"] if i["tag"])
     want = sorted(
         [PORT_TAG + p.port_id for p in ports]
         + [f"{UPLINK_TAG}{v}" for v in {p.segmentation_id for p in ports}]
     )
-    bds = sorted(bd["tag"] for bd in state["bridge_domains"])
+    bds = sorted(own(bd["tag"]) for bd in state["bridge_domains"])
     return tags == want and bds == sorted(NET_TAG + n for n in {p.network_id for p in ports})
 
 
@@ -101,8 +110,8 @@ def test_agent_sigkilled_mid_reconcile_converges_without_redundant_calls(
 
 def _fully_right_ports(state: dict, ports: list[model.PortBinding]) -> set[int]:
     """sw_if_index of ports whose interface, MTU, admin state and bridge domain are all right."""
-    by_tag = {i["tag"]: i for i in state["interfaces"] if i["tag"]}
-    bd_tag = {bd["bd_id"]: bd["tag"] for bd in state["bridge_domains"]}
+    by_tag = {own(i["tag"]): i for i in state["interfaces"] if i["tag"]}
+    bd_tag = {bd["bd_id"]: own(bd["tag"]) for bd in state["bridge_domains"]}
     member_of = {m: bd["bd_id"] for bd in state["bridge_domains"] for m in bd["members"]}
     out = set()
     for p in ports:

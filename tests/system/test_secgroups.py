@@ -125,7 +125,7 @@ def test_ssh_only_from_the_remote_group(devcloud, client, groups, make_port, vla
     # VPP: the group's shared output ACL permits (statefully) SSH from the admin only.
     def ssh_acl():  # noqa: ANN202
         acls = web.get_json(f"{devcloud.host_url(HOST)}/acls")
-        tag = f"{vpp_types.SECGROUP_TAG}{web_sg.id}:out"
+        tag = vpp_types.Tags.of(HOST).mark(f"{vpp_types.SECGROUP_TAG}{web_sg.id}:out")
         found = [a for a in acls["acls"] if a["tag"] == tag]
         if not found:
             return None
@@ -138,7 +138,9 @@ def test_ssh_only_from_the_remote_group(devcloud, client, groups, make_port, vla
     assert all(r["action"] == vpp_types.ACL_PERMIT_REFLECT for r in acl["rules"])
     acls = web.get_json(f"{devcloud.host_url(HOST)}/acls")
     web_itf = next(
-        i for i in client.vpp(HOST)["interfaces"] if i["tag"] == vpp_types.PORT_TAG + web_port.id
+        i
+        for i in client.vpp(HOST)["interfaces"]
+        if i["tag"] == vpp_types.Tags.of(HOST).mark(vpp_types.PORT_TAG + web_port.id)
     )
     assert acl["acl_index"] in acls["interface_acls"][str(web_itf["sw_if_index"])]["output"]
 

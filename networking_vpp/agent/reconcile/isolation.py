@@ -28,8 +28,9 @@ Behind that, the uplinks send and take their own encapsulation only:
   three tags plus a pushed one as "four", which its filter lets pass: the port
   guards drop such frames first.)
 
-VPP has no dump of the egress filter, so the agent remembers it in tags: an
-uplink guard tagged ``net-vpp.guard`` means the main interface's filter is on;
+VPP has no dump of the egress filter, so the agent remembers it in tags
+(with the host's id, ``types.Tags``): an uplink guard tagged ``net-vpp.guard``
+means the main interface's filter is on;
 a VLAN sub-interface's tag ends in ``:efp`` once its filter is on. Objects of an
 older agent (or of a crash between the calls) are finished at the next
 reconcile; when nothing changed, nothing is called. Port guards need no tag:
@@ -76,7 +77,7 @@ class Isolation:
             return
         guard = have[0] if have else self._vpp.create_default_subif(uplink, t.GUARD_SUB_ID)
         self._vpp.set_efp_filter(uplink)
-        self._vpp.set_tag(guard, t.GUARD_TAG)  # last: the filter is on
+        self._vpp.set_tag(guard, self.inv.tags.mark(t.GUARD_TAG))  # last: the filter is on
         self.inv.guards[uplink] = (guard, True)
         LOG.info("Uplink %d: guard %d and egress VLAN filter", uplink, guard)
 
@@ -91,10 +92,11 @@ class Isolation:
         """An uplink VLAN sub-interface: its egress filter on (once)."""
         if sub in self.inv.unfiltered:
             self._vpp.set_efp_filter(sub)
-            self._vpp.set_tag(sub, subif_tag(vlan))
+            self._vpp.set_tag(sub, self.inv.tags.mark(subif_tag(vlan)))
             self.inv.unfiltered.discard(sub)
 
 
 def subif_tag(vlan: int) -> str:
-    """The tag of an uplink VLAN sub-interface whose egress filter is on."""
+    """The tag body of an uplink VLAN sub-interface whose egress filter is on
+    (its VPP tag: ``Tags.mark`` of it)."""
     return f"{t.UPLINK_TAG}{vlan}{t.EFP_MARK}"

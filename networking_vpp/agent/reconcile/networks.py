@@ -15,7 +15,7 @@ import logging
 from networking_vpp.agent.inventory import Inventory, NetObj
 from networking_vpp.agent.reconcile.isolation import Isolation, subif_tag
 from networking_vpp.agent.vpp import types as t
-from networking_vpp.agent.vpp.adapter import VppAdapter
+from networking_vpp.agent.vpp.adapter import L2_VTR_POP_1, VppAdapter
 from networking_vpp.common import model
 
 LOG = logging.getLogger(__name__)
@@ -94,13 +94,7 @@ class NetworkReconciler:
                 where = uplink.name if vlan is None else f"VLAN {vlan} on {uplink.name}"
                 raise NetworkInUse(f"{where} already carries network {owner}", owner, member)
         if net is None:
-            bd_id = self._vpp.create_bridge_domain(
-                t.NETWORK_TAG + binding.network_id, self._mac_age
-            )
-            if self._learn_limit is not None:
-                # Set once, here: VPP keeps it for the bridge domain's life, and
-                # no dump shows it (a restart cannot compare it).
-                self._vpp.set_learn_limit(bd_id, self._learn_limit)
+            bd_id = self._create_bd(binding.network_id)
             net = NetObj(binding.network_id, bd_id)
             self.inv.networks[binding.network_id] = net
             LOG.info("Network %s: bridge domain %d", binding.network_id, bd_id)
@@ -111,6 +105,47 @@ class NetworkReconciler:
             self.inv.join(member, net.bd_id)
         net.uplink = member
         return net
+
+    def _create_bd(self, network_id: str) -> int:
+        bd_id = self._vpp.create_bridge_domain(
+            self.inv.tags.mark(t.NETWORK_TAG + network_id), self._mac_age
+        )
+        if self._learn_limit is not None:
+            # Set once, here: VPP keeps it for the bridge domain's life, and
+            # no dump shows it (a restart cannot compare it).
+            self._vpp.set_learn_limit(bd_id, self._learn_limit)
+        return bd_id
+
+    def adopt_legacy(self) -> None:
+        """Tag an older agent's objects with our host id, once (at a resync).
+
+        One ``sw_interface_tag_add_del`` per interface. VPP cannot re-tag a
+        bridge domain, so an older agent's moves to a new one, tagged: its
+        members join it (one call each; a member is out of its network for
+        no longer than that call) and the old one goes. A crash in between
+        leaves both, each adopted: the move then finishes.
+        """
+        for sw_if_index, body in self.inv.retag:
+            self._vpp.set_tag(sw_if_index, self.inv.tags.mark(body))
+        if self.inv.retag:
+            LOG.info("Tagged %d interfaces of an older agent with our host id", len(self.inv.retag))
+        self.inv.retag = []
+        for network_id, old in sorted(self.inv.legacy_bds.items()):
+            net = self.inv.networks[network_id]
+            if net.bd_id == old:
+                net.bd_id = self._create_bd(network_id)
+            for member in sorted(self.inv.bd_members.get(old, ())):
+                self._vpp.set_bridge(member, net.bd_id)
+                self.inv.join(member, net.bd_id)
+            self._vpp.delete_bridge_domain(old)
+            self.inv.bd_members.pop(old, None)
+            LOG.info(
+                "Network %s: bridge domain %d of an older agent moved to %d, tagged",
+                network_id,
+                old,
+                net.bd_id,
+            )
+        self.inv.legacy_bds = {}
 
     def _ensure_uplink_member(self, uplink: t.Interface, vlan: int | None) -> int:
         if not uplink.admin_up:
@@ -124,7 +159,10 @@ class NetworkReconciler:
     def _ensure_subif(self, uplink: t.Interface, vlan: int) -> int:
         sub = self.inv.subifs.get((uplink.sw_if_index, vlan))
         if sub is None:
-            sub = self._vpp.create_vlan_subif(uplink.sw_if_index, vlan, subif_tag(vlan))
+            sub = self._adopt_untagged_subif(uplink.sw_if_index, vlan)
+        if sub is None:
+            tag = self.inv.tags.mark(subif_tag(vlan))
+            sub = self._vpp.create_vlan_subif(uplink.sw_if_index, vlan, tag)
             self._vpp.set_vlan_pop1(sub)
             self._vpp.set_efp_filter(sub)  # before it is up: nothing leaves unfiltered
             self._vpp.set_admin_up(sub, True)
@@ -132,6 +170,25 @@ class NetworkReconciler:
             self.inv.stray_subifs.discard(sub)
         else:
             self.isolation.vlan_subif(sub, vlan)
+        return sub
+
+    def _adopt_untagged_subif(self, uplink: int, vlan: int) -> int | None:
+        """An untagged sub-interface for this VLAN on the uplink (a crash
+        between its create and its tag): finished and tagged, not made twice."""
+        itf = self.inv.untagged_subifs.pop((uplink, vlan), None)
+        if itf is None:
+            return None
+        sub = itf.sw_if_index
+        # What _ensure_subif does after the create, in its order (the filter
+        # before it is up), and the tag last: the filter is on.
+        if itf.vtr_op != L2_VTR_POP_1:
+            self._vpp.set_vlan_pop1(sub)
+        self._vpp.set_efp_filter(sub)
+        if not itf.admin_up:
+            self._vpp.set_admin_up(sub, True)
+        self._vpp.set_tag(sub, self.inv.tags.mark(subif_tag(vlan)))
+        self.inv.subifs[(uplink, vlan)] = sub
+        LOG.info("VLAN %d: adopted untagged sub-interface %s", vlan, itf.name)
         return sub
 
     def _network_using(self, member: int) -> str | None:

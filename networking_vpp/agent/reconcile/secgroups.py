@@ -43,10 +43,17 @@ def group_tag(sg_id: str, vpp_direction: str) -> str:
 
 
 class AclInventory:
-    """Our ACLs in VPP and which interfaces use them."""
+    """Our ACLs in VPP and which interfaces use them.
 
-    def __init__(self) -> None:
-        self.acls: dict[str, tuple[int, tuple[t.AclRule, ...]]] = {}  # tag -> (index, rules)
+    Keyed by tag body (``group_tag``, ...): in VPP each tag carries our host
+    id too (``t.Tags``). Another host's ACLs are not ours (``foreign``);
+    an older agent's, without a host id, are adopted and re-tagged once
+    (``legacy_acls``, ``legacy_macips``: SecGroupReconciler.adopt_legacy).
+    """
+
+    def __init__(self, tags: t.Tags) -> None:
+        self.tags = tags
+        self.acls: dict[str, tuple[int, tuple[t.AclRule, ...]]] = {}  # body -> (index, rules)
         self.macips: dict[str, tuple[int, tuple[t.MacipRule, ...]]] = {}
         self.if_acls: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
         self.if_macip: dict[int, int] = {}
@@ -55,27 +62,45 @@ class AclInventory:
         self.if_whitelist: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {}
         self.stray_acls: list[int] = []
         self.stray_macips: list[int] = []
+        self.foreign: set[str] = set()  # host ids of other agents' ACLs here
+        #: adopted ACLs of an older agent, to re-tag: (index, tag body)
+        self.legacy_acls: list[tuple[int, str]] = []
+        self.legacy_macips: list[tuple[int, str]] = []
 
     @classmethod
-    def from_vpp(cls, vpp: VppAdapter) -> AclInventory:
-        """Adopt every tagged ACL and MACIP ACL; duplicates are strays to delete."""
-        inv = cls()
+    def from_vpp(cls, vpp: VppAdapter, tags: t.Tags) -> AclInventory:
+        """Adopt every ACL and MACIP ACL tagged ours; duplicates are strays to delete."""
+        inv = cls(tags)
         for acl in vpp.dump_acls():
-            if acl.tag.startswith((t.SECGROUP_TAG, t.ESSENTIALS_TAG)):
-                if acl.tag in inv.acls:
+            body = inv._body(acl.tag, acl.acl_index, inv.legacy_acls)
+            if body is not None and body.startswith((t.SECGROUP_TAG, t.ESSENTIALS_TAG)):
+                if body in inv.acls:
                     inv.stray_acls.append(acl.acl_index)
                 else:
-                    inv.acls[acl.tag] = (acl.acl_index, acl.rules)
+                    inv.acls[body] = (acl.acl_index, acl.rules)
         for macip in vpp.dump_macips():
-            if macip.tag.startswith(t.MACIP_TAG):
-                if macip.tag in inv.macips:
+            body = inv._body(macip.tag, macip.acl_index, inv.legacy_macips)
+            if body is not None and body.startswith(t.MACIP_TAG):
+                if body in inv.macips:
                     inv.stray_macips.append(macip.acl_index)
                 else:
-                    inv.macips[macip.tag] = (macip.acl_index, macip.rules)
+                    inv.macips[body] = (macip.acl_index, macip.rules)
         inv.if_acls = {i: lists for i, lists in vpp.dump_interface_acls().items() if any(lists)}
         inv.if_macip = vpp.dump_interface_macips()
         inv.if_whitelist = vpp.dump_etype_whitelists()
         return inv
+
+    def _body(self, tag: str, index: int, legacy: list[tuple[int, str]]) -> str | None:
+        parsed = t.parse_tag(tag)
+        if parsed is None:
+            return None
+        body, owner = parsed
+        if owner is None:
+            legacy.append((index, body))
+        elif owner != self.tags.host_id:
+            self.foreign.add(owner)
+            return None
+        return body
 
     def in_use(self, acl_index: int) -> bool:
         """Whether some interface's ACL list holds the ACL."""
@@ -95,7 +120,8 @@ class SecGroupReconciler:
         have = self.inv.acls.get(tag)
         if have is not None and have[1] == rules:
             return have[0]
-        index = self._vpp.acl_add_replace(have[0] if have else t.NO_INDEX, tag, rules)
+        vpp_tag = self.inv.tags.mark(tag)
+        index = self._vpp.acl_add_replace(have[0] if have else t.NO_INDEX, vpp_tag, rules)
         self.inv.acls[tag] = (index, rules)
         return index
 
@@ -132,6 +158,19 @@ class SecGroupReconciler:
             self._vpp.acl_del(have[0])
             del self.inv.acls[tag]
             LOG.info("Security group %s: ACL %d (%s) collected", sg_id, have[0], vpp_direction)
+
+    def adopt_legacy(self) -> None:
+        """Tag an older agent's ACLs with our host id: one replace each, with
+        the rules they have (once, at a resync)."""
+        for index, body in self.inv.legacy_acls:
+            have = self.inv.acls.get(body)
+            if have is not None and have[0] == index:  # (not a duplicate: collected)
+                self._vpp.acl_add_replace(index, self.inv.tags.mark(body), have[1])
+        for index, body in self.inv.legacy_macips:
+            mhave = self.inv.macips.get(body)
+            if mhave is not None and mhave[0] == index:
+                self._vpp.macip_add_replace(index, self.inv.tags.mark(body), mhave[1])
+        self.inv.legacy_acls, self.inv.legacy_macips = [], []
 
     def collect_strays(self) -> None:
         """Delete duplicate tagged ACLs (left by a crash between create and record),
@@ -218,14 +257,17 @@ class SecGroupReconciler:
             def made(index: int) -> None:
                 self.inv.macips[tag] = (index, rules)
 
-            self._vpp.macip_add_replace_then(have[0] if have else t.NO_INDEX, tag, rules, made)
+            self._vpp.macip_add_replace_then(
+                have[0] if have else t.NO_INDEX, self.inv.tags.mark(tag), rules, made
+            )
 
     def _apply_macip(self, sw_if_index: int, port: model.PortBinding) -> None:
         tag = t.MACIP_TAG + port.port_id
         rules = acl_rules.macip_rules(port)
         have = self.inv.macips.get(tag)
         if have is None or have[1] != rules:
-            index = self._vpp.macip_add_replace(have[0] if have else t.NO_INDEX, tag, rules)
+            vpp_tag = self.inv.tags.mark(tag)
+            index = self._vpp.macip_add_replace(have[0] if have else t.NO_INDEX, vpp_tag, rules)
             self.inv.macips[tag] = (index, rules)
         else:
             index = have[0]

@@ -7,11 +7,23 @@ ints, so the rest of the agent never depends on vpp_papi's classes.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 # Tag conventions: every VPP object the agent creates carries one of these
 # tags, which is how a restarted agent recognises (and adopts or removes) its
-# own objects. VPP tags are at most 63 characters.
+# own objects. VPP tags are at most 63 characters (64 bytes with the NUL, in
+# every message that carries one: interfaces, vhost-user, bridge domains, ACLs
+# and MACIP ACLs).
+#
+# A tag is "<kind tag><id>@<host id>": the body says what the object is
+# (PORT_TAG + port id, ...), the host id whose it is - the first 8 hex digits
+# of the SHA-256 of the agent's host name (``host_id``), so that two agents
+# pointed at one VPP by mistake never take each other's objects. The longest,
+# a group's ACL, is 60 characters with a UUID: "net-vpp.sg:<36>:out@<8>".
+# Tags of older agents have no "@<host id>": an agent adopts such objects and
+# re-tags them with its host id, once (``parse_tag``).
 TAG_PREFIX = "net-vpp."
+HOST_MARK = "@"
 PORT_TAG = TAG_PREFIX + "port:"  # + port id (vhost-user / af_packet interface)
 UPLINK_TAG = TAG_PREFIX + "uplink:"  # + "<physnet>.<vlan>" (VLAN sub-interface)
 NETWORK_TAG = TAG_PREFIX + "net:"  # + network id (bridge domain)
@@ -25,6 +37,47 @@ GUARD_SUB_ID = 4095  # VLAN 4095 is reserved (802.1Q): never a VLAN sub-interfac
 SUB_IF_DEFAULT = 32  # vl_api_sub_if_flags_t SUB_IF_API_FLAG_DEFAULT
 
 NO_INDEX = 0xFFFFFFFF  # ~0: VPP's "no interface" / "allocate for me"
+MAX_TAG = 63  # characters of a VPP tag (64 bytes with the NUL)
+
+
+def host_id(host: str) -> str:
+    """The short id of a host in its objects' tags: 8 hex digits of SHA-256."""
+    return hashlib.sha256(host.encode()).hexdigest()[:8]
+
+
+def parse_tag(tag: str) -> tuple[str, str | None] | None:
+    """A networking-vpp tag as (body, host id); the host id is None for the
+    older format, which has none. None for any other tag (not ours to read)."""
+    if not tag.startswith(TAG_PREFIX):
+        return None
+    body, mark, owner = tag.rpartition(HOST_MARK)
+    if not mark:
+        return tag, None
+    return body, owner
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Tags:
+    """The tags of one host's objects."""
+
+    host_id: str
+
+    @classmethod
+    def of(cls, host: str) -> Tags:
+        """The tags of ``host``'s agent."""
+        return cls(host_id(host))
+
+    def mark(self, body: str) -> str:
+        """The VPP tag of the object ``body`` describes (PORT_TAG + id, ...)."""
+        tag = f"{body}{HOST_MARK}{self.host_id}"
+        if len(tag) > MAX_TAG:
+            raise ValueError(f"tag {tag!r} is longer than VPP's {MAX_TAG} characters")
+        return tag
+
+    def ours(self, tag: str) -> str | None:
+        """The body of a tag of this host's (new format), else None."""
+        parsed = parse_tag(tag)
+        return parsed[0] if parsed is not None and parsed[1] == self.host_id else None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

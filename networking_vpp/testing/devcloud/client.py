@@ -13,6 +13,7 @@ import openstack
 from openstack.connection import Connection
 from openstack.network.v2.port import Port
 
+from networking_vpp.agent.vpp import types as vpp_types
 from networking_vpp.common import keys, model
 from networking_vpp.common.etcd.client import EtcdClient
 from networking_vpp.testing.devcloud import procs, web
@@ -82,14 +83,15 @@ class CloudClient:
     def tagged(self, host: str, ident: str) -> list[str]:
         """VPP objects on ``host`` whose tag names ``ident`` (a port's or network's id).
 
-        The agent tags what it creates ``net-vpp.<kind>:<id>``: an interface per port,
-        a bridge domain per network (and VLAN sub-interfaces per physnet and VLAN).
+        The agent tags what it creates ``net-vpp.<kind>:<id>@<host id>``: an interface
+        per port, a bridge domain per network (and VLAN sub-interfaces per physnet and
+        VLAN).
         """
         vpp = self.vpp(host)
         return [
             obj.get("name") or f"bridge domain {obj.get('bd_id')}"
             for obj in vpp["interfaces"] + vpp["bridge_domains"]
-            if (obj.get("tag") or "").endswith(":" + ident)
+            if (vpp_types.parse_tag(obj.get("tag") or "") or ("",))[0].endswith(":" + ident)
         ]
 
     def nova_events(self, name: str | None = None, tag: str | None = None) -> list[dict[str, Any]]:

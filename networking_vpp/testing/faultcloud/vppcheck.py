@@ -4,8 +4,8 @@ The expectation is computed from the host's etcd values alone (its port bindings
 the security groups and remote-group members under ``/global/``); VPP's side is
 read through its API. Compared, per host:
 
-* one interface per bound port, tagged with the port, admin state and MTU as bound,
-  in its network's bridge domain, vhost-user socket and role as bound;
+* one interface per bound port, tagged with the port (and the host's id),
+  admin state and MTU as bound, in its network's bridge domain, vhost-user socket and role as bound;
 * one bridge domain per network with ports here, holding those ports and the
   physnet's uplink (the NIC itself for flat, a VLAN sub-interface for VLAN);
   nothing else of ours (no orphaned sub-interface, bridge domain or interface);
@@ -22,6 +22,7 @@ read through its API. Compared, per host:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -112,6 +113,7 @@ def host_differences(
     """
     bindings = view.bindings.get(host, {})
     out: list[str] = []
+    vpp = _own_tags(vpp, t.Tags.of(host))
     itfs: dict[int, t.Interface] = {i.sw_if_index: i for i in vpp["interfaces"]}
     ours = {i.tag: i for i in itfs.values() if i.tag.startswith(t.TAG_PREFIX)}
     by_name = {i.name: i for i in itfs.values()}
@@ -218,6 +220,22 @@ def host_differences(
             )
     for port_id in sorted(set(reports) - set(bindings)):
         out.append(f"{host}: stale report for port {port_id}")
+    return out
+
+
+def _own_tags(vpp: Mapping[str, Any], tags: t.Tags) -> dict[str, Any]:
+    """VPP's objects with the host's own tags as their bodies (``net-vpp.port:<id>``),
+    so the comparison reads as before tags carried a host id. Any other tag of
+    ours (another host's, an older agent's left untagged-for-host) stays as it
+    is: reported as an orphan, since a converged agent has none."""
+
+    def own(obj: Any) -> Any:
+        body = tags.ours(obj.tag)
+        return obj if body is None else dataclasses.replace(obj, tag=body)
+
+    out = dict(vpp)
+    for key in ("interfaces", "bridge_domains", "acls", "macips"):
+        out[key] = [own(obj) for obj in vpp[key]]
     return out
 
 

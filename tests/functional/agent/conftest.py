@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from networking_vpp.agent.agent import Agent, AgentSettings
+from networking_vpp.agent.vpp import types as t
 from networking_vpp.agent.vpp.adapter import VppAdapter, VppConnectionError
 from networking_vpp.agent.vpp.connect import vpp_adapter
 from networking_vpp.common import keys as k
@@ -29,6 +30,20 @@ UPLINK2 = "GigabitEthernet0/9/0"
 PHYSNETS = {"physnet1": UPLINK1, "physnet2": UPLINK2}
 KEYS = k.KeySpace()
 SOCKET_DIR = "/run/vpp"  # the agents' vhost-user socket directory (not made: emulated)
+HOST_TAGS = t.Tags.of("compute-1")  # the tags of the rigs' default host
+
+
+def mark(body: str, host: str = "compute-1") -> str:
+    """The VPP tag the agent of ``host`` gives the object ``body`` describes."""
+    return t.Tags.of(host).mark(body)
+
+
+def port_of(tag: str) -> str | None:
+    """The port id of a port's tag (any host's, any format), or None."""
+    parsed = t.parse_tag(tag)
+    if parsed is None or not parsed[0].startswith(t.PORT_TAG):
+        return None
+    return parsed[0][len(t.PORT_TAG) :]
 
 
 def binding(port_id: str = "p1", **over: object) -> model.PortBinding:

@@ -13,11 +13,14 @@ from __future__ import annotations
 from networking_vpp.agent.vpp import types as t
 from networking_vpp.testing.wait import wait_for
 
+from .conftest import HOST_TAGS
 from .test_agent_secgroups import setup_cloud, vm
 
 
 def group_acls(rig) -> set[str]:
-    return {a.tag for a in rig.look.dump_acls() if a.tag.startswith(t.SECGROUP_TAG)}
+    """The bodies of the host's group ACLs' tags."""
+    tags = [HOST_TAGS.ours(a.tag) for a in rig.look.dump_acls()]
+    return {tag for tag in tags if tag and tag.startswith(t.SECGROUP_TAG)}
 
 
 def test_acl_of_a_port_deleted_while_the_agent_was_down_is_collected(rig, etcd):

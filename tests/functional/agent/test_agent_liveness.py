@@ -13,7 +13,7 @@ from __future__ import annotations
 from networking_vpp.common import model
 from networking_vpp.testing.vpp import VppEmulator
 from networking_vpp.testing.wait import wait_for
-from tests.functional.agent.conftest import KEYS, UPLINK2, HostRig, binding
+from tests.functional.agent.conftest import KEYS, UPLINK2, HostRig, binding, mark
 
 
 def alive(rig: HostRig) -> model.HostAlive | None:
@@ -46,7 +46,7 @@ def test_alive_waits_for_vpp_and_the_first_resync(rig: HostRig) -> None:
     rig.vpp.start()
     wait_for(lambda: alive(rig), what="alive once VPP answers")
     # Alive only after the resync reconciled what etcd held: p1 is in VPP.
-    assert "net-vpp.port:p1" in rig.tags()
+    assert mark("net-vpp.port:p1") in rig.tags()
     assert physnets(rig) == {"physnet1": "GigabitEthernet0/8/0", "physnet2": UPLINK2}
     rig.wait_state("p1")
 
@@ -65,7 +65,7 @@ def test_alive_goes_while_vpp_is_away_and_returns_after_resync(rig: HostRig) -> 
     rig.vpp.start()  # back, empty
     wait_for(lambda: alive(rig), what="alive again after reconnect")
     assert agent.resyncs > resyncs
-    assert "net-vpp.port:p1" in rig.tags()  # the resync's work was done first
+    assert mark("net-vpp.port:p1") in rig.tags()  # the resync's work was done first
 
 
 def test_a_physnet_is_advertised_once_its_uplink_exists(rig: HostRig) -> None:

@@ -13,7 +13,7 @@ from networking_vpp.common import model
 from networking_vpp.testing.vpp import Frame
 from networking_vpp.testing.wait import wait_for
 
-from .conftest import KEYS, UPLINK1, UPLINK2, binding
+from .conftest import KEYS, UPLINK1, UPLINK2, binding, mark
 
 MAC_A = "fa:16:3e:00:00:0a"
 MAC_B = "fa:16:3e:00:00:0b"
@@ -40,9 +40,10 @@ def bd_of(look, sw_if_index):
 def test_vlan_vhostuser_port_programmed_then_reported_after_vm_connects(rig, look):
     agent = rig.start_agent()
     rig.put(binding("p1", mac_address=MAC_A, mtu=1450))
-    wait_for(lambda: by_tag(look, t.PORT_TAG + "p1"), what="vhost-user interface")
+    wait_for(lambda: by_tag(look, mark(t.PORT_TAG + "p1")), what="vhost-user interface")
     assert agent.wait_converged(10)
-    port = by_tag(look, t.PORT_TAG + "p1")  # as converged (seen at creation, it had VPP's MTU)
+    # as converged (seen at creation, it had VPP's MTU)
+    port = by_tag(look, mark(t.PORT_TAG + "p1"))
     # Exact objects: the vhost-user interface...
     vhost = {v.sw_if_index: v for v in look.dump_vhost_user()}[port.sw_if_index]
     assert vhost.sock_filename == "/run/vpp/vhup1"
@@ -51,14 +52,14 @@ def test_vlan_vhostuser_port_programmed_then_reported_after_vm_connects(rig, loo
     assert port.mtu == 1450
     assert port.admin_up
     # ... the VLAN sub-interface that pops tag 100 ...
-    sub = by_tag(look, t.UPLINK_TAG + "100" + t.EFP_MARK)
+    sub = by_tag(look, mark(t.UPLINK_TAG + "100" + t.EFP_MARK))
     assert sub.name == f"{UPLINK1}.100"
     assert sub.vlan == 100
     assert sub.vtr_op == 3  # pop-1
     assert sub.admin_up
     # ... and one bridge domain for the network holding both.
     bd = bd_of(look, port.sw_if_index)
-    assert bd.tag == t.NETWORK_TAG + "net-a"
+    assert bd.tag == mark(t.NETWORK_TAG + "net-a")
     assert bd.members == {port.sw_if_index, sub.sw_if_index}
     assert bd.learn and bd.flood and bd.forward
     # Nova must not hear "plugged" before the VM is there: the port is down.
@@ -123,21 +124,21 @@ def test_an_admin_down_port_is_reported_down_and_active_again_once_up(rig, look,
     down = rig.wait_state("p1", "down")
     assert down.reason == "admin down"
     assert down.programmed == active.programmed
-    assert not by_tag(look, t.PORT_TAG + "p1").admin_up
+    assert not by_tag(look, mark(t.PORT_TAG + "p1")).admin_up
     rig.put(port)
     assert rig.wait_state("p1").programmed == active.programmed
-    assert by_tag(look, t.PORT_TAG + "p1").admin_up
+    assert by_tag(look, mark(t.PORT_TAG + "p1")).admin_up
 
 
 def test_port_delete_removes_everything(rig, look):
     rig.start_agent()
     rig.put(binding("p1"))
-    wait_for(lambda: by_tag(look, t.PORT_TAG + "p1"))
+    wait_for(lambda: by_tag(look, mark(t.PORT_TAG + "p1")))
     before = {i.sw_if_index for i in look.dump_interfaces()}
     rig.delete("p1")
-    wait_for(lambda: by_tag(look, t.PORT_TAG + "p1") is None, what="port removal")
+    wait_for(lambda: by_tag(look, mark(t.PORT_TAG + "p1")) is None, what="port removal")
     wait_for(lambda: not look.dump_bridge_domains(), what="bridge domain collected")
-    assert by_tag(look, t.UPLINK_TAG + "100" + t.EFP_MARK) is None
+    assert by_tag(look, mark(t.UPLINK_TAG + "100" + t.EFP_MARK)) is None
     remaining = {i.name for i in look.dump_interfaces()}
     assert remaining == {"local0", UPLINK1, UPLINK2}
     # local0, the uplinks, the VLAN sub-interface, the port, and the guards of
@@ -158,18 +159,18 @@ def test_flat_and_vlan_networks_share_an_uplink_and_isolate(rig, look):
     )
     rig.put(binding("d", mac_address="fa:16:3e:00:00:0d", network_id="net-w", segmentation_id=201))
     for p in "abcd":
-        wait_for(lambda p=p: by_tag(look, t.PORT_TAG + p), what=f"port {p}")
+        wait_for(lambda p=p: by_tag(look, mark(t.PORT_TAG + p)), what=f"port {p}")
     assert agent.wait_converged(10)
     bds = {bd.tag: bd for bd in look.dump_bridge_domains()}
-    assert set(bds) == {t.NETWORK_TAG + n for n in ("net-v", "net-f", "net-w")}
-    a, b, c, d = (by_tag(look, t.PORT_TAG + p) for p in "abcd")
+    assert set(bds) == {mark(t.NETWORK_TAG + n) for n in ("net-v", "net-f", "net-w")}
+    a, b, c, d = (by_tag(look, mark(t.PORT_TAG + p)) for p in "abcd")
     uplink = {i.name: i for i in look.dump_interfaces()}[UPLINK1]
-    assert bds[t.NETWORK_TAG + "net-v"].members == {
+    assert bds[mark(t.NETWORK_TAG + "net-v")].members == {
         a.sw_if_index,
         b.sw_if_index,
-        by_tag(look, t.UPLINK_TAG + "200" + t.EFP_MARK).sw_if_index,
+        by_tag(look, mark(t.UPLINK_TAG + "200" + t.EFP_MARK)).sw_if_index,
     }
-    assert bds[t.NETWORK_TAG + "net-f"].members == {c.sw_if_index, uplink.sw_if_index}
+    assert bds[mark(t.NETWORK_TAG + "net-f")].members == {c.sw_if_index, uplink.sw_if_index}
     for p in "abcd":
         rig.vpp.vm_connect(f"/run/vpp/vhu{p}")
     # Packet walk: A reaches B on its network, never C or D on others.
@@ -198,11 +199,11 @@ def test_tap_port_attaches_with_af_packet_and_reports_at_once(rig, look):
     rig.start_agent()
     rig.put(binding("t1", binding_type="tap", tap=None))
     state = rig.wait_state("t1")
-    itf = by_tag(look, t.PORT_TAG + "t1")
+    itf = by_tag(look, mark(t.PORT_TAG + "t1"))
     assert itf.name == "host-tapt1"
     assert {a.host_if_name for a in look.dump_af_packet()} == {"tapt1"}
     assert state.programmed.interface == "host-tapt1"
-    assert bd_of(look, itf.sw_if_index).tag == t.NETWORK_TAG + "net-a"
+    assert bd_of(look, itf.sw_if_index).tag == mark(t.NETWORK_TAG + "net-a")
     rig.delete("t1")
     wait_for(lambda: not look.dump_af_packet(), what="af_packet removed")
     wait_for(lambda: rig.state("t1") is None, what="report withdrawn")
@@ -246,7 +247,7 @@ def test_unmapped_physnet_is_reported_as_error_and_not_programmed(rig, look):
     state = rig.wait_state("x", status="error")
     assert "physnet9" in state.reason and "not mapped" in state.reason
     assert agent.wait_converged(10)
-    assert by_tag(look, t.PORT_TAG + "x") is None
+    assert by_tag(look, mark(t.PORT_TAG + "x")) is None
     assert look.dump_bridge_domains() == []
     # The agent's own account says so too (what `networking-vpp status` reads).
     kv = wait_for(lambda: rig.etcd.get(KEYS.summary(rig.host)), what="summary")
@@ -257,13 +258,13 @@ def test_unmapped_physnet_is_reported_as_error_and_not_programmed(rig, look):
 def test_rebinding_to_another_network_moves_and_collects(rig, look):
     agent = rig.start_agent()
     rig.put(binding("p1", network_id="n1", segmentation_id=300))
-    wait_for(lambda: by_tag(look, t.UPLINK_TAG + "300" + t.EFP_MARK))
+    wait_for(lambda: by_tag(look, mark(t.UPLINK_TAG + "300" + t.EFP_MARK)))
     rig.put(binding("p1", network_id="n2", segmentation_id=301, physnet="physnet2"))
-    wait_for(lambda: by_tag(look, t.UPLINK_TAG + "301" + t.EFP_MARK))
+    wait_for(lambda: by_tag(look, mark(t.UPLINK_TAG + "301" + t.EFP_MARK)))
     assert agent.wait_converged(10)
-    assert by_tag(look, t.UPLINK_TAG + "300" + t.EFP_MARK) is None
-    assert [bd.tag for bd in look.dump_bridge_domains()] == [t.NETWORK_TAG + "n2"]
-    assert by_tag(look, t.UPLINK_TAG + "301" + t.EFP_MARK).name == f"{UPLINK2}.301"
+    assert by_tag(look, mark(t.UPLINK_TAG + "300" + t.EFP_MARK)) is None
+    assert [bd.tag for bd in look.dump_bridge_domains()] == [mark(t.NETWORK_TAG + "n2")]
+    assert by_tag(look, mark(t.UPLINK_TAG + "301" + t.EFP_MARK)).name == f"{UPLINK2}.301"
 
 
 def test_the_agent_makes_the_socket_directory_for_qemu(rig, tmp_path):

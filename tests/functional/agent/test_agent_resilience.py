@@ -12,7 +12,7 @@ from networking_vpp.common.etcd.client import EtcdClient, EtcdSettings
 from networking_vpp.testing.proxy import TcpProxy
 from networking_vpp.testing.wait import wait_for
 
-from .conftest import KEYS, binding
+from .conftest import KEYS, binding, mark, port_of
 
 
 def test_agent_restart_with_nothing_changed_makes_no_mutating_vpp_call(rig):
@@ -61,8 +61,8 @@ def test_agent_restart_removes_what_was_unbound_while_it_was_down(rig):
     assert second.wait_converged(10)
     assert set(second.inventory.ports) == {"keep"}
     tags = {i.tag for i in second.vpp.dump_interfaces()}
-    assert t.UPLINK_TAG + "555" + t.EFP_MARK not in tags
-    assert [bd.tag for bd in second.vpp.dump_bridge_domains()] == [t.NETWORK_TAG + "net-a"]
+    assert mark(t.UPLINK_TAG + "555" + t.EFP_MARK) not in tags
+    assert [bd.tag for bd in second.vpp.dump_bridge_domains()] == [mark(t.NETWORK_TAG + "net-a")]
 
 
 def test_etcd_killed_and_restarted_while_watching_loses_nothing(rig, etcd_server):
@@ -107,11 +107,11 @@ def test_compaction_past_the_agent_revision_reloads_and_converges(rig, etcd_serv
         # Reports written while cut off arrive too; the dead port's report is gone.
         wait_for(lambda: rig.state("old2") is None, timeout=15, what="old2 report withdrawn")
         assert rig.tags() == {
-            t.PORT_TAG + "old1",
-            t.PORT_TAG + "new1",
-            t.UPLINK_TAG + "100" + t.EFP_MARK,
-            t.NETWORK_TAG + "net-a",
-            t.GUARD_TAG,
+            mark(t.PORT_TAG + "old1"),
+            mark(t.PORT_TAG + "new1"),
+            mark(t.UPLINK_TAG + "100" + t.EFP_MARK),
+            mark(t.NETWORK_TAG + "net-a"),
+            mark(t.GUARD_TAG),
         }
     finally:
         proxy.close()
@@ -136,12 +136,12 @@ def test_vpp_restart_reprograms_everything(rig):
     rig.vpp.restart()
     wait_for(lambda: agent.resyncs >= 2, timeout=10, what="resync after VPP restart")
     want = {
-        t.PORT_TAG + "p1",
-        t.PORT_TAG + "p2",
-        t.UPLINK_TAG + "100" + t.EFP_MARK,
-        t.NETWORK_TAG + "net-a",
-        t.NETWORK_TAG + "nf",
-        t.GUARD_TAG,
+        mark(t.PORT_TAG + "p1"),
+        mark(t.PORT_TAG + "p2"),
+        mark(t.UPLINK_TAG + "100" + t.EFP_MARK),
+        mark(t.NETWORK_TAG + "net-a"),
+        mark(t.NETWORK_TAG + "nf"),
+        mark(t.GUARD_TAG),
     }
     wait_for(lambda: rig.tags() == want, timeout=10, what="everything recreated")
     # QEMU serves the sockets (the default role): VPP reconnects to the running
@@ -161,9 +161,9 @@ def vm_links(rig) -> dict[str, bool]:
         vhosts = {v.sw_if_index: v for v in rig.look.dump_vhost_user()}
     itfs = rig.look.dump_interfaces()
     return {
-        i.tag[len(t.PORT_TAG) :]: i.link_up and vhosts[i.sw_if_index].num_regions > 0
+        port_of(i.tag): i.link_up and vhosts[i.sw_if_index].num_regions > 0
         for i in itfs
-        if i.tag.startswith(t.PORT_TAG) and i.sw_if_index in vhosts
+        if port_of(i.tag) and i.sw_if_index in vhosts
     }
 
 
@@ -302,5 +302,5 @@ def test_a_restart_removes_nothing_before_the_load_is_complete(rig, monkeypatch)
     assert rig.state("p1") is not None and rig.state("p2") is None
     assert second.vpp.mutations > 0
     tags = rig.tags()
-    assert t.NETWORK_TAG + "n2" not in tags and t.PORT_TAG + "p2" not in tags
-    assert {t.NETWORK_TAG + "n0", t.NETWORK_TAG + "n1", t.PORT_TAG + "p1"} <= tags
+    assert mark(t.NETWORK_TAG + "n2") not in tags and mark(t.PORT_TAG + "p2") not in tags
+    assert {mark(t.NETWORK_TAG + "n0"), mark(t.NETWORK_TAG + "n1"), mark(t.PORT_TAG + "p1")} <= tags

@@ -11,10 +11,9 @@ mode once the port's link is up, and reads it back at resync
 
 from __future__ import annotations
 
-from networking_vpp.agent.vpp import types as t
 from networking_vpp.agent.vpp.adapter import VppConnectionError
 from networking_vpp.testing.wait import wait_for
-from tests.functional.agent.conftest import HostRig, binding
+from tests.functional.agent.conftest import HostRig, binding, port_of
 
 POLLING, INTERRUPT, ADAPTIVE = 1, 2, 3
 
@@ -27,9 +26,9 @@ def modes(rig: HostRig) -> dict[str, set[int]]:
         rig._look = None
         by_index = rig.look.dump_rx_modes()
     return {
-        i.tag[len(t.PORT_TAG) :]: set(by_index[i.sw_if_index])
+        port_of(i.tag): set(by_index[i.sw_if_index])
         for i in rig.look.dump_interfaces()
-        if i.tag.startswith(t.PORT_TAG) and i.sw_if_index in by_index
+        if port_of(i.tag) and i.sw_if_index in by_index
     }
 
 

@@ -14,7 +14,7 @@ from networking_vpp.agent.vpp import types as t
 from networking_vpp.common import model
 from networking_vpp.testing.wait import wait_for
 
-from .conftest import KEYS, SOCKET_DIR, binding
+from .conftest import KEYS, SOCKET_DIR, binding, mark
 
 
 def interfaces(rig) -> dict[str, t.Interface]:
@@ -38,7 +38,7 @@ def test_a_bad_value_keeps_the_programmed_port_and_reports_why(rig, etcd):
     rig.put(good)
     rig.wait_state("p1")
     assert agent.wait_converged(10)
-    programmed = interfaces(rig)[t.PORT_TAG + "p1"]
+    programmed = interfaces(rig)[mark(t.PORT_TAG + "p1")]
     calls = agent.vpp.mutations
     bad_values = [
         ("{not json", "bind-p1", "not JSON"),
@@ -58,12 +58,12 @@ def test_a_bad_value_keeps_the_programmed_port_and_reports_why(rig, etcd):
         assert state.status == "error" and state.binding_id == binding_id
         assert agent.wait_converged(10)
         assert agent.vpp.mutations == calls  # nothing reached VPP, nothing was removed
-        assert interfaces(rig)[t.PORT_TAG + "p1"] == programmed
+        assert interfaces(rig)[mark(t.PORT_TAG + "p1")] == programmed
         wait_for(lambda n=count: summary(rig).rejected_values == n, what="counted")
         assert summary(rig).errors == ("p1",)
     rig.put(model.replace(good, mtu=1400))  # a good value again: taken up
     wait_for(lambda: (s := rig.state("p1")) is not None and s.status == "active")
-    assert interfaces(rig)[t.PORT_TAG + "p1"].mtu == 1400
+    assert interfaces(rig)[mark(t.PORT_TAG + "p1")].mtu == 1400
 
 
 def test_a_socket_or_tap_device_that_is_not_the_ports_never_reaches_vpp(rig, etcd):
@@ -88,7 +88,7 @@ def test_a_restarted_agent_keeps_what_is_programmed_for_a_bad_value(rig, etcd):
     rig.put(binding("p1"))
     rig.wait_state("p1")
     assert first.wait_converged(10)
-    programmed = interfaces(rig)[t.PORT_TAG + "p1"]
+    programmed = interfaces(rig)[mark(t.PORT_TAG + "p1")]
     rig.stop_agents()
     etcd.put(KEYS.port(rig.host, "p1"), newer_major(binding("p1")))
     second = rig.start_agent(report_before_vm_connects=True)
@@ -96,9 +96,9 @@ def test_a_restarted_agent_keeps_what_is_programmed_for_a_bad_value(rig, etcd):
     assert "schema version" in state.reason
     assert second.wait_converged(10)
     assert second.vpp.mutations == 0  # it knows no good value, and removes nothing
-    assert interfaces(rig)[t.PORT_TAG + "p1"] == programmed
+    assert interfaces(rig)[mark(t.PORT_TAG + "p1")] == programmed
     etcd.delete(KEYS.port(rig.host, "p1"))  # a delete is the way to unbind
-    wait_for(lambda: t.PORT_TAG + "p1" not in interfaces(rig), what="port removed")
+    wait_for(lambda: mark(t.PORT_TAG + "p1") not in interfaces(rig), what="port removed")
     wait_for(lambda: rig.state("p1") is None, what="report withdrawn")
 
 

@@ -21,7 +21,7 @@ from networking_vpp.testing.vpp import Frame
 from networking_vpp.testing.wait import wait_for
 from networking_vpp.testing.wire import Wire
 
-from .conftest import UPLINK1, HostRig, binding
+from .conftest import UPLINK1, HostRig, binding, mark
 
 BCAST = "ff:ff:ff:ff:ff:ff"
 QINQ, DOT1Q, Q9100 = 0x88A8, 0x8100, 0x9100
@@ -163,7 +163,7 @@ def test_an_older_agent_s_uplinks_get_their_filters_once(etcd):
     rig.vpp.auto_connect_vms = True
     look = rig.look
     uplink = {i.name: i for i in look.dump_interfaces()}[UPLINK1].sw_if_index
-    old = look.create_vlan_subif(uplink, 100, t.UPLINK_TAG + "100")
+    old = look.create_vlan_subif(uplink, 100, t.UPLINK_TAG + "100")  # no host id either
     look.set_vlan_pop1(old)
     look.set_admin_up(uplink, True)
     look.set_admin_up(old, True)
@@ -177,9 +177,9 @@ def test_an_older_agent_s_uplinks_get_their_filters_once(etcd):
         rig.wait_state("p1")
         assert rig.agents[0].wait_converged(10)
         sub = rig.vpp.interface(old)
-        assert sub.efp and sub.tag == t.UPLINK_TAG + "100" + t.EFP_MARK
+        assert sub.efp and sub.tag == mark(t.UPLINK_TAG + "100" + t.EFP_MARK)
         assert rig.vpp.interface(uplink).efp
-        assert t.GUARD_TAG in rig.tags()
+        assert mark(t.GUARD_TAG) in rig.tags()
         rig.stop_agents()
         before = rig.vpp.mutations
         rig.start_agent()
