@@ -22,9 +22,10 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 from networking_vpp.agent.cache import PortCache, SecGroupCache
+from networking_vpp.agent.capacity import Capacity, read_max_map_count, read_mem_total
 from networking_vpp.agent.inventory import Inventory
 from networking_vpp.agent.queue import WorkQueue
 from networking_vpp.agent.reconcile.networks import NetworkReconciler
@@ -100,6 +101,12 @@ class AgentSettings:
     # host's L2 table ([vpp_agent] bridge_mac_age, bridge_learn_limit).
     bridge_mac_age: int = 5
     bridge_learn_limit: int | None = 65536
+    # What VPP can hold (capacity.py): its main heap ([vpp_agent]
+    # vpp_main_heap_mb, as startup.conf sets it), and how the host's
+    # vm.max_map_count and memory are read (tests inject small ones).
+    vpp_main_heap_mb: int = 1024
+    max_map_count: Callable[[], int] = read_max_map_count
+    mem_total: Callable[[], int] = read_mem_total
 
 
 class Agent:
@@ -150,6 +157,7 @@ class Agent:
             settings.report_before_vm_connects,
             self.taps,
             RX_MODES[settings.vhostuser_rx_mode],
+            Capacity(settings.vpp_main_heap_mb, settings.max_map_count, settings.mem_total),
         )
         self._watcher = PrefixWatcher(
             etcd,
@@ -450,6 +458,7 @@ class Agent:
         self.secgroups.inv = AclInventory.from_vpp(self.vpp, self.tags)
         self._say_foreign(inventory.foreign | self.secgroups.inv.foreign)
         self.ports.forget()
+        self.ports.count_capacity(set(self.secgroups.inv.if_macip))
         self.ports.socket_dir_problem = self._prepare_socket_dir()
         # An older agent's objects get our host id first (strays too: simpler
         # than telling them apart, and they go next anyway).

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 
 from networking_vpp.agent.cache import Rejection
+from networking_vpp.agent.capacity import Capacity, Cost
 from networking_vpp.agent.inventory import Inventory, NetObj, PortObj
 from networking_vpp.agent.reconcile.networks import (
     NetworkError,
@@ -42,6 +43,7 @@ class PortReconciler:
         report_before_vm_connects: bool = False,
         taps: TapWatch | None = None,
         vhostuser_rx_mode: int = RX_MODE_POLLING,
+        capacity: Capacity | None = None,
     ) -> None:
         self._vpp = vpp
         self.inv = inventory
@@ -76,6 +78,11 @@ class PortReconciler:
         # Ports in error because their uplink member carries another network:
         # port -> (that network, the member). Tried again once it is let go.
         self._blocked: dict[str, tuple[str, int]] = {}
+        # What VPP can hold (None: not counted); ports refused for want of room,
+        # tried again once a port has gone
+        self._capacity = capacity
+        self._no_room: set[str] = set()
+        self._room_freed = False
 
     def reconcile(
         self,
@@ -119,6 +126,7 @@ class PortReconciler:
 
     def _reconcile(self, port_id: str, desired: model.PortBinding | None) -> set[str]:
         self._blocked.pop(port_id, None)
+        self._no_room.discard(port_id)
         actual = self.inv.ports.get(port_id)
         before = self.applied_groups.get(port_id)
         if before is None:
@@ -147,6 +155,7 @@ class PortReconciler:
         if desired is None:
             if actual is not None:
                 self._remove(actual)
+            self._release(port_id)  # counted, though its create failed
             self._reporter.port_gone(port_id)
             return set(before)
         if desired.vhostuser is not None and self.socket_dir_problem:
@@ -156,6 +165,8 @@ class PortReconciler:
             if not self._say_rejected(port_id):
                 self._reporter.port_error(port_id, desired.binding_id, self.socket_dir_problem)
             return set()
+        if actual is None and self._no_room_for(desired):
+            return set(before)  # nothing made in VPP for it
         try:
             net = self._networks.ensure(desired)
             if actual is not None and not _same_attachment(actual, desired):
@@ -171,6 +182,7 @@ class PortReconciler:
             actual = self.inv.ports.get(port_id)
             if actual is not None:
                 self._remove(actual)
+            self._release(port_id)
             LOG.error("Port %s cannot be bound here: %s", port_id, exc)
             if not self._say_rejected(port_id):
                 self._reporter.port_error(port_id, desired.binding_id, str(exc))
@@ -182,6 +194,35 @@ class PortReconciler:
         self.converged[port_id] = desired
         self._report(actual, desired, net)
         return set(before - now)
+
+    def _no_room_for(self, desired: model.PortBinding) -> bool:
+        """Whether VPP has no room for a new port (then reported in error, with
+        the limit and its fix, and tried again once a port has gone)."""
+        if self._capacity is None:
+            return False
+        kind = "vhostuser" if desired.vhostuser is not None else "tap"
+        reason = self._capacity.check(desired.port_id, Cost.of(kind, desired.port_security_enabled))
+        if reason is None:
+            return False
+        LOG.error("Port %s not programmed: %s", desired.port_id, reason)
+        if not self._say_rejected(desired.port_id):
+            self._reporter.port_error(desired.port_id, desired.binding_id, reason)
+        self._no_room.add(desired.port_id)
+        return True
+
+    def _release(self, port_id: str) -> None:
+        """The port holds nothing in VPP any more: ports waiting for room may fit."""
+        if self._capacity is not None and self._capacity.release(port_id):
+            self._room_freed = True
+
+    def count_capacity(self, secured: set[int]) -> None:
+        """Count what the ports VPP holds cost (at a resync; ``secured``: the
+        interfaces with a MACIP ACL)."""
+        if self._capacity is None:
+            return
+        self._capacity.reset(
+            {p.port_id: Cost.of(p.kind, p.sw_if_index in secured) for p in self.inv.ports.values()}
+        )
 
     def _create(self, desired: model.PortBinding) -> PortObj:
         tag = self.inv.tags.mark(t.PORT_TAG + desired.port_id)
@@ -362,6 +403,7 @@ class PortReconciler:
         else:
             self._vpp.delete_af_packet(port.endpoint)
         self.inv.remove_port(port.port_id)
+        self._release(port.port_id)
         self._secgroups.interface_deleted(port.sw_if_index, port.port_id)
         self.applied_groups.pop(port.port_id, None)
         LOG.info("Port %s: removed %s", port.port_id, port.name)
@@ -377,12 +419,18 @@ class PortReconciler:
         """Ports that waited for an uplink member another network held, now free
         (that network is gone, or moved off it); each is returned once.
 
+        Ports refused for want of room in VPP come back too once a port has
+        gone (each is looked at again: those that still do not fit wait on).
+
         Cheap when nothing waits, which is nearly always: called after every
         port and network key.
         """
-        if not self._blocked:
-            return []
         free = []
+        if self._room_freed:
+            self._room_freed = False
+            free, self._no_room = sorted(self._no_room), set()
+        if not self._blocked:
+            return free
         for port_id, (owner, member) in list(self._blocked.items()):
             net = self.inv.networks.get(owner)
             if net is None or net.uplink != member:
@@ -443,6 +491,7 @@ class PortReconciler:
         self.applied_groups = {}
         self.converged = {}
         self._blocked = {}  # the resync queues every port anyway
+        self._no_room = set()
 
 
 def _setter(obj: object, name: str, value: object) -> Callable[[], None]:
