@@ -122,7 +122,7 @@ def test_settings_from_oslo_config() -> None:
     conf = cfg.ConfigOpts()
     conf([], project="test")
     settings = EtcdSettings.from_conf(conf)
-    assert settings.endpoints == ["http://127.0.0.1:2379"] and settings.timeout == 5.0
+    assert settings.endpoints == ["http://127.0.0.1:2379"] and settings.timeout == 3.0
     conf.set_override("endpoints", ["10.0.0.1:2379", "https://e2:2379/"], group="etcd")
     conf.set_override("username", "neutron", group="etcd")
     settings = EtcdSettings.from_conf(conf)

@@ -358,6 +358,13 @@ def run_every_adapter_operation(adapter: VppAdapter, emu: VppEmulator) -> set[st
     adapter.set_acl_list(vhost, (), ())
     adapter.macip_del(macip)
     did("macip_del")
+    made: list[int] = []
+    with adapter.batch():  # the in-process client runs each call at once, same semantics
+        adapter.macip_add_replace_then(NO_INDEX, "net-vpp.macip:p2", mrules[:1], made.append)
+    did("batch")
+    did("macip_add_replace_then")
+    assert len(made) == 1 and adapter.dump_macips()[0].rules == mrules[:1]
+    adapter.macip_del(made[0])
     adapter.acl_del(acl)
     did("acl_del")
     for itf in (sub, vhost, tap):
