@@ -2,7 +2,8 @@
 
 One process per host of the dev cloud. It builds a
 :class:`~networking_vpp.testing.vpp.VppEmulator` with one uplink NIC per
-physnet, serves its API socket (``socket_server.py``), runs the real
+physnet (with the dev cloud's agents, each cabled to its physnet's bridge:
+``devcloud/wire.py``), serves its API socket (``socket_server.py``), runs the real
 :class:`~networking_vpp.agent.agent.Agent` against it through vpp_papi (the
 adapter ``vpp-agent`` makes, on that socket), and stands in for QEMU: the
 emulator's ``auto_connect_vms`` connects a "VM" to every vhost-user socket as
@@ -70,9 +71,13 @@ class FakeHost:
         http_port: int,
         real_kernel: bool = False,
         vhostuser_socket_dir: str | None = None,
+        nic_wires: dict[str, str] | None = None,
         etcd_identity: tuple[str, str] | None = None,
     ) -> None:
-        """``etcd_identity``: the host's etcd user and password (``networking-vpp etcd-setup``)."""
+        """``nic_wires``: uplink NIC -> the real device that is its cable (real_kernel only).
+
+        ``etcd_identity``: the host's etcd user and password (``networking-vpp etcd-setup``).
+        """
         self.host = host
         # real_kernel: af_packet attaches to this machine's real devices (the veths of
         # Neutron's agents, made by the vpp interface driver, and of namespace VMs), and
@@ -80,7 +85,8 @@ class FakeHost:
         self.emulator = VppEmulator(kernel=NetlinkLinks() if real_kernel else None)
         self.emulator.auto_connect_vms = True  # QEMU attaches as soon as VPP makes the socket
         for index, uplink in enumerate(sorted(set(physnets.values()))):
-            self.emulator.add_hardware_interface(uplink, uplink_mac(host, index))
+            wire = (nic_wires or {}).get(uplink)
+            self.emulator.add_hardware_interface(uplink, uplink_mac(host, index), wire=wire)
         # VPP's API socket and the .api.json files, in a directory of this process's
         self.server = serve(self.emulator, tempfile.mkdtemp(prefix=f"vpp-{host}-"))
         username, password = etcd_identity or (None, None)
@@ -216,6 +222,13 @@ def _physnet(text: str) -> tuple[str, str]:
     return name, interface
 
 
+def _nic_wire(text: str) -> tuple[str, str]:
+    nic, sep, device = text.partition("=")
+    if not sep or not nic or not device:
+        raise argparse.ArgumentTypeError(f"{text!r}: want NIC=device")
+    return nic, device
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one fake host until SIGTERM or SIGINT."""
     parser = argparse.ArgumentParser(prog="fake_host", description=__doc__.split("\n")[0])
@@ -230,6 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--vhostuser-socket-dir", help="the server's vhostuser_socket_dir (none: tap ports only)"
+    )
+    parser.add_argument(
+        "--nic-wire",
+        action="append",
+        type=_nic_wire,
+        default=[],
+        help="NIC=device: the real device (a veth end) that is the uplink NIC's cable",
     )
     parser.add_argument(
         "--etcd-identity",
@@ -249,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         args.http_port,
         real_kernel=args.real_kernel,
         vhostuser_socket_dir=args.vhostuser_socket_dir,
+        nic_wires=dict(args.nic_wire),
         etcd_identity=read_identity(args.etcd_identity) if args.etcd_identity else None,
     )
     stop = threading.Event()

@@ -7,7 +7,8 @@ device_owner compute:nova, a UUID device_id); waits for each to go ACTIVE and fo
 fake Nova to hear network-vif-plugged (Neutron sends its events in batches, once a
 second), and for each host's agent to have published its summary of them; then prints
 Neutron's agents, the etcd keys below /networking-vpp, each host's VPP objects, the
-events the fake Nova received, and each port's timeline. What a previous tour left is
+events the fake Nova received, and each port's timeline. With Neutron's agents it goes
+on with namespaces as VMs that really talk (tour_vms.py). What a previous tour left is
 deleted first; what this one creates stays, to explore (``--cleanup`` removes it at
 the end).
 
@@ -31,6 +32,9 @@ from networking_vpp.common import model
 from networking_vpp.testing.devcloud import procs
 from networking_vpp.testing.devcloud.client import VIF_PLUGGED, CloudClient
 from networking_vpp.testing.devcloud.cloud import DevCloud
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import tour_vms  # noqa: E402 - beside this script
 
 PREFIX = "tour-"
 
@@ -168,6 +172,7 @@ def tour(client: CloudClient, hosts: tuple[str, ...]) -> None:
         print(f"  {port.id[:8]} on {host} (POST at {clock(started)}):  {line}")
     print("  (ACTIVE seen: when the tour's poll of the API saw it; the split of the control")
     print("   plane's part by stage is benchmarks/bind_latency.py)")
+    tour_vms.run(client, step)
     print(f"\nserver log: {client.cloud.server_log}")
 
 

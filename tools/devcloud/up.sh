@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A dev cloud in one command: installs what is missing (Debian mariadb-server,
-# etcd-server, rabbitmq-server, dnsmasq-base, haproxy, iptables; the venv .venv with
+# etcd-server, rabbitmq-server, dnsmasq-base, haproxy, iptables, udhcpc; the venv .venv with
 # `pip install -e '.[test]'`, as .ci/run does), then starts MariaDB, etcd, RabbitMQ, a
 # fake Nova, Neutron's API (uWSGI, noauth, ML2 'vpp') and RPC server, two fake compute
 # hosts (emulated VPP + the real agent), Neutron's DHCP and metadata agents on
@@ -24,15 +24,15 @@ done
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 if ! have etcd || ! have mariadbd || [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ] \
-    || ! have dnsmasq || ! have haproxy || ! have iptables; then
+    || ! have dnsmasq || ! have haproxy || ! have iptables || ! have udhcpc; then
     echo "devcloud: installing etcd-server, mariadb-server, rabbitmq-server, dnsmasq-base," \
-        "haproxy and iptables (apt)"
+        "haproxy, iptables and udhcpc (apt)"
     sudo_=""
     [ "$(id -u)" -eq 0 ] || sudo_="sudo"
     export DEBIAN_FRONTEND=noninteractive
     $sudo_ apt-get update -qq
     $sudo_ apt-get install -y -qq etcd-server mariadb-server rabbitmq-server dnsmasq-base \
-        haproxy iptables >/dev/null
+        haproxy iptables udhcpc >/dev/null
     # The packages start system-wide services; the dev cloud runs its own private ones.
     $sudo_ systemctl disable --now etcd mariadb rabbitmq-server haproxy >/dev/null 2>&1 || true
 fi

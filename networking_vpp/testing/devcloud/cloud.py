@@ -33,15 +33,27 @@ from networking_vpp.testing.devcloud import (
     procs,
     rabbitmq,
     web,
+    wire,
 )
-from networking_vpp.testing.devcloud.layout import HOSTS, PHYSNETS, Layout, Ports, choose_ports
+from networking_vpp.testing.devcloud.layout import (
+    HOSTS,
+    PHYSNETS,
+    TAP_HOST,
+    Layout,
+    Ports,
+    choose_ports,
+)
 from networking_vpp.testing.etcd import free_port  # the loopback port picker tests share
 
 LOG = logging.getLogger(__name__)
 
 NOVA = "fake-nova"
 # Uplink NIC of each physnet on every fake host (PCI-like names, as VPP shows them).
-UPLINKS = {"physnet1": "GigabitEthernet0/8/0", "physnet2": "GigabitEthernet0/9/0"}
+UPLINKS = {
+    "physnet1": "GigabitEthernet0/8/0",
+    "physnet2": "GigabitEthernet0/9/0",
+    "physnet3": "GigabitEthernet0/a/0",
+}
 
 
 def missing_prerequisites(with_agents: bool = False) -> list[str]:
@@ -88,6 +100,9 @@ class DevCloud:
 
         ``neutron_agents``: RabbitMQ, neutron-rpc-server, Neutron's DHCP and metadata
         agents; ``l3`` (implies them): the router service plugin and the L3 agent.
+        With them the cloud also has the tap host (``TAP_HOST``, where namespace VMs
+        live) and a wire (:mod:`.wire`): every host's uplinks cabled to one bridge per
+        physnet, so that frames travel between hosts.
 
         ``etcd_endpoints``: use that etcd (e.g. a test's 3-member
         :class:`~networking_vpp.testing.etcd.EtcdCluster`, which the caller starts,
@@ -99,6 +114,9 @@ class DevCloud:
         on already.
         """
         self.layout = Layout(Path(base).resolve())
+        # With the agents, the tap host too (namespace VMs), and every uplink is cabled.
+        if (neutron_agents or l3) and TAP_HOST not in hosts:
+            hosts = (*hosts, TAP_HOST)
         self.hosts = hosts
         self.mechanism_drivers = mechanism_drivers
         self.debug = debug
@@ -251,6 +269,8 @@ class DevCloud:
         for name in names + [neutron.NAME, neutron.RPC_NAME, NOVA]:
             if procs.stop(self.layout.pid_file(name)):
                 stopped.append(name)
+        if wire.remove(self.layout.base):
+            stopped.append("wire")
         if rabbitmq.stop(self.layout):
             stopped.append(rabbitmq.NAME)
         if etcd_server.stop(self.layout):
@@ -341,6 +361,9 @@ class DevCloud:
 
     def _start_hosts(self) -> None:
         started = {}
+        cables: dict[tuple[str, str], str] = {}
+        if self.neutron_agents:
+            cables = wire.build(self.layout.base, self.hosts, PHYSNETS)
         for host in self.hosts:
             args = ["--host", host, "--http-port", str(self.ports.hosts[host])]
             for endpoint in self.etcd_endpoints:
@@ -348,6 +371,8 @@ class DevCloud:
             args += ["--etcd-identity", str(etcd_auth.snippet(self.layout, host))]
             for physnet in PHYSNETS:
                 args += ["--physnet", f"{physnet}:{UPLINKS[physnet]}"]
+                if (host, physnet) in cables:
+                    args += ["--nic-wire", f"{UPLINKS[physnet]}={cables[(host, physnet)]}"]
             # The agent takes only sockets in the server's directory (issue 14 item 2).
             args += ["--vhostuser-socket-dir", str(self.layout.vhostuser_dir)]
             if self.neutron_agents:

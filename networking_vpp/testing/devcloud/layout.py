@@ -17,7 +17,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 HOSTS = ("compute-1", "compute-2")
-PHYSNETS = ("physnet1", "physnet2")
+# With Neutron's agents: a third host whose Nova plugs tap vifs ([ml2_vpp] tap_hosts),
+# where the tour's and the system tests' namespace VMs live (testing/devcloud/vms.py).
+TAP_HOST = "compute-3"
+# physnet3 is the external network's (the L3 tour's gateway namespace is on its wire).
+PHYSNETS = ("physnet1", "physnet2", "physnet3")
 
 
 @dataclasses.dataclass

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from networking_vpp.cli import etcd_setup
 from networking_vpp.testing.devcloud import mariadb, procs, web
-from networking_vpp.testing.devcloud.layout import PHYSNETS, Layout
+from networking_vpp.testing.devcloud.layout import PHYSNETS, TAP_HOST, Layout
 
 NAME = "neutron-api"
 RPC_NAME = "neutron-rpc"
@@ -133,6 +133,8 @@ def write_config(
 
             [ml2_vpp]
             vhostuser_socket_dir = {layout.vhostuser_dir}
+            # Nova there plugs tap vifs (namespaces as VMs, with Neutron's agents)
+            tap_hosts = {TAP_HOST}
             """
         )
     )
