@@ -39,10 +39,15 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
 
 
 def dump_state(vpp: RemoteEmulator) -> dict[str, Any]:
-    """VPP's interfaces and bridge domains as plain dicts, read through its API."""
+    """VPP's interfaces and bridge domains as plain dicts, read through its API.
+
+    An interface's ``rx_modes`` are its receive queues' modes (sorted; none
+    for a vhost-user interface whose VM has not started a queue).
+    """
     adapter = vpp_adapter(vpp.path, vpp.api_dir, name="fault-inspector")
     adapter.connect()
     try:
+        rx_modes = adapter.dump_rx_modes()
         return {
             "interfaces": [
                 {
@@ -51,6 +56,7 @@ def dump_state(vpp: RemoteEmulator) -> dict[str, Any]:
                     "tag": i.tag,
                     "admin_up": i.admin_up,
                     "mtu": i.mtu,
+                    "rx_modes": sorted(rx_modes.get(i.sw_if_index, ())),
                 }
                 for i in adapter.dump_interfaces()
             ],
@@ -67,13 +73,18 @@ class VppProcess:
     """The emulator as a process on a Unix socket; kill it, start it again.
 
     ``uplinks`` maps each uplink NIC's name to its MAC (one per physnet).
+    ``call_log``: the emulator notes every API message it serves, for the
+    handle's ``take_log()`` (off for long-lived rigs, whose log would only grow).
     """
 
-    def __init__(self, workdir: Path, uplinks: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, workdir: Path, uplinks: Mapping[str, str] | None = None, call_log: bool = False
+    ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.socket = str(workdir / "vpp-api.sock")
         self.log = workdir / "vpp.log"
         self.uplinks = dict(uplinks or {UPLINK: UPLINK_MAC})
+        self.call_log = call_log
         self.proc: subprocess.Popen[bytes] | None = None
         self.handle: RemoteEmulator | None = None
         self.starts = 0
@@ -88,6 +99,8 @@ class VppProcess:
             cmd += ["--uplink", f"{name}={mac}"]
         if auto_connect_vms:
             cmd.append("--auto-connect-vms")
+        if self.call_log:
+            cmd.append("--call-log")
         self.starts += 1
         with open(self.log, "ab") as log:
             log.write(f"--- start {self.starts}\n".encode())

@@ -30,7 +30,7 @@ _FIGURES: list[str] = []
 
 @pytest.fixture
 def vpp_process(tmp_path: Path) -> Iterator[VppProcess]:
-    vpp = VppProcess(tmp_path)
+    vpp = VppProcess(tmp_path, call_log=True)  # test_agent_faults counts the agent's calls
     vpp.start()
     yield vpp
     vpp.kill()

@@ -4,8 +4,9 @@ Fault tests need VPP to outlive a SIGKILLed agent (and an agent to outlive a
 killed VPP), so the emulator runs as a process of its own. Agents connect to
 its API socket with vpp_papi, as to VPP (``socket_server.py``; the
 ``.api.json`` files are written to ``api/`` beside the socket); tests reach
-the emulator's hooks (``restart``, ``vm_connect``, ``passes`` ...) and
-counters through ``RemoteEmulator`` on ``<socket>.control``::
+the emulator's hooks (``restart``, ``vm_connect``, ``passes`` ...), its
+counters and, with ``--call-log``, the messages its API socket served
+(``take_log()``) through ``RemoteEmulator`` on ``<socket>.control``::
 
     python -m networking_vpp.testing.vpp.remote --socket /tmp/vpp.sock \\
         --uplink GigabitEthernet0/8/0=52:54:00:00:08:00
@@ -32,7 +33,7 @@ from typing import Any
 from networking_vpp.testing.vpp.convert import MACAddress
 from networking_vpp.testing.vpp.costs import CostModel
 from networking_vpp.testing.vpp.emulator import VppEmulator
-from networking_vpp.testing.vpp.socket_server import ApiServer, api_dir_for
+from networking_vpp.testing.vpp.socket_server import ApiServer, CallLog, api_dir_for
 
 LOG = logging.getLogger(__name__)
 AUTHKEY = b"networking-vpp-emulator"
@@ -65,10 +66,14 @@ def _plain(value: Any) -> Any:
         )
     if isinstance(value, list | tuple):
         return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):  # a call log's arguments
+        return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, MACAddress):
         return str(value)
     if isinstance(value, enum.IntEnum | enum.IntFlag):
         return int(value)
+    if isinstance(value, enum.Enum):  # vpp_papi's enum and flag classes are made at load
+        return value.value
     if isinstance(value, ipaddress.IPv4Network | ipaddress.IPv6Network):
         return value
     return value
@@ -86,10 +91,14 @@ def _rebuild(value: Any) -> Any:
 
 
 class ControlServer:
-    """Serves one emulator's hooks and counters to tests' control connections."""
+    """Serves one emulator's hooks and counters to tests' control connections.
 
-    def __init__(self, emulator: VppEmulator, path: str) -> None:
+    ``call_log``: the API server's record of served messages, taken by ``take_log``.
+    """
+
+    def __init__(self, emulator: VppEmulator, path: str, call_log: CallLog | None = None) -> None:
         self.emulator = emulator
+        self.call_log = call_log
         self._listener = Listener(path, family="AF_UNIX", authkey=AUTHKEY)
 
     def serve_forever(self) -> None:
@@ -112,6 +121,10 @@ class ControlServer:
                         result = getattr(self.emulator, name)
                         if isinstance(result, collections.Counter):
                             result = dict(result)
+                    elif op == "log":
+                        if self.call_log is None:
+                            raise RuntimeError("the emulator was started without --call-log")
+                        result = self.call_log.take()
                     else:
                         result = getattr(self.emulator, name)(*args, **kwargs)
                     conn.send(("ok", _plain(result)))
@@ -151,6 +164,10 @@ class RemoteEmulator:
         """An attribute of the emulator (``mutations``, ``calls`` ...)."""
         return self._ask("attr", name)
 
+    def take_log(self) -> list[tuple[str, dict[str, Any]]]:
+        """The messages the API socket served since the last take: (name, arguments)."""
+        return self._ask("log", "take_log")
+
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("_"):
             raise AttributeError(name)
@@ -172,6 +189,11 @@ def main() -> None:
         default=None,
         help="charge VPP's service times (costs.py): 'default', or <message>=<seconds>,...",
     )
+    parser.add_argument(
+        "--call-log",
+        action="store_true",
+        help="note every served API message for the control channel's take_log",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
     emulator = VppEmulator()
@@ -182,8 +204,9 @@ def main() -> None:
     costs = None
     if args.costs is not None:
         costs = CostModel.parse("" if args.costs == "default" else args.costs)
-    ApiServer(emulator, args.socket, costs=costs)  # serves on its own threads
-    control = ControlServer(emulator, control_path(args.socket))
+    call_log = CallLog() if args.call_log else None
+    ApiServer(emulator, args.socket, costs=costs, call_log=call_log)  # serves on its own threads
+    control = ControlServer(emulator, control_path(args.socket), call_log)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(SystemExit(0)))
     control.serve_forever()
 

@@ -198,10 +198,15 @@ class _Session:
             return False
         del fields["_vl_msg_id"]
         fields.pop("client_index", None)  # the emulator knows its client
+        log = self.server.call_log
+        if log is not None:  # copied now: the emulator's call may change the dict
+            arguments = {k: v for k, v in fields.items() if k != "context"}
         try:
             answer = self.server.emulator._call(self, msg.request, fields)  # type: ignore[arg-type]
         except VPPIOError:
             return False  # an injected I/O failure, or VPP restarted meanwhile: the socket breaks
+        if log is not None:
+            log.record(msg.name, arguments)
         data = self.server.encode(msg.request, answer)
         costs = self.server.costs
         if costs is not None:
@@ -230,6 +235,32 @@ class _Session:
         return True
 
 
+class CallLog:
+    """The messages a server answered, in the order it served them: (name, arguments).
+
+    A test's record of what the agent asked of VPP (``take()`` empties it);
+    ``arguments`` are the message's fields as the client sent them, without
+    the ``context`` and ``client_index`` vpp_papi adds. Requests that broke the
+    connection (an injected I/O failure, a restart) were not served and are
+    not in it; requests VPP refused with an error are.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: list[tuple[str, dict[str, Any]]] = []
+
+    def record(self, name: str, arguments: dict[str, Any]) -> None:
+        """Note one served message (sessions serve on threads of their own)."""
+        with self._lock:
+            self._calls.append((name, arguments))
+
+    def take(self) -> list[tuple[str, dict[str, Any]]]:
+        """The messages served since the last take, oldest first."""
+        with self._lock:
+            calls, self._calls = self._calls, []
+        return calls
+
+
 def _details(request: Request, answer: Any) -> int:
     """How many details a dump's answer holds (0 for other messages)."""
     if not request.stream:
@@ -248,7 +279,9 @@ class ApiServer:
     ``api_dir`` (default: ``api/`` beside the socket) receives the generated
     ``.api.json`` files a client loads. ``close()`` stops serving.
     ``costs``: VPP's service times, charged to every request (``costs.py``);
-    None answers as fast as the emulator can.
+    None answers as fast as the emulator can. ``call_log``: where every
+    served message is noted (none by default: a long-lived server's log
+    would only grow).
     """
 
     def __init__(
@@ -257,9 +290,11 @@ class ApiServer:
         path: str,
         api_dir: str | None = None,
         costs: CostModel | None = None,
+        call_log: CallLog | None = None,
     ) -> None:
         self.emulator = emulator
         self.costs = costs
+        self.call_log = call_log
         self.path = path
         self.api_dir = api_dir or api_dir_for(path)
         files = [str(p) for p in apijson.write_api_files(self.api_dir)]
