@@ -147,3 +147,32 @@ def test_an_unknown_message_ends_the_connection(served):
         body = struct.pack(">H", 9999) + b"\0" * 8
         raw.sendall(struct.pack(">QII", 0, len(body), 0) + body)
         assert raw.recv(16) == b""  # closed, no answer
+
+
+def test_the_call_log_holds_each_served_message_with_its_arguments(tmp_path: Path):
+    from networking_vpp.testing.vpp.socket_server import CallLog
+
+    vpp = VppEmulator()
+    vpp.add_hardware_interface(UPLINK, "52:54:00:00:08:00")
+    log = CallLog()
+    server = ApiServer(vpp, str(tmp_path / "api.sock"), str(tmp_path / "api"), call_log=log)
+    c = client(server)
+    c.connect("test")
+    try:
+        log.take()  # the handshake's own messages (control_ping ...)
+        assert c.api.create_vlan_subif(sw_if_index=1, vlan_id=100).retval == 0
+        assert c.api.sw_interface_set_flags(sw_if_index=99, flags=1).retval != 0
+        c.api.sw_interface_dump()
+        calls = log.take()
+        assert [name for name, _ in calls] == [
+            "create_vlan_subif",
+            "sw_interface_set_flags",  # refused by VPP, yet served
+            "sw_interface_dump",
+            "control_ping",  # vpp_papi's, ending the dump
+        ]
+        assert calls[0][1] == {"sw_if_index": 1, "vlan_id": 100}
+        assert calls[1][1]["sw_if_index"] == 99
+        assert log.take() == []
+    finally:
+        c.disconnect()
+        server.close()
