@@ -131,10 +131,16 @@ def write_config(
             """
         )
     )
+    # dnsmasq drops to user nobody once started and re-reads its hosts file (a new
+    # port's MAC) at each SIGHUP: under a directory nobody cannot enter (pytest's
+    # temporary directories are 0700) that read fails, and dnsmasq silently ignores
+    # every new VM. It keeps root here, as the agents do.
+    (layout.etc / "dnsmasq.conf").write_text("user=root\n")
     (layout.etc / f"{DHCP}.ini").write_text(
         textwrap.dedent(
-            """\
+            f"""\
             [DEFAULT]
+            dnsmasq_config_file = {layout.etc / "dnsmasq.conf"}
             dhcp_driver = neutron.agent.linux.dhcp.Dnsmasq
             # 169.254.169.254 in the DHCP namespace: networks without a router get
             # metadata too (the tour's VMs curl it).
