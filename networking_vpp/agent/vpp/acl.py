@@ -149,13 +149,7 @@ class AclOps:
 
     def dump_interface_acls(self) -> dict[int, tuple[tuple[int, ...], tuple[int, ...]]]:
         """Every interface's (input, output) ACL lists."""
-        rows = self._call("acl_interface_list_dump", sw_if_index=t.NO_INDEX)
-        out = {}
-        for row in rows:
-            acls = tuple(int(a) for a in row.acls)
-            n = int(row.n_input)
-            out[int(row.sw_if_index)] = (acls[:n], acls[n:])
-        return out
+        return _by_direction(self._call("acl_interface_list_dump", sw_if_index=t.NO_INDEX), "acls")
 
     # --- ethertype whitelists --------------------------------------------------------
     def set_etype_whitelist(
@@ -180,12 +174,7 @@ class AclOps:
     def dump_etype_whitelists(self) -> dict[int, tuple[tuple[int, ...], tuple[int, ...]]]:
         """sw_if_index -> (input, output) whitelists, for interfaces that have one."""
         rows = self._call("acl_interface_etype_whitelist_dump", sw_if_index=t.NO_INDEX)
-        out = {}
-        for row in rows:
-            types = tuple(int(x) for x in row.whitelist)
-            n = int(row.n_input)
-            out[int(row.sw_if_index)] = (types[:n], types[n:])
-        return out
+        return _by_direction(rows, "whitelist")
 
     # --- MACIP -----------------------------------------------------------------
     def macip_add_replace(self, acl_index: int, tag: str, rules: tuple[t.MacipRule, ...]) -> int:
@@ -252,3 +241,14 @@ class AclOps:
         """sw_if_index -> MACIP ACL index, for interfaces that have one."""
         reply = self._call("macip_acl_interface_get")
         return {i: int(a) for i, a in enumerate(reply.acls) if int(a) != t.NO_INDEX}
+
+
+def _by_direction(rows: Any, field: str) -> dict[int, tuple[tuple[int, ...], tuple[int, ...]]]:
+    """sw_if_index -> (input, output) from per-interface dump rows whose ``field``
+    lists the inputs first (``n_input`` of them), then the outputs."""
+    out = {}
+    for row in rows:
+        values = tuple(int(v) for v in getattr(row, field))
+        n = int(row.n_input)
+        out[int(row.sw_if_index)] = (values[:n], values[n:])
+    return out
