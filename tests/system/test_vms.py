@@ -100,7 +100,7 @@ def test_tcp_is_dropped_until_a_rule_lets_it_in(client, vms, group) -> None:  # 
                 if results[-1] == "accepted":
                     break
             assert results[-1] == "accepted", results
-            assert vm1.ip in listener.peers
+            assert vm1.ip in listener.wait_peers()
         finally:
             client.neutron.network.delete_security_group_rule(rule.id)
     finally:

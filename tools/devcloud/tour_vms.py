@@ -85,9 +85,11 @@ def run(client: CloudClient, step: Callable[[str], None]) -> None:
             )
             started = time.monotonic()
             result = retry(lambda: vm1.connect(vm2.ip, TCP_PORT, timeout=1), "accepted")
+            later = time.monotonic() - started
+            peers = ", ".join(listener.wait_peers()) or "nobody"
             say(
                 f"rule added (ingress tcp {TCP_PORT}); vm1 -> vm2 TCP {TCP_PORT}: {result} "
-                f"{time.monotonic() - started:.2f} s later; vm2 saw {', '.join(listener.peers)}"
+                f"{later:.2f} s later; vm2 saw {peers}"
             )
         finally:
             listener.close()
@@ -137,7 +139,7 @@ def l3_part(client: CloudClient, net_id: str, subnet_id: str, vm: VM, made: list
     listener = gateway.listen(TCP_PORT)
     try:
         result = retry(lambda: vm.connect(EXT_GATEWAY, TCP_PORT, timeout=2), "accepted", 30)
-        peers = ", ".join(listener.peers) or "nobody"
+        peers = ", ".join(listener.wait_peers()) or "nobody"
         say(f"vm1 -> {EXT_GATEWAY}:{TCP_PORT}: {result}; the gateway saw {peers} (SNAT)")
     finally:
         listener.close()
@@ -147,7 +149,7 @@ def l3_part(client: CloudClient, net_id: str, subnet_id: str, vm: VM, made: list
     listener = vm.listen(TCP_PORT)
     try:
         result = retry(lambda: gateway.connect(address, TCP_PORT, timeout=2), "accepted", 30)
-        peers = ", ".join(listener.peers) or "nobody"
+        peers = ", ".join(listener.wait_peers()) or "nobody"
         say(f"floating IP {address} -> vm1 ({vm.ip}); gateway -> {address}:{TCP_PORT}: {result};")
         say(f"vm1 saw {peers}")
         say(f"gateway pings {address}: {answer(gateway.ping(address))}")

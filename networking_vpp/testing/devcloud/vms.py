@@ -118,6 +118,11 @@ class TcpListener:
                 with contextlib.suppress(OSError):
                     conn.sendall(b"hello from the VM\n")
 
+    def wait_peers(self, timeout: float = 5.0) -> list[str]:
+        """The peers accepted so far, once there is one (empty: none within ``timeout``;
+        a client's connect returns before the accept here runs)."""
+        return list(wait_for(lambda: list(self.peers), timeout, 0.02) or [])
+
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
