@@ -54,9 +54,9 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from networking_vpp.common import keys as k
 from networking_vpp.common import model
@@ -67,6 +67,7 @@ from networking_vpp.testing.devcloud.client import VIF_PLUGGED, CloudClient
 from networking_vpp.testing.devcloud.cloud import DevCloud, missing_prerequisites
 
 KEYS = k.KeySpace()
+T = TypeVar("T")
 TIMES_TABLE = "bench_bind_times"
 TRIGGERS = {
     "bench_journal_insert": (
@@ -294,6 +295,29 @@ def report(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return figures
 
 
+def on_a_cloud(base: Path | None, prefix: str, work: Callable[[DevCloud], T]) -> T | None:
+    """``work`` on the dev cloud running in ``base``, or on a private one started and
+    stopped around it (its logs kept if it fails); None if this machine cannot run one."""
+    if base:
+        return work(DevCloud(base))
+    missing = missing_prerequisites()
+    if missing:
+        print("missing: " + ", ".join(missing), file=sys.stderr)
+        return None
+    cloud = DevCloud(Path(tempfile.mkdtemp(prefix=prefix)), tied=True)
+    print("starting a dev cloud ...", file=sys.stderr)
+    try:
+        cloud.up()
+        result = work(cloud)
+    except BaseException:
+        print(f"failed; logs kept in {cloud.layout.logs}", file=sys.stderr)
+        raise
+    finally:
+        cloud.down()
+    shutil.rmtree(cloud.layout.base)
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ports", type=int, default=200)
@@ -301,25 +325,9 @@ def main() -> int:
     parser.add_argument("--base", type=Path, help="use the dev cloud running there")
     parser.add_argument("--json", type=Path, help="write the per-port instants here")
     args = parser.parse_args()
-    if args.base:
-        cloud = DevCloud(args.base)
-        rows = run(cloud, args.ports, args.warmup)
-    else:
-        missing = missing_prerequisites()
-        if missing:
-            print("missing: " + ", ".join(missing), file=sys.stderr)
-            return 2
-        cloud = DevCloud(Path(tempfile.mkdtemp(prefix="bind-latency-")), tied=True)
-        print("starting a dev cloud ...", file=sys.stderr)
-        try:
-            cloud.up()
-            rows = run(cloud, args.ports, args.warmup)
-        except BaseException:
-            print(f"failed; logs kept in {cloud.layout.logs}", file=sys.stderr)
-            raise
-        finally:
-            cloud.down()
-        shutil.rmtree(cloud.layout.base)
+    rows = on_a_cloud(args.base, "bind-latency-", lambda c: run(c, args.ports, args.warmup))
+    if rows is None:
+        return 2
     report(rows)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

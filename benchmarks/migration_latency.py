@@ -23,22 +23,20 @@ once the guest runs there.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from bind_latency import PutTimes, percentile
+from bind_latency import PutTimes, on_a_cloud, percentile
 
 from networking_vpp.common import keys as k
 from networking_vpp.common import model
 from networking_vpp.testing.devcloud import procs
 from networking_vpp.testing.devcloud.client import VIF_PLUGGED, CloudClient
-from networking_vpp.testing.devcloud.cloud import DevCloud, missing_prerequisites
+from networking_vpp.testing.devcloud.cloud import DevCloud
 
 KEYS = k.KeySpace()
 SOURCE, DEST = "compute-1", "compute-2"
@@ -153,24 +151,9 @@ def main() -> int:
     parser.add_argument("--ports", type=int, default=50)
     parser.add_argument("--base", type=Path, help="use the dev cloud running there")
     args = parser.parse_args()
-    if args.base:
-        rows = run(DevCloud(args.base), args.ports)
-    else:
-        missing = missing_prerequisites()
-        if missing:
-            print("missing: " + ", ".join(missing), file=sys.stderr)
-            return 2
-        cloud = DevCloud(Path(tempfile.mkdtemp(prefix="migration-latency-")), tied=True)
-        print("starting a dev cloud ...", file=sys.stderr)
-        try:
-            cloud.up()
-            rows = run(cloud, args.ports)
-        except BaseException:
-            print(f"failed; logs kept in {cloud.layout.logs}", file=sys.stderr)
-            raise
-        finally:
-            cloud.down()
-        shutil.rmtree(cloud.layout.base)
+    rows = on_a_cloud(args.base, "migration-latency-", lambda c: run(c, args.ports))
+    if rows is None:
+        return 2
     report(rows)
     return 0
 
