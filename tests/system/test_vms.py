@@ -68,7 +68,8 @@ def test_each_vm_leases_its_port_address_from_the_dhcp_agent(client, vms) -> Non
         port = client.neutron.network.get_port(vm.port.id)
         assert port.binding_host_id == TAP_HOST and port.binding_vif_type == "tap"
         assert vm.ip == port.fixed_ips[0]["ip_address"]
-        assert port.status == "ACTIVE"
+        # The lease can come before the state watcher's completion reaches Neutron.
+        client.wait_port(vm.port.id, "ACTIVE", timeout=30)
         # Option 121 carried the isolated metadata route, via the DHCP port.
         assert "169.254.169.254 via 10.70.0." in vm.routes()
 
