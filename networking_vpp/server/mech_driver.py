@@ -212,6 +212,7 @@ class VppMechanismDriver(api.MechanismDriver):
     def create_port_precommit(self, context: api.PortContext) -> None:
         """Journal the new port's remote-group memberships (bound or not)."""
         self._secgroups.port_changed(context.plugin_context.session, context.current, None)
+        AddressJournal.covered(context.plugin_context.session, context.current["id"])
 
     def create_port_postcommit(self, context: api.PortContext) -> None:
         """Wake the forwarder if the precommit wrote rows."""
@@ -225,6 +226,7 @@ class VppMechanismDriver(api.MechanismDriver):
         change = self.journal.port_changed(context)
         if change.wrote:
             self._pending.rows = True
+        AddressJournal.covered(context.plugin_context.session, context.current["id"])
         # Destinations copy the port's value: recompute them before the commit.
         self.destinations.note(context.plugin_context.session, [context.current["id"]])
         if change.new_binding_id:

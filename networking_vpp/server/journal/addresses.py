@@ -47,6 +47,11 @@ class AddressJournal:
         the destinations' stage, which copies the binding value)."""
         hooks.add(STAGE, (models_v2.IPAllocation,), self.changed)
 
+    @staticmethod
+    def covered(session: Any, port_id: str) -> None:
+        """The port's precommit journaled its addresses: nothing to redo at commit."""
+        CommitHooks.covered(session, STAGE, [port_id])
+
     def changed(self, session: Any, port_ids: list[str]) -> bool:
         """The commit hook's stage; whether it journaled rows."""
         # Member rows before binding rows: the precommits' lock order.

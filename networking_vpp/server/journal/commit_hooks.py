@@ -27,6 +27,7 @@ from sqlalchemy.orm import session as orm_session
 
 _NOTED = "networking_vpp.commit_hooks"  # session.info: stage name -> port ids
 _WROTE = "networking_vpp.commit_hooks.wrote"  # session.info: a stage journaled rows
+_COVERED = "networking_vpp.commit_hooks.covered"  # session.info: stage name -> port ids
 
 #: (session, port ids in id order) -> whether journal rows were written
 StageFn = Callable[[Any, list[str]], bool]
@@ -65,6 +66,17 @@ class CommitHooks:
         noted: dict[str, set[str]] = session.info.setdefault(_NOTED, {})
         noted.setdefault(stage, set()).update(port_ids)
 
+    @staticmethod
+    def covered(session: Any, stage: str, port_ids: Iterable[str]) -> None:
+        """A precommit journaled these ports' change already: ``stage`` skips them.
+
+        A port update or create changes its address allocations and then runs
+        the precommits, which see the final addresses; recomputing at commit
+        would lock and read the same rows again for nothing.
+        """
+        covered: dict[str, set[str]] = session.info.setdefault(_COVERED, {})
+        covered.setdefault(stage, set()).update(port_ids)
+
     def _before_flush(self, session: Any, flush_context: Any, instances: Any) -> None:
         for obj in itertools.chain(session.new, session.dirty, session.deleted):
             for stage in self._stages:
@@ -77,12 +89,14 @@ class CommitHooks:
         while session.info.get(_NOTED):
             session.flush()  # changes still pending may note more ports
             for stage in self._stages:  # in order: a later stage sees what an earlier wrote
-                ports = session.info.get(_NOTED, {}).pop(stage.name, None)
+                ports = session.info.get(_NOTED, {}).pop(stage.name, set())
+                ports -= session.info.get(_COVERED, {}).get(stage.name, set())
                 if ports and stage.run(session, sorted(ports)):  # one lock order
                     session.info[_WROTE] = True
             # What a stage noted for an earlier one runs in another pass.
 
     def _after_commit(self, session: Any) -> None:
+        session.info.pop(_COVERED, None)
         if session.info.pop(_WROTE, False):
             self._kick()
 
@@ -90,3 +104,4 @@ class CommitHooks:
 def _forget(session: Any) -> None:
     session.info.pop(_NOTED, None)
     session.info.pop(_WROTE, None)
+    session.info.pop(_COVERED, None)
