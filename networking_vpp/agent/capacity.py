@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,6 +39,8 @@ BASE_MAPS = 300
 BASE_HEAP = 64 * 1024 * 1024
 #: warn once a limit is this full
 WARN_AT = 0.8
+#: seconds the limits read from /proc are taken as they were
+LIMITS_TTL = 5.0
 DEFAULT_MAX_MAP_COUNT = 65530  # the kernel's default
 
 
@@ -87,15 +90,31 @@ class Capacity:
         mem_total: Callable[[], int] = read_mem_total,
     ) -> None:
         """``main_heap_mb``: VPP's main heap (startup.conf ``memory { main-heap-size }``;
-        VPP's default is 1 GiB). The readers are looked at each :meth:`check`."""
+        VPP's default is 1 GiB). The readers are looked at again at most every
+        ``LIMITS_TTL`` seconds (an operator's sysctl counts from then)."""
         self._heap_bytes = main_heap_mb * 1024 * 1024
         self._max_map_count = max_map_count
         self._mem_total = mem_total
         self.costs: dict[str, Cost] = {}
+        self._total = Cost()  # the sum of costs, kept as ports come and go
         self._warned: set[str] = set()
+        self._limits_cache: tuple[float, dict[str, tuple[int, int, str]]] | None = None
 
     def _limits(self) -> dict[str, tuple[int, int, str]]:
-        """resource -> (used by VPP before any port, limit, the fix)."""
+        """resource -> (used by VPP before any port, limit, the fix).
+
+        Read from /proc at most every ``LIMITS_TTL`` seconds: a cold start
+        checks thousands of ports, and two file reads each were a tenth of
+        the agent's CPU.
+        """
+        now = time.monotonic()
+        if self._limits_cache is not None and now - self._limits_cache[0] < LIMITS_TTL:
+            return self._limits_cache[1]
+        limits = self._read_limits()
+        self._limits_cache = (now, limits)
+        return limits
+
+    def _read_limits(self) -> dict[str, tuple[int, int, str]]:
         maps = self._max_map_count()
         limits = {
             "maps": (
@@ -116,11 +135,18 @@ class Capacity:
         return limits
 
     def _used(self) -> Cost:
-        return Cost(
-            sum(c.maps for c in self.costs.values()),
-            sum(c.heap for c in self.costs.values()),
-            sum(c.ring for c in self.costs.values()),
-        )
+        return self._total
+
+    def _count(self, port_id: str, cost: Cost | None) -> None:
+        """Set (or, with None, drop) what ``port_id`` costs, and the total."""
+        old = self.costs.pop(port_id, None)
+        total = self._total
+        if old is not None:
+            total = Cost(total.maps - old.maps, total.heap - old.heap, total.ring - old.ring)
+        if cost is not None:
+            self.costs[port_id] = cost
+            total = Cost(total.maps + cost.maps, total.heap + cost.heap, total.ring + cost.ring)
+        self._total = total
 
     def check(self, port_id: str, cost: Cost) -> str | None:
         """Whether the port fits: None, and it is counted; or why not (and the fix)."""
@@ -138,7 +164,7 @@ class Capacity:
                     f"VPP's {_NAMES[resource]} would run out ({_amount(resource, after)} of "
                     f"{_amount(resource, limit)} with this port): {fix}"
                 )
-        self.costs[port_id] = cost
+        self._count(port_id, cost)
         self._warn(used, cost)
         return None
 
@@ -163,12 +189,17 @@ class Capacity:
 
     def release(self, port_id: str) -> bool:
         """The port is gone from VPP; whether it held anything."""
-        return self.costs.pop(port_id, None) is not None
+        held = port_id in self.costs
+        self._count(port_id, None)
+        return held
 
     def reset(self, costs: dict[str, Cost]) -> None:
         """Count what VPP holds now (at a resync), and say how full it is."""
-        self.costs = dict(costs)
+        self.costs, self._total = {}, Cost()
+        for port_id, cost in costs.items():
+            self._count(port_id, cost)
         self._warned.clear()
+        self._limits_cache = None
         self._warn(self._used(), Cost())
         LOG.info("Capacity: %s", self.summary())
 

@@ -67,8 +67,12 @@ class Isolation:
     def port(self, sw_if_index: int) -> None:
         """The port drops its VM's tagged frames (before it goes up)."""
         if sw_if_index not in self.inv.guards:
-            guard = self._vpp.create_default_subif(sw_if_index, t.GUARD_SUB_ID)
-            self.inv.guards[sw_if_index] = (guard, True)
+            # Recorded once VPP's reply is in: nothing behind it in the port's
+            # batch needs the guard's index, so nothing waits for it.
+            def made(guard: int) -> None:
+                self.inv.guards[sw_if_index] = (guard, True)
+
+            self._vpp.add_default_subif(sw_if_index, t.GUARD_SUB_ID, made)
 
     def uplink(self, uplink: int) -> None:
         """The physnet's main interface: a guard, and its egress filter on."""

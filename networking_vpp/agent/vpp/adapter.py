@@ -142,6 +142,7 @@ class VppAdapter(AclOps):
         self._name = name
         self.address = address
         self._client: Any = None
+        self._pipeline: Pipeline | None = None  # on the client, if it is vpp_papi's
         self._lock = threading.RLock()  # vpp_papi clients are not thread-safe
         self._batch: _Batch | None = None  # the batch under way (its thread holds _lock)
         self._event_cb: EventCallback | None = None
@@ -163,6 +164,7 @@ class VppAdapter(AclOps):
                 raise VppUnreachable(f"VPP not reachable at {self.address}: {exc}") from exc
             client.register_event_callback(self._on_message)
             self._client = client
+            self._pipeline = Pipeline(client) if Pipeline.supports(client) else None
             self._call("want_interface_events", enable_disable=1, pid=0)
 
     def probe(self) -> bool:
@@ -174,6 +176,7 @@ class VppAdapter(AclOps):
         """Drop the connection, ignoring errors from a VPP that is already gone."""
         with self._lock:
             client, self._client = self._client, None
+            self._pipeline = None
             if client is not None:
                 try:
                     client.disconnect()
@@ -270,6 +273,15 @@ class VppAdapter(AclOps):
                     self.mutations += 1
                 self._collect(current, own=sent)
                 reply = Pipeline.answer(sent)
+            elif self._pipeline is not None:
+                # One request on the pipeline: vpp_papi's synchronous call
+                # would format a debug line and keep statistics every time.
+                single = _Batch(self._pipeline)
+                sent = self._write(single, message, fields, None)
+                if mutating:
+                    self.mutations += 1
+                self._collect(single, own=sent)
+                reply = Pipeline.answer(sent)
             else:
                 started = time.perf_counter()
                 try:
@@ -313,7 +325,7 @@ class VppAdapter(AclOps):
             client = self._client
             if client is None:
                 raise VppConnectionError("not connected to VPP")
-            batch = _Batch(Pipeline(client) if Pipeline.supports(client) else None)
+            batch = _Batch(self._pipeline)
             self._batch = batch
             try:
                 yield
@@ -522,6 +534,19 @@ class VppAdapter(AclOps):
             inner_vlan_id=0,
         )
         return int(reply.sw_if_index)
+
+    def add_default_subif(self, parent: int, sub_id: int, made: Callable[[int], None]) -> None:
+        """:meth:`create_default_subif` without waiting inside a batch: ``made``
+        gets the new sub-interface's index once VPP's reply is in."""
+        self._command(
+            "create_subif",
+            then=lambda reply: made(int(reply.sw_if_index)),
+            sw_if_index=parent,
+            sub_id=sub_id,
+            sub_if_flags=t.SUB_IF_DEFAULT,
+            outer_vlan_id=0,
+            inner_vlan_id=0,
+        )
 
     def set_efp_filter(self, sw_if_index: int, enable: bool = True) -> None:
         """Egress VLAN filtering: drop a frame leaving the interface unless its

@@ -24,6 +24,9 @@ import dataclasses
 from typing import Any
 
 ONE_REPLY, OLD_STREAM, NEW_STREAM = 0, 1, 2
+# Our contexts have the top bit set; vpp_papi's counter starts at 1.
+_CONTEXT_BASE = 0x80000000
+_CONTEXT_MASK = 0x7FFFFFFF
 
 
 class PipelineBroken(ConnectionError):
@@ -51,6 +54,9 @@ class Pipeline:
         self._transport = client.transport
         self._timeout = timeout
         self._index: dict[str, int] = {}
+        # Contexts of our own, apart from those vpp_papi's synchronous calls
+        # take from its counter (which costs a multiprocessing lock a call).
+        self._context = _CONTEXT_BASE
 
     @staticmethod
     def supports(client: Any) -> bool:
@@ -81,7 +87,7 @@ class Pipeline:
     def send(self, message: str, fields: dict[str, Any]) -> Sent:
         """Write one request (a dump with its control_ping); returns its record."""
         service = self._client.services[message]
-        context = self._client.get_context()
+        self._context = context = _CONTEXT_BASE | ((self._context + 1) & _CONTEXT_MASK)
         if "stream" not in service:
             kind, end = ONE_REPLY, service["reply"]
         elif "stream_msg" in service:
