@@ -3,10 +3,11 @@
 vpp_papi's synchronous call writes one request and blocks until its reply:
 one round trip a call (>= 0.38 ms on a real VPP, most of it transport). VPP
 itself reads a connection's messages in order and answers each in turn, so
-nothing forces the wait: :class:`Pipeline` writes requests on the client's
-own transport (packed by the client's message classes, numbered by the
-message table VPP sent, each with a context of the client's counter) and
-later reads the replies, in order, from the queue the transport's reader
+nothing forces the wait: :class:`Pipeline` packs requests with the client's
+message classes (numbered by the message table VPP sent, each with a context
+of its own counter), sends those packed so far in one write when a reply is
+awaited (with our transport, ``transport.py``; vpp_papi's own sends each at
+once), and reads the replies, in order, from the queue the transport's reader
 thread fills, matching them to the requests by ``context``. A dump is
 followed by a ``control_ping`` of the same context, as vpp_papi does: its
 reply ends the dump's details.
@@ -54,6 +55,10 @@ class Pipeline:
         self._transport = client.transport
         self._timeout = timeout
         self._index: dict[str, int] = {}
+        # Requests packed but not yet sent: they leave together when a reply
+        # is awaited (one system call, and one wake-up of VPP's reader).
+        self._unsent: list[bytes] = []
+        self._write_many = getattr(self._transport, "write_many", None)
         # Contexts of our own, apart from those vpp_papi's synchronous calls
         # take from its counter (which costs a multiprocessing lock a call).
         self._context = _CONTEXT_BASE
@@ -82,7 +87,18 @@ class Pipeline:
         if "client_index" in msg.field_by_name:
             data["client_index"] = self._transport.socket_index
         self._client.validate_args(msg, data)
-        self._transport.write(msg.pack(data))
+        packed = msg.pack(data)
+        if self._write_many is None:
+            self._transport.write(packed)
+        else:
+            self._unsent.append(packed)
+
+    def flush(self) -> None:
+        """Send the requests packed so far."""
+        if self._unsent:
+            unsent, self._unsent = self._unsent, []
+            assert self._write_many is not None
+            self._write_many(unsent)
 
     def send(self, message: str, fields: dict[str, Any]) -> Sent:
         """Write one request (a dump with its control_ping); returns its record."""
@@ -102,6 +118,7 @@ class Pipeline:
     def collect(self, outstanding: list[Sent]) -> None:
         """Read replies until every request of ``outstanding`` is answered."""
         waiting = {s.context: s for s in outstanding if not s.done}
+        self.flush()
         while waiting:
             raw = self._transport.read(timeout=self._timeout)
             if not raw:

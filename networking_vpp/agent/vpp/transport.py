@@ -153,6 +153,17 @@ class SocketTransport:
         except OSError as err:
             raise VppTransportSocketIOError(1, f"Sendall error: {err!r}") from err
 
+    def write_many(self, bufs: list[bytes]) -> None:
+        """Send packed messages in one system call (a pipeline's requests)."""
+        sock = self.socket
+        if not self.connected or sock is None:
+            raise VppTransportSocketIOError(1, "Not connected")
+        pack = _HEADER.pack
+        try:
+            sock.sendall(b"".join(pack(0, len(b), 0) + b for b in bufs))
+        except OSError as err:
+            raise VppTransportSocketIOError(1, f"Sendall error: {err!r}") from err
+
     def read(self, timeout: float | None = None) -> bytes | None:
         """The next reply (packed), or None: the connection has ended, or none
         came within ``timeout`` (the read timeout when None)."""
