@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 
-from networking_vpp.agent.cache import PortCache, SecGroupCache
+from networking_vpp.agent.cache import PortCache, Rejection, SecGroupCache
 from networking_vpp.agent.capacity import Capacity, read_max_map_count, read_mem_total
 from networking_vpp.agent.inventory import Inventory
 from networking_vpp.agent.queue import WorkQueue
@@ -60,6 +60,10 @@ UPLINKS_ALL = ("uplinks", "all")  # work-queue key: look for every missing uplin
 #: error with VPP's reason); it is still retried, with the queue's backoff.
 #: Not the first failure: a passing error (VPP busy) should not flap a port.
 REPORT_AFTER_FAILURES = 3
+#: ports reconciled together, their requests to VPP in flight at once: enough
+#: to keep VPP busy through the round trips, few enough that a port's report
+#: does not wait long for the others' (and the adapter is held meanwhile)
+PORTS_IN_FLIGHT = 32
 #: While VPP stays unreachable for the same reason, the warning is repeated
 #: this often (seconds) rather than at every try, several a second.
 UNREACHABLE_LOG_INTERVAL = 60.0
@@ -310,10 +314,18 @@ class Agent:
                     return
                 self._maybe_publish_summary()
                 continue
+            keys = [key]
+            if isinstance(key, tuple) and key[0] == "port" and self._synced:
+                # Ports queued behind it go with it, their requests in flight together.
+                keys += self.queue.take_more("port", PORTS_IN_FLIGHT - 1)
             ok = False
+            failed: dict[Hashable, Exception] = {}
             unreachable: VppUnreachable | None = None
             try:
-                self._reconcile(key)
+                if len(keys) > 1:
+                    failed = self._reconcile_ports(keys)
+                else:
+                    self._reconcile(key)
                 ok = True
             except VppUnreachable as exc:
                 unreachable = exc  # logged below, without the exception appended again
@@ -331,14 +343,14 @@ class Agent:
                 self._lost_vpp()
                 if key == RESYNC:
                     self._await_vpp()
-            except VppApiError as exc:
-                LOG.warning("Reconcile %s failed: %s; will retry", key, exc)
-                self._failed(key, str(exc))
-            except Exception as exc:
-                LOG.exception("Reconcile %s failed; will retry", key)
-                self._failed(key, f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # noqa: BLE001 - said below, and retried
+                failed = {key: exc}
+                ok = True
             finally:
-                self.queue.done(key, ok)
+                for each, why in failed.items():
+                    self._failed(each, why)  # (counts this failure itself)
+                for each in keys:
+                    self.queue.done(each, ok and each not in failed)
             if unreachable is not None:
                 # Outside the except block: oslo.log would append the exception
                 # to a warning logged there.
@@ -346,10 +358,16 @@ class Agent:
             self._summary_due = True
             self._maybe_publish_summary()
 
-    def _failed(self, key: Hashable, reason: str) -> None:
-        """A key's reconcile failed (the queue retries it): after a few failures
-        in a row, a port's state says so, so that its failure is heard rather
-        than only logged."""
+    def _failed(self, key: Hashable, exc: Exception) -> None:
+        """A key's reconcile failed (the queue retries it): logged; after a few
+        failures in a row, a port's state says so, so that its failure is
+        heard rather than only logged."""
+        if isinstance(exc, VppApiError):
+            LOG.warning("Reconcile %s failed: %s; will retry", key, exc)
+            reason = str(exc)
+        else:
+            LOG.error("Reconcile %s failed; will retry", key, exc_info=exc)
+            reason = f"{type(exc).__name__}: {exc}"
         assert isinstance(key, tuple)
         kind, ident = key
         if kind != "port" or self.queue.failures(key) + 1 < REPORT_AFTER_FAILURES:
@@ -397,17 +415,9 @@ class Agent:
         elif not self._synced:
             return  # the resync under way will queue this key again
         elif kind == "port":
-            desired = self.cache.get(ident)
-            rejection = self.cache.rejection(ident)
-            if desired is None and rejection is None and self._wait_for_load(key):
-                return
-            if desired is not None and desired.tap is not None and rejection is None:
-                # Attached, then killed before the tag: that interface is the port's.
-                self.inventory.adopt_untagged_tap(self.vpp, ident, desired.tap.ifname)
-            left = self.ports.reconcile(ident, desired, rejection)
-            self.queue.add_all(("sg", sg) for sg in left)
-            # A port it removed may have freed what another port waited for.
-            self.queue.add_all(("port", p) for p in self.ports.unblocked())
+            failed = self._reconcile_ports([key])
+            if failed:
+                raise failed[key]
         elif kind in ("sg", "net") and self._wait_for_load(key):
             return
         elif kind == "sg":
@@ -430,6 +440,36 @@ class Agent:
             self._uplinks_changed(appeared)
         elif kind == "links":
             self.queue.add_all(("port", p) for p in self.ports.refresh_links())
+
+    def _reconcile_ports(self, keys: list[Hashable]) -> dict[Hashable, Exception]:
+        """Port keys, their requests to VPP in flight together
+        (``PortReconciler.reconcile_many``); returns those that failed, with
+        why. A lost connection to VPP is raised."""
+        todo: list[tuple[str, model.PortBinding | None, Rejection | None]] = []
+        failed: dict[Hashable, Exception] = {}
+        for key in keys:
+            assert isinstance(key, tuple)
+            ident = key[1]
+            desired = self.cache.get(ident)
+            rejection = self.cache.rejection(ident)
+            if desired is None and rejection is None and self._wait_for_load(key):
+                continue
+            if desired is not None and desired.tap is not None and rejection is None:
+                # Attached, then killed before the tag: that interface is the port's.
+                try:
+                    self.inventory.adopt_untagged_tap(self.vpp, ident, desired.tap.ifname)
+                except VppApiError as exc:
+                    failed[key] = exc
+                    continue
+            todo.append((ident, desired, rejection))
+        for ident, result in self.ports.reconcile_many(todo).items():
+            if isinstance(result, Exception):
+                failed[("port", ident)] = result
+            else:
+                self.queue.add_all(("sg", sg) for sg in result)
+        # A port removed may have freed what another port waited for.
+        self.queue.add_all(("port", p) for p in self.ports.unblocked())
+        return failed
 
     def _resync(self) -> None:
         """(Re)connect to VPP, rebuild the inventory from its dumps, queue everything."""

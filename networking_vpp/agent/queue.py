@@ -86,6 +86,22 @@ class WorkQueue:
                 self._cond.wait(wait)
             return None
 
+    def take_more(self, kind: str, limit: int) -> list[Key]:
+        """Up to ``limit`` more keys ``(kind, ...)`` from the head of the queue,
+        to be worked on with one just taken: only those in a row, so that no
+        key is worked on before one queued ahead of it of another kind."""
+        taken: list[Key] = []
+        with self._cond:
+            self._promote_due()
+            while self._ready and len(taken) < limit:
+                key = next(iter(self._ready))
+                if not (isinstance(key, tuple) and key[0] == kind):
+                    break
+                del self._ready[key]
+                self._active.add(key)
+                taken.append(key)
+        return taken
+
     def done(self, key: Key, ok: bool) -> float | None:
         """Finish work on ``key``; on failure schedule a retry and return its delay."""
         with self._cond:

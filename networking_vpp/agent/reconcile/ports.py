@@ -3,13 +3,22 @@
 Compares the desired binding (from the cache) with what the inventory says VPP
 has, makes the smallest change, and reports the outcome. Restart, resync and
 steady state all come through here; when nothing differs, nothing is called.
+
+A port's work is a generator of *steps*: it sends a batch of requests and
+yields where it must wait for their replies (a new interface's index; its
+filters confirmed before admin-up; its name). :meth:`PortReconciler.reconcile`
+runs one port's steps back to back; :meth:`PortReconciler.reconcile_many`
+takes a step of each port in turn, so that while one port waits, the others'
+requests are already on their way to VPP: a round trip is paid once for many
+ports (a cold start's thousands) instead of three times for each.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from typing import TypeVar
 
 from networking_vpp.agent.cache import Rejection
 from networking_vpp.agent.capacity import Capacity, Cost
@@ -23,10 +32,20 @@ from networking_vpp.agent.reconcile.secgroups import SecGroupError, SecGroupReco
 from networking_vpp.agent.report import Reporter
 from networking_vpp.agent.taps import TapWatch, device_ifindex
 from networking_vpp.agent.vpp import types as t
-from networking_vpp.agent.vpp.adapter import RX_MODE_POLLING, VppAdapter, VppApiError
+from networking_vpp.agent.vpp.adapter import (
+    RX_MODE_POLLING,
+    Batch,
+    VppAdapter,
+    VppApiError,
+    VppConnectionError,
+)
 from networking_vpp.common import model
 
 LOG = logging.getLogger(__name__)
+
+R = TypeVar("R")
+#: a port's work: yields each batch it waits for; returns its result
+Steps = Generator[Batch, None, R]
 
 
 class PortReconciler:
@@ -61,8 +80,8 @@ class PortReconciler:
         # change of a port's link and its check of _busy; the report's read
         # of the link; a read-back's write of it.
         self._links_lock = threading.Lock()
-        self._busy: str | None = None  # the port being reconciled
-        self._stale = False  # its link changed after its report read it
+        self._busy: set[str] = set()  # the ports being reconciled
+        self._stale: set[str] = set()  # of those, links changed after their report read them
         #: reconcile passes made (a port whose VM waits is programmed in one)
         self.passes = 0
         #: why the vhost-user socket directory is unusable (set at each resync), or None
@@ -72,9 +91,9 @@ class PortReconciler:
         self._taps = taps
         # The mode a vhost-user port's receive queues are put in (RX_MODES)
         self._rx_mode = vhostuser_rx_mode
-        # Why the current value of the port being reconciled was refused: its
-        # report says so, whatever the last good value's outcome
-        self._rejection: Rejection | None = None
+        # Why the current values of the ports being reconciled were refused:
+        # their reports say so, whatever the last good value's outcome
+        self._rejections: dict[str, Rejection] = {}
         # Ports in error because their uplink member carries another network:
         # port -> (that network, the member). Tried again once it is let go.
         self._blocked: dict[str, tuple[str, int]] = {}
@@ -99,32 +118,82 @@ class PortReconciler:
 
         VPP errors propagate so that the work queue retries the port.
         """
+        steps = self._steps(port_id, desired, rejection)
+        with self._vpp.exclusive():  # no other thread reads our replies meanwhile
+            while True:
+                try:
+                    next(steps)
+                except StopIteration as done:
+                    return done.value
+
+    def reconcile_many(
+        self, ports: list[tuple[str, model.PortBinding | None, Rejection | None]]
+    ) -> dict[str, set[str] | Exception]:
+        """Converge several ports, their requests in flight together.
+
+        Each port runs as :meth:`reconcile` would, one step at a time in turn:
+        its requests go out behind those of the ports before it, and it waits
+        only for its own replies. Returns, by port, the groups it left or what
+        failed it (retried like a failed :meth:`reconcile`). A lost connection
+        to VPP ends them all and is raised.
+        """
+        results: dict[str, set[str] | Exception] = {}
+        running = [(port_id, self._steps(port_id, d, r)) for port_id, d, r in ports]
+        with self._vpp.exclusive():
+            try:
+                while running:
+                    waiting = []
+                    for port_id, steps in running:
+                        try:
+                            next(steps)
+                        except StopIteration as done:
+                            results[port_id] = done.value
+                        except VppConnectionError:
+                            raise
+                        except Exception as exc:  # noqa: BLE001 - the port's own failure
+                            results[port_id] = exc
+                        else:
+                            waiting.append((port_id, steps))
+                    running = waiting
+            finally:
+                for _, steps in running:
+                    steps.close()  # (after a lost connection) their finally blocks run
+        return results
+
+    def _steps(
+        self, port_id: str, desired: model.PortBinding | None, rejection: Rejection | None
+    ) -> Steps[set[str]]:
         self.passes += 1
         with self._links_lock:
-            self._busy, self._stale = port_id, False
-        self._rejection = rejection
+            self._busy.add(port_id)
+            self._stale.discard(port_id)
+        if rejection is not None:
+            self._rejections[port_id] = rejection
         try:
             if desired is None and rejection is not None:
                 # Nothing good known (a restart since, or never): nothing to
                 # converge to, and nothing in VPP is removed for it.
                 self._say_rejected(port_id)
                 return set()
-            return self._reconcile(port_id, desired)
+            return (yield from self._reconcile(port_id, desired))
         finally:
-            self._rejection = None
+            self._rejections.pop(port_id, None)
             with self._links_lock:
-                stale, self._busy = self._stale, None
+                self._busy.discard(port_id)
+                stale = port_id in self._stale
+                self._stale.discard(port_id)
             if stale:
                 self._requeue(port_id)
 
     def _say_rejected(self, port_id: str) -> bool:
         """Report the port's refused value instead of its outcome, if it has one."""
-        if self._rejection is None:
+        rejection = self._rejections.get(port_id)
+        if rejection is None:
             return False
-        self._reporter.port_error(port_id, self._rejection.binding_id, self._rejection.reason)
+        self._reporter.port_error(port_id, rejection.binding_id, rejection.reason)
         return True
 
-    def _reconcile(self, port_id: str, desired: model.PortBinding | None) -> set[str]:
+    def _reconcile(self, port_id: str, desired: model.PortBinding | None) -> Steps[set[str]]:
         self._blocked.pop(port_id, None)
         self._no_room.discard(port_id)
         actual = self.inv.ports.get(port_id)
@@ -155,6 +224,9 @@ class PortReconciler:
         if desired is None:
             if actual is not None:
                 self._remove(actual)
+            else:
+                # A MACIP ACL made with a create that then failed
+                self._secgroups.port_gone(port_id)
             self._release(port_id)  # counted, though its create failed
             self._reporter.port_gone(port_id)
             return set(before)
@@ -174,8 +246,8 @@ class PortReconciler:
                 self._remove(actual)
                 actual = None
             if actual is None:
-                actual = self._create(desired)
-            self._converge(actual, desired, net)
+                actual = yield from self._create(desired)
+            yield from self._converge(actual, desired, net)
             self._set_rx_mode(actual)
         except (NetworkError, SecGroupError) as exc:
             # Not half-programmed: whatever an earlier binding left goes.
@@ -224,15 +296,19 @@ class PortReconciler:
             {p.port_id: Cost.of(p.kind, p.sw_if_index in secured) for p in self.inv.ports.values()}
         )
 
-    def _create(self, desired: model.PortBinding) -> PortObj:
+    def _create(self, desired: model.PortBinding) -> Steps[PortObj]:
         tag = self.inv.tags.mark(t.PORT_TAG + desired.port_id)
         if desired.vhostuser is not None:
             is_server = desired.vhostuser.mode == "server"
             endpoint = desired.vhostuser.socket
-            with self._vpp.batch():
+            made: list[int] = []
+            with self._vpp.batch(wait=False) as batch:
                 # The MACIP ACL needs no interface: in flight with the create.
                 self._secgroups.prepare_port(desired)
-                idx = self._vpp.create_vhost_user(endpoint, is_server, desired.mac_address, tag)
+                self._vpp.add_vhost_user(endpoint, is_server, desired.mac_address, tag, made.append)
+            yield batch
+            self._vpp.settle(batch)
+            idx = made[0]
             # VPP made it with the port's MAC, admin down (so link down) and a
             # default MTU that _converge sets anyway. Its name is read back once
             # the port is up (_read_back), together with the link state then.
@@ -295,7 +371,7 @@ class PortReconciler:
             return actual, f"tap device {ifname} not present"
         return actual, None
 
-    def _converge(self, port: PortObj, desired: model.PortBinding, net: NetObj) -> None:
+    def _converge(self, port: PortObj, desired: model.PortBinding, net: NetObj) -> Steps[None]:
         """Set what differs: the calls that need no other's reply in one batch
         (each recorded in the inventory once VPP says it is done), then
         admin-up once every filter's reply is in, with the read-back."""
@@ -306,7 +382,7 @@ class PortReconciler:
             self._vpp.set_bridge(idx, net.bd_id)
             self.inv.join(idx, net.bd_id)
             self._collect_bd(old)
-        with self._vpp.batch():
+        with self._vpp.batch(wait=False) as batch:
             if port.mtu != desired.mtu:
                 self._vpp.set_mtu(idx, desired.mtu, then=_setter(port, "mtu", desired.mtu))
             if old is None:
@@ -314,14 +390,18 @@ class PortReconciler:
             # Filters before admin-up: no packet may pass an unfiltered port.
             self._secgroups.apply_port(idx, desired)
             self._networks.isolation.port(idx)  # its VM's tags: dropped
+        yield batch
+        self._vpp.settle(batch)
         if port.admin_up == desired.admin_state_up and port.name:
             return
-        with self._vpp.batch():
+        with self._vpp.batch(wait=False) as batch:
             if port.admin_up != desired.admin_state_up:
                 up = desired.admin_state_up
                 self._vpp.set_admin_up(idx, up, then=_setter(port, "admin_up", up))
             if not port.name:
                 self._read_back(port)
+        yield batch
+        self._vpp.settle(batch)
 
     def _set_rx_mode(self, port: PortObj) -> None:
         """Put a vhost-user port's receive queues in the configured mode.
@@ -351,16 +431,23 @@ class PortReconciler:
         """
         seq = port.link_seq
         if port.kind == "vhostuser":
-            brief = self._vpp.name_and_link(port.sw_if_index)
-            if brief is None:
-                return
-            port.name, link_up = brief
-        else:
-            itf = self._vpp.get_interface(port.sw_if_index)
-            if itf is None:
-                return
-            port.name, port.mac_address, port.mtu = itf.name, itf.mac_address, itf.mtu
-            port.admin_up, link_up = itf.admin_up, itf.link_up
+            # In a batch, read once VPP answers (the port's name, for its report).
+            def got(brief: tuple[str, bool] | None) -> None:
+                if brief is not None:
+                    port.name, link_up = brief
+                    self._set_link(port, seq, link_up)
+
+            self._vpp.read_name_and_link(port.sw_if_index, got)
+            return
+        itf = self._vpp.get_interface(port.sw_if_index)
+        if itf is None:
+            return
+        port.name, port.mac_address, port.mtu = itf.name, itf.mac_address, itf.mtu
+        port.admin_up = itf.admin_up
+        self._set_link(port, seq, itf.link_up)
+
+    def _set_link(self, port: PortObj, seq: int, link_up: bool) -> None:
+        """Record a link state read when the port's event count was ``seq``."""
         with self._links_lock:
             # An event applied since the call began wins: each link change has
             # an event, in order, so whatever VPP did after it is still to come.
@@ -371,7 +458,8 @@ class PortReconciler:
         if self._say_rejected(desired.port_id):
             return
         with self._links_lock:
-            link_up, self._stale = port.link_up, False
+            link_up = port.link_up
+            self._stale.discard(desired.port_id)
         uplink = self._networks.uplink_for(desired)
         programmed = model.Programmed(
             interface=port.name,
@@ -457,10 +545,10 @@ class PortReconciler:
             if port.link_up == link_up:
                 return None  # (an admin change, say): the report stays as it is
             port.link_up = link_up
-            if port_id == self._busy:
+            if port_id in self._busy:
                 # Caused by the reconcile under way (admin-up, say), whose report
                 # is still to come: a second pass only if the report has read it.
-                self._stale = True
+                self._stale.add(port_id)
                 return None
             return port_id
 

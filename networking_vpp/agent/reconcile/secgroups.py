@@ -310,6 +310,11 @@ class SecGroupReconciler:
         self.inv.if_macip.pop(sw_if_index, None)
         self._delete_macip(port_id)
 
+    def port_gone(self, port_id: str) -> None:
+        """A port that has no interface is gone: its MACIP ACL, made in flight
+        with an interface create that then failed, goes too."""
+        self._delete_macip(port_id)
+
     def _delete_macip(self, port_id: str) -> None:
         have = self.inv.macips.pop(t.MACIP_TAG + port_id, None)
         if have is not None:

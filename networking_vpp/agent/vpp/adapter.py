@@ -26,7 +26,7 @@ from typing import Any
 from networking_vpp.agent.vpp import errors
 from networking_vpp.agent.vpp import types as t
 from networking_vpp.agent.vpp.acl import AclOps, after_done
-from networking_vpp.agent.vpp.pipeline import Pipeline, PipelineBroken, Sent
+from networking_vpp.agent.vpp.pipeline import ONE_REPLY, Pipeline, PipelineBroken, Sent
 
 LOG = logging.getLogger(__name__)
 
@@ -106,12 +106,15 @@ Done = Callable[[], None] | None  # called once a change is done
 
 
 class _Batch:
-    """The requests of one :meth:`VppAdapter.batch` not yet checked."""
+    """One :meth:`VppAdapter.batch`: the failures of its requests so far."""
 
     def __init__(self, pipeline: Pipeline | None) -> None:
         self.pipeline = pipeline  # None: the client is called one request at a time
-        self.sent: list[tuple[Sent, Then]] = []
         self.failures: list[tuple[str, int]] = []
+        self.last: Sent | None = None  # its last request on the wire
+
+
+Batch = _Batch  # what batch(wait=False) hands out, for settle()
 
 
 def _link_up(row: Any) -> bool:
@@ -145,6 +148,9 @@ class VppAdapter(AclOps):
         self._pipeline: Pipeline | None = None  # on the client, if it is vpp_papi's
         self._lock = threading.RLock()  # vpp_papi clients are not thread-safe
         self._batch: _Batch | None = None  # the batch under way (its thread holds _lock)
+        # Requests sent and not yet answered, in order, whichever batch sent them
+        # (with the batch's callback for the reply): replies come in that order.
+        self._inflight: list[tuple[Sent, Then, _Batch]] = []
         self._event_cb: EventCallback | None = None
         #: mutating calls made since connect: lets tests prove "nothing to do"
         self.mutations = 0
@@ -165,6 +171,7 @@ class VppAdapter(AclOps):
             client.register_event_callback(self._on_message)
             self._client = client
             self._pipeline = Pipeline(client) if Pipeline.supports(client) else None
+            self._inflight = []
             self._call("want_interface_events", enable_disable=1, pid=0)
 
     def probe(self) -> bool:
@@ -177,6 +184,7 @@ class VppAdapter(AclOps):
         with self._lock:
             client, self._client = self._client, None
             self._pipeline = None
+            self._inflight = []
             if client is not None:
                 try:
                     client.disconnect()
@@ -241,6 +249,18 @@ class VppAdapter(AclOps):
         if then is not None:
             then(reply)
 
+    def _query(self, message: str, got: Callable[[Any], None], **fields: Any) -> None:
+        """A read whose answer (a dump's rows) ``got`` takes: in a batch, sent
+        without waiting, ``got`` running once the answer is in; else at once."""
+        with self._lock:
+            batch = self._batch
+            if batch is not None and batch.pipeline is not None:
+                if self._client is None:
+                    raise VppConnectionError("not connected to VPP")
+                self._write(batch, message, fields, got)
+                return
+        got(self._call(message, **fields))
+
     def _write(self, batch: _Batch, message: str, fields: dict[str, Any], then: Then) -> Sent:
         assert batch.pipeline is not None
         started = time.perf_counter()
@@ -252,7 +272,8 @@ class VppAdapter(AclOps):
         finally:
             self.calls += 1
             self.call_seconds += time.perf_counter() - started
-        batch.sent.append((sent, then))
+        self._inflight.append((sent, then, batch))
+        batch.last = sent
         return sent
 
     def _send(
@@ -271,7 +292,7 @@ class VppAdapter(AclOps):
                 sent = self._write(current, message, fields, None)
                 if mutating:
                     self.mutations += 1
-                self._collect(current, own=sent)
+                self._collect(own=sent)
                 reply = Pipeline.answer(sent)
             elif self._pipeline is not None:
                 # One request on the pipeline: vpp_papi's synchronous call
@@ -280,7 +301,7 @@ class VppAdapter(AclOps):
                 sent = self._write(single, message, fields, None)
                 if mutating:
                     self.mutations += 1
-                self._collect(single, own=sent)
+                self._collect(own=sent)
                 reply = Pipeline.answer(sent)
             else:
                 started = time.perf_counter()
@@ -309,7 +330,7 @@ class VppAdapter(AclOps):
 
     # --- batches -----------------------------------------------------------------
     @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self, wait: bool = True) -> Iterator[_Batch]:
         """Send the changes made inside without waiting for each reply.
 
         VPP serves a connection's requests in order, so the order of the calls
@@ -317,10 +338,15 @@ class VppAdapter(AclOps):
         behind it. Raises :class:`VppBatchError` at the end (or at the first
         call inside whose answer is needed) if any failed. A batch inside a
         batch is part of it. Other threads' calls wait for the batch's end.
+
+        ``wait=False``: the batch ends without waiting for its replies; its
+        caller waits later with :meth:`settle` (meanwhile other batches may
+        be sent: what ``reconcile_many`` does to keep many ports in flight;
+        it holds :meth:`exclusive` throughout).
         """
         with self._lock:
             if self._batch is not None:
-                yield
+                yield self._batch
                 return
             client = self._client
             if client is None:
@@ -328,42 +354,66 @@ class VppAdapter(AclOps):
             batch = _Batch(self._pipeline)
             self._batch = batch
             try:
-                yield
+                yield batch
             except BaseException:
                 self._batch = None
                 self._drain(batch)
                 raise
             self._batch = None
+            if wait:
+                self._flush(batch)
+
+    def settle(self, batch: _Batch) -> None:
+        """Wait for a ``wait=False`` batch's replies (and those sent before them);
+        raise its failures, if any."""
+        with self._lock:
             self._flush(batch)
 
+    def exclusive(self) -> contextlib.AbstractContextManager[Any]:
+        """Hold the connection: no other thread's call reads a reply meanwhile
+        (nor runs a batch's callbacks) until the block ends."""
+        return self._lock
+
     def _flush(self, batch: _Batch) -> None:
-        """Wait for every reply sent so far; raise the batch's failures, if any."""
-        self._collect(batch)
+        """Wait for the batch's replies (and those sent before them: they come
+        first); raise its failures, if any."""
+        if batch.last is not None:
+            self._collect(through=batch.last)
+            batch.last = None
         self._raise_failures(batch)
 
-    def _collect(self, batch: _Batch, own: Sent | None = None) -> None:
-        """Wait for every reply sent so far and record how each went (``own``:
-        a call whose caller judges its reply)."""
-        if not batch.sent:
+    def _collect(self, own: Sent | None = None, through: Sent | None = None) -> None:
+        """Wait for the replies in flight up to ``through`` (or ``own``, or all)
+        and record how each went, in order: a failure in the batch that sent
+        it, a success by the request's callback (``own``: a call whose caller
+        judges its reply). Requests sent after it stay in flight."""
+        if not self._inflight:
             return
-        assert batch.pipeline is not None
+        assert self._pipeline is not None
+        last = through or own
+        if last is None or self._inflight[-1][0] is last:
+            inflight, self._inflight = self._inflight, []
+        else:
+            upto = next((i for i, s in enumerate(self._inflight) if s[0] is last), -1) + 1
+            if not upto:
+                return  # collected already
+            inflight, self._inflight = self._inflight[:upto], self._inflight[upto:]
         started = time.perf_counter()
-        sent, batch.sent = batch.sent, []
         try:
-            batch.pipeline.collect([s for s, _ in sent])
+            self._pipeline.collect([s for s, _, _ in inflight])
         except (PipelineBroken, OSError) as exc:
             self._client = None
             raise VppConnectionError(str(exc)) from exc
         finally:
             self.call_seconds += time.perf_counter() - started
-        for s, then in sent:
+        for s, then, batch in inflight:
             if s is own:
                 continue
             retval = getattr(s.reply, "retval", 0)
             if retval != 0:
                 batch.failures.append((s.message, retval))
             elif then is not None:
-                then(s.reply)
+                then(s.reply if s.kind == ONE_REPLY else Pipeline.answer(s))
 
     @staticmethod
     def _raise_failures(batch: _Batch) -> None:
@@ -406,6 +456,16 @@ class VppAdapter(AclOps):
         if not rows:
             return None
         return _str(rows[0].interface_name), _link_up(rows[0])
+
+    def read_name_and_link(
+        self, sw_if_index: int, got: Callable[[tuple[str, bool] | None], None]
+    ) -> None:
+        """:meth:`name_and_link`, given to ``got`` (in a batch, once VPP answered)."""
+
+        def rows_to(rows: list[Any]) -> None:
+            got((_str(rows[0].interface_name), _link_up(rows[0])) if rows else None)
+
+        self._query("sw_interface_dump", rows_to, sw_if_index=sw_if_index)
 
     def link_states(self) -> dict[int, bool]:
         """sw_if_index -> whether its link is up, for every interface."""
@@ -490,6 +550,21 @@ class VppAdapter(AclOps):
             tag=tag,
         )
         return int(reply.sw_if_index)
+
+    def add_vhost_user(
+        self, socket: str, is_server: bool, mac: str, tag: str, made: Callable[[int], None]
+    ) -> None:
+        """:meth:`create_vhost_user` without waiting inside a batch: ``made``
+        gets the new interface's index once VPP's reply is in."""
+        self._command(
+            "create_vhost_user_if_v2",
+            then=lambda reply: made(int(reply.sw_if_index)),
+            is_server=is_server,
+            sock_filename=socket,
+            use_custom_mac=True,
+            mac_address=mac,
+            tag=tag,
+        )
 
     def delete_vhost_user(self, sw_if_index: int) -> None:
         """Remove a vhost-user interface."""
