@@ -16,6 +16,7 @@ starts cold against an empty VPP; the clock stops when every port is programmed
 and its report is in etcd. Then ``--taps`` tap ports the same way (their kernel
 devices made in the emulator first). Printed for each: the time, the API calls
 a port (the agent's, and the messages VPP served, control_pings included), the
+times the agent waited for replies (round trips, many requests each), the
 agent's own CPU a port (this process, whose other threads idle) apart from the
 wall time its worker spent blocked in VPP calls, and the emulator's CPU (its
 own speed, not VPP's). Then, with the agent running, single ports are put one at
@@ -262,7 +263,8 @@ def cold_start(etcd: EtcdClient, n: int, kind: str, groups: int, costs: str) -> 
     )
     print(
         f"    API: {agent.vpp.calls} agent calls ({agent.vpp.calls / n:.2f} a port),"
-        f" {served} messages served by VPP ({served / n:.2f} a port, control_pings included)"
+        f" {served} messages served by VPP ({served / n:.2f} a port, control_pings included),"
+        f" {agent.vpp.waits} waits for replies ({agent.vpp.waits / n:.2f} a port)"
     )
     print(
         f"    agent CPU {agent_cpu:.2f} s ({agent_cpu / n * 1000:.3f} ms/port):"

@@ -157,6 +157,11 @@ class VppAdapter(AclOps):
         #: API calls made and seconds spent waiting for VPP's answers (metrics)
         self.calls = 0
         self.call_seconds = 0.0
+        #: the most requests that were ever in flight at once
+        self.most_in_flight = 0
+        #: times the agent waited for VPP's replies (round trips, however many
+        #: requests each; not counting replies that were in already)
+        self.waits = 0
 
     # --- connection ----------------------------------------------------------
     def connect(self) -> None:
@@ -273,6 +278,7 @@ class VppAdapter(AclOps):
             self.calls += 1
             self.call_seconds += time.perf_counter() - started
         self._inflight.append((sent, then, batch))
+        self.most_in_flight = max(self.most_in_flight, len(self._inflight))
         batch.last = sent
         return sent
 
@@ -400,7 +406,8 @@ class VppAdapter(AclOps):
             inflight, self._inflight = self._inflight[:upto], self._inflight[upto:]
         started = time.perf_counter()
         try:
-            self._pipeline.collect([s for s, _, _ in inflight])
+            if self._pipeline.collect([s for s, _, _ in inflight]):
+                self.waits += 1
         except (PipelineBroken, OSError) as exc:
             self._client = None
             raise VppConnectionError(str(exc)) from exc

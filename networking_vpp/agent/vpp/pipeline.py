@@ -115,11 +115,17 @@ class Pipeline:
             self._write("control_ping", {}, context)
         return Sent(message, context, kind, end)
 
-    def collect(self, outstanding: list[Sent]) -> None:
-        """Read replies until every request of ``outstanding`` is answered."""
+    def collect(self, outstanding: list[Sent]) -> bool:
+        """Read replies until every request of ``outstanding`` is answered;
+        returns whether that meant waiting for VPP (a round trip) rather than
+        only reading replies already in."""
         waiting = {s.context: s for s in outstanding if not s.done}
         self.flush()
+        pending = getattr(self._transport, "pending", None)
+        waited = False
         while waiting:
+            if not waited:
+                waited = pending is None or not pending()
             raw = self._transport.read(timeout=self._timeout)
             if not raw:
                 # EOF (the reader thread's None) or nothing for read_timeout.
@@ -139,6 +145,7 @@ class Pipeline:
             sent.reply = msg
             sent.done = True
             del waiting[sent.context]
+        return waited
 
     @staticmethod
     def answer(sent: Sent) -> Any:

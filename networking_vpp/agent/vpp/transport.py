@@ -164,6 +164,10 @@ class SocketTransport:
         except OSError as err:
             raise VppTransportSocketIOError(1, f"Sendall error: {err!r}") from err
 
+    def pending(self) -> bool:
+        """Whether :meth:`read` would return at once (a reply is in, or the end)."""
+        return not self._replies.empty() or self._ended.is_set()
+
     def read(self, timeout: float | None = None) -> bytes | None:
         """The next reply (packed), or None: the connection has ended, or none
         came within ``timeout`` (the read timeout when None)."""
