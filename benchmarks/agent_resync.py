@@ -19,8 +19,10 @@ a port (the agent's, and the messages VPP served, control_pings included), the
 times the agent waited for replies (round trips, many requests each), the
 agent's own CPU a port (this process, whose other threads idle) apart from the
 wall time its worker spent blocked in VPP calls, and the emulator's CPU (its
-own speed, not VPP's). Then, with the agent running, single ports are put one at
-a time and the delay until their state key appears (an etcd watch): p50, p99.
+own speed, not VPP's). After each vhost-user cold start, VPP stops and starts
+again: how soon the agent is connected and every port programmed anew after
+VPP answers. Then, with the agent running, single ports are put one at a time
+and the delay until their state key appears (an etcd watch): p50, p99.
 """
 
 from __future__ import annotations
@@ -224,7 +226,29 @@ def cpu_split(before: dict[str, float], after: dict[str, float]) -> str:
     )
 
 
-def cold_start(etcd: EtcdClient, n: int, kind: str, groups: int, costs: str) -> float:
+def vpp_restart(agent: Agent, vpp: EmulatorProcess, n: int) -> str:
+    """VPP stops and starts again under ``n`` programmed ports: how soon the
+    agent is back (connected, and every port programmed anew) after VPP
+    answers again."""
+    resyncs = agent.resyncs
+    vpp.control.stop()
+    wait_for(lambda: not agent.vpp.connected, 30, "the agent to see VPP gone")
+    vpp.control.start()
+    answered = time.perf_counter()
+    wait_for(lambda: agent.vpp.connected, 30, "the agent to reconnect")
+    connected = time.perf_counter() - answered
+    while not (agent.resyncs > resyncs and agent.queue.idle() and len(agent.inventory.ports) == n):
+        time.sleep(0.01)
+    back = time.perf_counter() - answered
+    return (
+        f"    VPP restarted under {n} ports: the agent connected {connected:.3f} s after VPP"
+        f" answered, every port programmed again {back:.3f} s after"
+    )
+
+
+def cold_start(
+    etcd: EtcdClient, n: int, kind: str, groups: int, costs: str, restart: bool = False
+) -> float:
     etcd.delete_prefix(KEYS.prefix + "/")
     bindings = [binding(i, kind, groups) for i in range(n)]
     write_batch(etcd, desired_state(bindings, groups))
@@ -263,12 +287,13 @@ def cold_start(etcd: EtcdClient, n: int, kind: str, groups: int, costs: str) -> 
             for name, count in (vpp.by_message() - by_message_before).items()
         )
         reported, _ = etcd.get_prefix(KEYS.port_states_prefix(HOST))
+        calls, waits, blocked = agent.vpp.calls, agent.vpp.waits, agent.vpp.call_seconds
+        restarted = vpp_restart(agent, vpp, n) if restart else None
         agent.stop()
     assert len(agent.inventory.ports) == n, len(agent.inventory.ports)
     assert len(reported) == n, len(reported)
     errors = [kv.key for kv in reported if b'"error"' in kv.value]
     assert not errors, errors[:3]
-    blocked = agent.vpp.call_seconds
     print(
         f"cold start, {n:>5} {kind} ports, costs {costs}: {elapsed:7.3f} s,"
         f" {elapsed / n * 1000:.3f} ms/port (etcd loaded at {loaded:.3f} s with {early} ports"
@@ -276,9 +301,9 @@ def cold_start(etcd: EtcdClient, n: int, kind: str, groups: int, costs: str) -> 
         f" {agent.reporter.flushes} report batches)"
     )
     print(
-        f"    API: {agent.vpp.calls} agent calls ({agent.vpp.calls / n:.2f} a port),"
+        f"    API: {calls} agent calls ({calls / n:.2f} a port),"
         f" {served} messages served by VPP ({served / n:.2f} a port, control_pings included),"
-        f" {agent.vpp.waits} waits for replies ({agent.vpp.waits / n:.2f} a port)"
+        f" {waits} waits for replies ({waits / n:.2f} a port)"
     )
     print(
         f"    agent CPU {agent_cpu:.2f} s ({agent_cpu / n * 1000:.3f} ms/port):"
@@ -290,6 +315,8 @@ def cold_start(etcd: EtcdClient, n: int, kind: str, groups: int, costs: str) -> 
         f" VPP's own time at its measured costs {vpp_busy:.2f} s;"
         f" emulator process CPU {vpp_cpu:.2f} s (its own speed, not VPP's)"
     )
+    if restarted:
+        print(restarted)
     return elapsed
 
 
@@ -348,6 +375,12 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=1, help="cold starts per size (the median is the figure)"
     )
+    parser.add_argument(
+        "--no-restart",
+        dest="restart",
+        action="store_false",
+        help="skip the VPP restart after each vhost-user cold start",
+    )
     args = parser.parse_args()
     tune_gc()  # as the vpp-agent process does
     server = EtcdServer()
@@ -357,7 +390,8 @@ def main() -> None:
         runs_of = [("vhostuser", n) for n in args.sizes] + [("tap", n) for n in args.taps]
         for kind, n in runs_of:
             runs = sorted(
-                cold_start(etcd, n, kind, args.groups, args.costs) for _ in range(args.repeat)
+                cold_start(etcd, n, kind, args.groups, args.costs, args.restart and kind != "tap")
+                for _ in range(args.repeat)
             )
             median = statistics.median(runs)
             print(
