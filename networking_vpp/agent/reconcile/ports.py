@@ -217,7 +217,7 @@ class PortReconciler:
             # only the report may differ.
             net = self.inv.networks.get(desired.network_id)
             if net is not None:
-                self._set_rx_mode(actual)  # its VM may just have connected
+                yield from self._set_rx_mode(actual)  # its VM may just have connected
                 self._report(actual, desired, net)
                 return set()
         self.converged.pop(port_id, None)
@@ -248,7 +248,7 @@ class PortReconciler:
             if actual is None:
                 actual = yield from self._create(desired)
             yield from self._converge(actual, desired, net)
-            self._set_rx_mode(actual)
+            yield from self._set_rx_mode(actual)
         except (NetworkError, SecGroupError) as exc:
             # Not half-programmed: whatever an earlier binding left goes.
             actual = self.inv.ports.get(port_id)
@@ -403,7 +403,7 @@ class PortReconciler:
         yield batch
         self._vpp.settle(batch)
 
-    def _set_rx_mode(self, port: PortObj) -> None:
+    def _set_rx_mode(self, port: PortObj) -> Steps[None]:
         """Put a vhost-user port's receive queues in the configured mode.
 
         VPP has the queue only once the VM has started it (its link is up),
@@ -415,8 +415,11 @@ class PortReconciler:
         """
         if port.kind != "vhostuser" or port.rx_mode == self._rx_mode or not port.link_up:
             return
-        try:
+        with self._vpp.batch(wait=False) as batch:
             self._vpp.set_rx_mode(port.sw_if_index, self._rx_mode)
+        yield batch
+        try:
+            self._vpp.settle(batch)
         except VppApiError as exc:
             LOG.warning("Port %s: receive queues left as they are: %s", port.port_id, exc)
             return
