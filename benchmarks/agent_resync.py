@@ -61,6 +61,7 @@ KEYS = k.KeySpace()
 
 SOCKET_DIR = "/run/vpp/vhostuser"  # the agent's; not made (emulated VPP)
 GROUPS = 20
+PER_NETWORK = 50  # ports per network (--per-network)
 
 
 def group_ids(i: int, groups: int) -> tuple[str, ...]:
@@ -71,17 +72,17 @@ def group_ids(i: int, groups: int) -> tuple[str, ...]:
 
 
 def binding(i: int, kind: str = "vhostuser", groups: int = GROUPS) -> model.PortBinding:
-    """Port i: 50 ports per VLAN network, in two security groups."""
+    """Port i: ``PER_NETWORK`` ports per VLAN network, in two security groups."""
     name = f"{i:011d}"
     return model.PortBinding(
         port_id=f"{name}-port",  # unique in the 11 characters names use
         binding_id=f"b-{i}",
-        network_id=f"net-{i // 50}",
+        network_id=f"net-{i // PER_NETWORK}",
         mac_address=f"fa:16:3e:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}",
         mtu=1500,
         network_type="vlan",
         physnet="physnet1",
-        segmentation_id=100 + (i // 50) % 3000,
+        segmentation_id=100 + (i // PER_NETWORK) % 3000,
         binding_type="vhostuser" if kind == "vhostuser" else "tap",
         vhostuser=(
             model.VhostUser(portnames.vhostuser_socket(SOCKET_DIR, name))
@@ -364,10 +365,14 @@ def latency(etcd: EtcdClient, count: int, groups: int, costs: str) -> None:
 
 
 def main() -> None:
+    global PER_NETWORK
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 3000])
     parser.add_argument("--taps", type=int, nargs="*", default=[200], help="tap port runs")
     parser.add_argument("--groups", type=int, default=GROUPS, help="security groups")
+    parser.add_argument(
+        "--per-network", type=int, default=PER_NETWORK, help="ports per VLAN network"
+    )
     parser.add_argument(
         "--costs", default="default", help="VPP's costs: default, off, or <message>=<seconds>,..."
     )
@@ -382,6 +387,7 @@ def main() -> None:
         help="skip the VPP restart after each vhost-user cold start",
     )
     args = parser.parse_args()
+    PER_NETWORK = args.per_network
     tune_gc()  # as the vpp-agent process does
     server = EtcdServer()
     server.start()

@@ -165,12 +165,17 @@ class NetworkReconciler:
             sub = self._vpp.create_vlan_subif(uplink.sw_if_index, vlan, tag)
             self._vpp.set_vlan_pop1(sub)
             self._vpp.set_efp_filter(sub)  # before it is up: nothing leaves unfiltered
-            self._vpp.set_admin_up(sub, True)
-            self.inv.subifs[(uplink.sw_if_index, vlan)] = sub
-            self.inv.stray_subifs.discard(sub)
+            # Recorded once VPP says all is done (in a batch, the calls before
+            # went out without waiting): until then it is a stray of ours, which
+            # the next resync finishes or collects.
+            self._vpp.set_admin_up(sub, True, then=lambda: self._record_subif(uplink, vlan, sub))
         else:
             self.isolation.vlan_subif(sub, vlan)
         return sub
+
+    def _record_subif(self, uplink: t.Interface, vlan: int, sub: int) -> None:
+        self.inv.subifs[(uplink.sw_if_index, vlan)] = sub
+        self.inv.stray_subifs.discard(sub)
 
     def _adopt_untagged_subif(self, uplink: int, vlan: int) -> int | None:
         """An untagged sub-interface for this VLAN on the uplink (a crash

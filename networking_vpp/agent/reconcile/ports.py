@@ -240,7 +240,8 @@ class PortReconciler:
         if actual is None and self._no_room_for(desired):
             return set(before)  # nothing made in VPP for it
         try:
-            net = self._networks.ensure(desired)
+            with self._vpp.batch():  # a new network's calls: a few round trips, not one each
+                net = self._networks.ensure(desired)
             if actual is not None and not _same_attachment(actual, desired):
                 LOG.info("Port %s: attachment changed, recreating its interface", port_id)
                 self._remove(actual)
