@@ -469,6 +469,7 @@ class Agent:
                 self.queue.add_all(("sg", sg) for sg in result)
         # A port removed may have freed what another port waited for.
         self.queue.add_all(("port", p) for p in self.ports.unblocked())
+        self.queue.add_all(("net", n) for n in self.ports.networks_to_collect())
         return failed
 
     def _resync(self) -> None:

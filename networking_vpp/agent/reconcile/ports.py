@@ -94,6 +94,10 @@ class PortReconciler:
         # Why the current values of the ports being reconciled were refused:
         # their reports say so, whatever the last good value's outcome
         self._rejections: dict[str, Rejection] = {}
+        # Networks the ports under way are joining, not yet members: a port
+        # removed meanwhile (in the same reconcile_many) must not collect them
+        self._joining: dict[str, str] = {}
+        self._collect_later: set[str] = set()  # networks left for that reason
         # Ports in error because their uplink member carries another network:
         # port -> (that network, the member). Tried again once it is let go.
         self._blocked: dict[str, tuple[str, int]] = {}
@@ -178,6 +182,7 @@ class PortReconciler:
             return (yield from self._reconcile(port_id, desired))
         finally:
             self._rejections.pop(port_id, None)
+            self._joining.pop(port_id, None)
             with self._links_lock:
                 self._busy.discard(port_id)
                 stale = port_id in self._stale
@@ -242,6 +247,7 @@ class PortReconciler:
         try:
             with self._vpp.batch():  # a new network's calls: a few round trips, not one each
                 net = self._networks.ensure(desired)
+            self._joining[port_id] = net.network_id
             if actual is not None and not _same_attachment(actual, desired):
                 LOG.info("Port %s: attachment changed, recreating its interface", port_id)
                 self._remove(actual)
@@ -504,8 +510,18 @@ class PortReconciler:
 
     def _collect_bd(self, bd_id: int) -> None:
         for net in list(self.inv.networks.values()):
-            if net.bd_id == bd_id:
+            if net.bd_id != bd_id:
+                continue
+            if net.network_id in self._joining.values():
+                self._collect_later.add(net.network_id)  # looked at again after
+            else:
                 self._networks.collect(net.network_id)
+
+    def networks_to_collect(self) -> list[str]:
+        """Networks whose collection waited for ports that were joining them
+        (each returned once): collected if those ports did not stay."""
+        later, self._collect_later = sorted(self._collect_later), set()
+        return later
 
     def unblocked(self) -> list[str]:
         """Ports that waited for an uplink member another network held, now free

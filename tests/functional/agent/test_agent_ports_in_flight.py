@@ -98,3 +98,28 @@ def test_a_port_whose_create_failed_leaves_no_macip_when_deleted(rig: HostRig) -
     wait_for(lambda: rig.state("p1") is None, timeout=10, what="the port's state gone")
     assert agent.wait_converged(10)
     assert rig.look.dump_macips() == []
+
+
+def test_a_port_leaving_a_network_another_port_is_joining_leaves_it_be(rig: HostRig) -> None:
+    # A is the network's last member; B joins it and A leaves in one
+    # reconcile_many, B first: when A's removal looks, B is not a member yet.
+    agent = rig.start_agent(report_before_vm_connects=True)
+    rig.put(binding("a", mac_address="fa:16:3e:00:02:01"))
+    rig.wait_state("a")
+    bd = rig.look.dump_bridge_domains()
+    made = rig.vpp.calls["bridge_domain_add_del_v2"]
+    with agent.vpp.exclusive():  # the worker waits at its next VPP call
+        rig.put(binding("c", network_id="net-c", segmentation_id=300))
+        wait_for(lambda: agent.queue.ready() == 0, timeout=10, what="c taken")
+        rig.put(binding("b", mac_address="fa:16:3e:00:02:02"))
+        rig.delete("a")
+        wait_for(lambda: agent.queue.ready() == 2, timeout=10, what="b and a queued")
+    rig.wait_state("b")
+    wait_for(lambda: rig.state("a") is None, timeout=10, what="a's state gone")
+    assert agent.wait_converged(10)
+    # The network's bridge domain stayed (one more made: net-c's), with b in it
+    assert rig.vpp.calls["bridge_domain_add_del_v2"] == made + 1
+    b = rig.state("b")
+    assert b is not None and b.programmed is not None
+    assert b.programmed.bridge_domain in {d.bd_id for d in bd}
+    assert agent.queue.failures(("port", "b")) == 0
