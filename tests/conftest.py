@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from networking_vpp.common.etcd.client import EtcdClient
 from networking_vpp.testing.etcd import EtcdCluster, EtcdServer
 from networking_vpp.testing.vpp import VppEmulator
+from networking_vpp.testing.vpp.socket_server import ApiServer, serve
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +48,33 @@ def etcd_cluster() -> Iterator[EtcdCluster]:
 
 
 @pytest.fixture
-def vpp() -> Iterator[VppEmulator]:
+def vpp() -> VppEmulator:
     """An emulated VPP with one uplink NIC, GigabitEthernet0/8/0 (sw_if_index 1).
 
-    Events are delivered synchronously, so a test sees them as soon as the call
-    that caused them returns.
+    Tests talk to it through its API socket with vpp_papi (``vpp_api``).
     """
-    emulator = VppEmulator(event_delivery="sync")
+    emulator = VppEmulator()
     emulator.add_hardware_interface("GigabitEthernet0/8/0", "52:54:00:00:08:00")
-    yield emulator
-    assert not emulator.event_errors, emulator.event_errors
+    return emulator
+
+
+@pytest.fixture
+def serve_vpp() -> Iterator[Callable[[VppEmulator], ApiServer]]:
+    """Serves an emulator on an API socket of its own, closed after the test."""
+    servers: list[ApiServer] = []
+
+    def serve_one(emulator: VppEmulator) -> ApiServer:
+        servers.append(serve(emulator))
+        return servers[-1]
+
+    yield serve_one
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def vpp_api(vpp: VppEmulator, serve_vpp: Callable[[VppEmulator], ApiServer]) -> ApiServer:
+    """The ``vpp`` fixture's API socket: ``vpp_api.connect("test").api.<message>(...)``,
+    or ``VppAdapter(vpp_api.client)``. An event reaches a client's callback before
+    the reply to any call that client makes afterwards (``control_ping`` waits for it)."""
+    return serve_vpp(vpp)

@@ -4,10 +4,10 @@ A model of the plugin's ``acl_main_t`` (``src/plugins/acl/acl.c``), one per
 life of the VPP process (a restart wipes it with the rest of the state):
 
 * ACLs and MACIP ACLs live in two pools (vppinfra pools: a freed index is the
-  next one handed out). Rules are kept as the API gave them (normalised by the
-  codec), which is also what the dumps return; the dataplane compiles them on
-  first use (``compiled``), and a replace drops the compiled form so the new
-  rules apply at once wherever the ACL is applied.
+  next one handed out). Rules are kept as the API gave them (as vpp_papi's
+  serializer unpacked them), which is also what the dumps return; the
+  dataplane compiles them on first use (``compiled``), and a replace drops the
+  compiled form so the new rules apply at once wherever the ACL is applied.
 * Each interface has an ordered input list and an ordered output list (VPP's
   ``input_acl_vec_by_sw_if_index``/``output_...``) and the reverse maps, ACL
   -> interfaces using it (``..._sw_if_index_vec_by_acl``), that ``acl_del``

@@ -1,11 +1,9 @@
-"""VPP's API error codes and the client-side exceptions vpp_papi raises.
+"""VPP's API error codes, and the emulator's word for a broken connection.
 
 The codes are VPP's ``VNET_API_ERROR_*`` values (``src/vnet/error.h``, which
 ``src/vnet/api_errno.h`` includes); only the ones the emulator returns are
-named here. The exception classes mirror vpp_papi's so that code written
-against the emulator catches exactly what it would catch against a real VPP:
-an ``IOError`` when the connection is gone, a ``ValueError`` for a bad
-argument, a plain ``Exception`` for "not connected yet".
+named here. Clients see what vpp_papi raises (they talk to the emulator's
+socket with it).
 """
 
 from __future__ import annotations
@@ -43,18 +41,9 @@ EAGAIN = -165
 NAMES = {v: k for k, v in globals().items() if k.isupper() and isinstance(v, int)}
 
 
-# --- vpp_papi's exception surface -------------------------------------------
-class VPPApiError(Exception):
-    """Raised by ``client.api`` before the first ``connect()`` (as vpp_papi)."""
+class ConnectionBroken(Exception):
+    """A call that gets no answer: the socket server closes its connection.
 
-
-class VPPIOError(IOError):
-    """The API connection is gone: VPP stopped, restarted or the socket broke."""
-
-
-class VPPValueError(ValueError):
-    """An argument that the message does not have (vpp_papi's ``validate_args``)."""
-
-
-class VPPSerializerValueError(ValueError):
-    """A value the serializer cannot pack: wrong type, out of range, too long."""
+    The connection is gone (VPP restarted or stopped), or a fault test breaks
+    it (``VppEmulator.fail_next``); the client's call raises an ``IOError``.
+    """

@@ -1,12 +1,12 @@
 """The emulator served on a Unix socket, in VPP's own API socket protocol.
 
-A ``vpp_papi.VPPApiClient`` connects to this exactly as to VPP's
-``/run/vpp/api.sock``::
+This is the emulator's one front door: a ``vpp_papi.VPPApiClient`` connects
+to it exactly as to VPP's ``/run/vpp/api.sock``::
 
     vpp = VppEmulator()
-    server = ApiServer(vpp, "/tmp/x/api.sock")     # writes /tmp/x/api/*.api.json
+    server = serve(vpp)                   # <tmp>/api.sock, <tmp>/api/*.api.json
     client = VPPApiClient(apidir=[server.api_dir], server_address=server.path)
-    client.connect("agent")
+    client.connect("agent")               # or server.connect("test"), for tests
 
 The protocol, as VPP's ``socket_api.c`` and vpp_papi's socket transport
 speak it: every message is a 16-byte header (``>QII``: a queue word, the
@@ -17,23 +17,29 @@ and the message table (``<name>_<crc>`` and the index of each message VPP
 has); the client then numbers its messages by that table and finds replies
 by their ``context``. A dump is answered with its details and nothing else:
 vpp_papi follows it with a ``control_ping`` whose reply ends the dump.
-Events (``sw_interface_event``) come unasked to the clients that subscribed.
+Events (``sw_interface_event``) come unasked to the clients that subscribed,
+written before the reply of the call that caused them.
 ``sockclnt_delete`` is answered, then the socket is closed.
 
 Messages are packed and unpacked by vpp_papi's own serializer, from
 ``.api.json`` files generated from the emulator's declarations
-(``apijson.py``); the emulator checks the arguments (``codec.py``) and runs
-the handlers as for any client. The emulator's life is the socket's: when it
-restarts, every connection is closed (a client's reader sees EOF) and the
-socket keeps listening; while it is stopped, the path does not exist and
-connecting is refused.
+(``apijson.py``): the client's serializer checks the arguments, and a reply
+is VPP's zero-filled message with the fields the handler gave. The handlers
+get a request's fields as vpp_papi unpacked them, structs as dicts, MACs as
+the emulator's ``MACAddress`` and prefixes sent with host bits marked
+(``convert.py``). The emulator's life is the socket's: when it restarts,
+every connection is closed (a client's reader sees EOF) and the socket keeps
+listening; while it is stopped, the path does not exist and connecting is
+refused.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
+import shutil
 import socket
 import struct
 import tempfile
@@ -42,13 +48,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vpp_papi import VPPApiClient
+from vpp_papi.macaddress import MACAddress as PapiMACAddress
 from vpp_papi.vpp_papi import VPPApiJSONFiles
+from vpp_papi.vpp_serializer import VLAList
 
 from networking_vpp.testing.vpp import apijson
+from networking_vpp.testing.vpp.convert import MACAddress, mark_host_bits
 from networking_vpp.testing.vpp.costs import CostModel
 from networking_vpp.testing.vpp.defs import registry
 from networking_vpp.testing.vpp.emulator import Request, VppEmulator
-from networking_vpp.testing.vpp.errors import VPPIOError
+from networking_vpp.testing.vpp.errors import ConnectionBroken
 
 LOG = logging.getLogger(__name__)
 
@@ -59,49 +69,124 @@ _MSG_ID = struct.Struct(">H")
 _CREATE_ID, _CREATE_REPLY_ID = 15, 16
 
 
-def _plain(value: Any) -> Any:
-    """A serializer value as vpp_papi packs it: nested namedtuples as dicts."""
-    if type(value) is list:
-        return [_plain(v) for v in value]
+_PREFIX_TYPES = frozenset({"vl_api_prefix_t", "vl_api_ip4_prefix_t", "vl_api_ip6_prefix_t"})
+_NETWORKS = (ipaddress.IPv4Network, ipaddress.IPv6Network)
+_SCALARS = frozenset({int, bool, str, bytes, float})
+_ZEROS = bytes(64 * 1024)  # a message of zeros, longer than any declared one
+
+
+def _arg(value: Any, raw: Any = None) -> Any:
+    """A value vpp_papi unpacked, as handlers take it (and vpp_papi packs it):
+    structs as dicts, enums as ints, MACs as the emulator's. ``raw``: the same value unpacked
+    without type conversion, to mark a prefix sent with host bits (None: the
+    message has no prefix)."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is list:
+        if raw is None:
+            return [_arg(v) for v in value]
+        return [_arg(v, r) for v, r in zip(value, raw, strict=False)]  # (r: see _short)
     fields = getattr(value, "_fields", None)
     if fields is not None and isinstance(value, tuple):
-        return {name: _plain(v) for name, v in zip(fields, value, strict=True)}
+        if raw is None:
+            return {n: _arg(v) for n, v in zip(fields, value, strict=True)}
+        return {n: _arg(v, r) for n, v, r in zip(fields, value, raw, strict=True)}
+    if isinstance(value, int):  # an enum or flags value (IntFlag)
+        return int(value)
+    if kind is PapiMACAddress:
+        return MACAddress(value.packed)
+    if (
+        raw is not None
+        and kind in _NETWORKS
+        and _sent_address(raw) not in (None, value.network_address.packed)
+    ):
+        return mark_host_bits(value)
     return value
+
+
+def _sent_address(raw: Any) -> bytes | None:
+    """The address bytes of a prefix as sent (unpacked without type conversion)."""
+    address = getattr(raw, "address", None)
+    if address is None:
+        return None
+    if isinstance(address, bytes):  # vl_api_ip4_prefix_t, vl_api_ip6_prefix_t
+        return address
+    return bytes(address.un.ip6 if address.af == 1 else address.un.ip4)
 
 
 class _Message:
     """One message of the table: its index, vpp_papi's packer, its request if any."""
 
-    __slots__ = ("name", "index", "papi", "fields", "request")
+    __slots__ = ("name", "index", "papi", "fields", "request", "has_prefix", "_zeros")
 
-    def __init__(self, name: str, index: int, papi: Any, request: Request | None) -> None:
+    def __init__(
+        self, name: str, index: int, papi: Any, request: Request | None, has_prefix: bool
+    ) -> None:
         self.name = name
         self.index = index
         self.papi = papi  # vpp_papi's VPPMessage
         self.fields: tuple[str, ...] = tuple(papi.fields)
         self.request = request
+        self.has_prefix = has_prefix  # a prefix field, whose host bits a handler may check
+        self._zeros: dict[str, Any] | None = None
 
-    def pack(self, values: tuple[Any, ...] | dict[str, Any]) -> bytes:
-        """Pack a reply namedtuple (by the declared field names) or a dict."""
-        if isinstance(values, dict):
-            data = dict(values)
-        else:  # the codec's namedtuple renames _vl_msg_id: go by position
-            data = {name: _plain(v) for name, v in zip(self.fields, values, strict=True)}
+    def pack(self, values: dict[str, Any], context: int | None = None) -> bytes:
+        """The message with these fields, the others zero (as VPP fills a reply)."""
+        zeros = self._zeros
+        if zeros is None:
+            # vpp_papi's own values for a zero-filled message (structs as dicts).
+            decoded, _ = self.papi.unpack(_ZEROS)
+            zeros = self._zeros = dict(zip(self.fields, map(_arg, decoded), strict=True))
+        data = zeros.copy()
+        data.update(values)
         data["_vl_msg_id"] = self.index
+        if context is not None:
+            data["context"] = context
         return bytes(self.papi.pack(data))
+
+    def args(self, body: bytes) -> dict[str, Any] | None:
+        """A request's fields, unpacked by vpp_papi, as the handler takes them
+        (None: a message this short cannot be read)."""
+        try:
+            decoded, _ = self.papi.unpack(body)
+        except (struct.error, ValueError):
+            short = self._short(body)
+            if short is None:
+                return None
+            decoded, body = short
+        if not self.has_prefix:
+            return {n: _arg(v) for n, v in zip(self.fields, decoded, strict=True)}
+        raw, _ = self.papi.unpack(body, ntc=True)
+        return {n: _arg(v, r) for n, v, r in zip(self.fields, decoded, raw, strict=True)}
+
+    def _short(self, body: bytes) -> tuple[tuple[Any, ...], bytes] | None:
+        """A message with fewer elements than its count says (vpp_papi packs
+        ``count=2, r=[]`` so), as VPP gets it: the variable array, the last
+        field, holds only the elements that came; the handler decides
+        (``verify_message_len``). Returns the fields and the padded message."""
+        vla = self.papi.packers[-1]
+        if not isinstance(vla, VLAList) or vla.size == 0:
+            return None
+        padded = body + _ZEROS
+        try:
+            decoded, total = self.papi.unpack(padded)
+        except (struct.error, ValueError):
+            return None
+        start = total - len(decoded[-1]) * vla.size  # where the array begins
+        came = max(0, (len(body) - start) // vla.size)
+        return (*decoded[:-1], decoded[-1][:came]), padded
 
 
 class _Session:
     """One client's connection: read, dispatch, answer; events written from any thread.
 
-    It is what the emulator calls a client (``_attach``/``_detach``,
-    ``_deliver`` for events, ``_stop_events`` when VPP's process ends).
-    Writes take ``send_lock``, and only this session's own thread closes the
+    It is what the emulator calls a client (``emulator.ApiClient``:
+    ``_attach``/``_detach``, ``_deliver`` for events, ``_stop_events`` when
+    VPP's process ends). Writes take ``send_lock``, and only this session's own thread closes the
     socket (under that lock), so no write lands on a descriptor number reused
     by a later connection.
     """
-
-    _dispatcher = None  # no in-process event thread: events go onto the socket
 
     def __init__(self, server: ApiServer, sock: socket.socket) -> None:
         self.server = server
@@ -112,17 +197,11 @@ class _Session:
         self.client_index = -1
         self.generation = -1
         self.connected = False
-        self._contexts = 0
 
     # --- what the emulator calls -----------------------------------------------------
-    def next_context(self) -> int:
-        """A context for a request that came without one (vpp_papi always sends one)."""
-        self._contexts += 1
-        return self._contexts
-
-    def _deliver(self, msgs: list[Any]) -> None:
+    def _deliver(self, events: list[dict[str, Any]]) -> None:
         event = self.server.table_by_name["sw_interface_event"]
-        self._write(b"".join(_frame(event.pack(m)) for m in msgs))
+        self._write(b"".join(_frame(event.pack(m)) for m in events))
 
     def _stop_events(self) -> None:
         """VPP's process ended: the client's reader sees EOF (the socket is closed
@@ -130,9 +209,6 @@ class _Session:
         self.connected = False
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
-
-    def _drain(self, timeout: float) -> bool:
-        return True  # events are on the socket: the client's reader has them in order
 
     # --- the connection ------------------------------------------------------------------
     def _write(self, data: bytes) -> None:
@@ -167,7 +243,7 @@ class _Session:
         except OSError:
             return  # shut down by a restart, or the client vanished
         finally:
-            self.server.emulator._detach(self)  # type: ignore[arg-type]
+            self.server.emulator._detach(self)
             with self.send_lock:
                 self.closed = True
                 self.sock.close()
@@ -182,32 +258,37 @@ class _Session:
             # VPP drops a message it has no handler for; a test should hear of it.
             LOG.error("API client %s sent unknown message id %d", self.name, msg_id)
             return False
-        decoded, _ = msg.papi.unpack(body)
-        fields = {n: _plain(v) for n, v in zip(msg.fields, decoded, strict=True)}
-        if msg.name == "sockclnt_create":
-            return self._create(fields)
-        if msg.name == "sockclnt_delete":
-            # Gone before the reply, as in VPP: a client that reads the reply finds
-            # its registration (and subscriptions) deleted.
-            self.server.emulator._detach(self)  # type: ignore[arg-type]
-            reply = self.server.table_by_name["sockclnt_delete_reply"]
-            self._write(_frame(reply.pack({"context": fields["context"], "response": 0})))
-            return False
         if msg.request is None:
+            decoded, _ = msg.papi.unpack(body)
+            fields = dict(zip(msg.fields, decoded, strict=True))
+            if msg.name == "sockclnt_create":
+                return self._create(fields)
+            if msg.name == "sockclnt_delete":
+                # Gone before the reply, as in VPP: a client that reads the reply finds
+                # its registration (and subscriptions) deleted.
+                self.server.emulator._detach(self)
+                reply = self.server.table_by_name["sockclnt_delete_reply"]
+                self._write(_frame(reply.pack({"response": 0}, fields["context"])))
+                return False
             LOG.error("API client %s sent %s, which is no request", self.name, msg.name)
             return False
-        del fields["_vl_msg_id"]
-        fields.pop("client_index", None)  # the emulator knows its client
+        args = msg.args(body)
+        if args is None:
+            LOG.error("API client %s sent a %s too short to read", self.name, msg.name)
+            return False
+        context = args.pop("context")
+        del args["_vl_msg_id"]
+        args.pop("client_index", None)  # the emulator knows its client
         log = self.server.call_log
         if log is not None:  # copied now: the emulator's call may change the dict
-            arguments = {k: v for k, v in fields.items() if k != "context"}
+            arguments = dict(args)
         try:
-            answer = self.server.emulator._call(self, msg.request, fields)  # type: ignore[arg-type]
-        except VPPIOError:
+            answer = self.server.emulator._call(self, msg.request, args)
+        except ConnectionBroken:
             return False  # an injected I/O failure, or VPP restarted meanwhile: the socket breaks
         if log is not None:
             log.record(msg.name, arguments)
-        data = self.server.encode(msg.request, answer)
+        data = self.server.encode(msg.request, answer, context)
         costs = self.server.costs
         if costs is not None:
             # Held until VPP's main thread would have answered: this session's
@@ -219,19 +300,13 @@ class _Session:
     def _create(self, fields: dict[str, Any]) -> bool:
         self.name = fields["name"]
         try:
-            self.server.emulator._attach(self)  # type: ignore[arg-type]
+            self.server.emulator._attach(self)
         except ConnectionRefusedError:
             return False  # stopped between accept and create
         reply = self.server.table_by_name["sockclnt_create_reply"]
         table = self.server.message_table
-        data = {
-            "context": fields["context"],
-            "response": 0,
-            "index": self.client_index,
-            "count": len(table),
-            "message_table": table,
-        }
-        self._write(_frame(reply.pack(data)))
+        data = {"index": self.client_index, "count": len(table), "message_table": table}
+        self._write(_frame(reply.pack(data, fields["context"])))
         return True
 
 
@@ -263,10 +338,7 @@ class CallLog:
 
 def _details(request: Request, answer: Any) -> int:
     """How many details a dump's answer holds (0 for other messages)."""
-    if not request.stream:
-        return 0
-    rows = answer[1] if request.details is not None else answer
-    return len(rows)
+    return len(answer) if request.stream else 0
 
 
 def _frame(payload: bytes) -> bytes:
@@ -277,7 +349,9 @@ class ApiServer:
     """Serves one emulator's API on a Unix socket path.
 
     ``api_dir`` (default: ``api/`` beside the socket) receives the generated
-    ``.api.json`` files a client loads. ``close()`` stops serving.
+    ``.api.json`` files a client loads. ``close()`` stops serving. A test's
+    vpp_papi clients: ``client()`` (unconnected: a ``VppAdapter``'s factory)
+    and ``connect(name)``.
     ``costs``: VPP's service times, charged to every request (``costs.py``);
     None answers as fast as the emulator can. ``call_log``: where every
     served message is noted (none by default: a long-lived server's log
@@ -303,6 +377,7 @@ class ApiServer:
         self.table_by_id: dict[int, _Message] = {}
         reg = registry()
         index = 1
+        requests = emulator.requests
         for name in reg.messages:
             if name == "sockclnt_create":
                 msg_index = _CREATE_ID
@@ -312,7 +387,8 @@ class ApiServer:
                 if index in (_CREATE_ID, _CREATE_REPLY_ID):
                     index = _CREATE_REPLY_ID + 1
                 msg_index, index = index, index + 1
-            msg = _Message(name, msg_index, papi_messages[name], emulator.requests.get(name))
+            has_prefix = name in requests and bool(_PREFIX_TYPES & reg.referenced_types([name]))
+            msg = _Message(name, msg_index, papi_messages[name], requests.get(name), has_prefix)
             self.table_by_name[name] = msg
             self.table_by_id[msg_index] = msg
         #: sockclnt_create_reply's message_table: what a client may send and receive
@@ -322,6 +398,9 @@ class ApiServer:
         ]
         self._lock = threading.Lock()
         self._sessions: set[_Session] = set()
+        self._clients: list[Any] = []  # connect()'s
+        #: a directory that close() removes (serve()'s temporary one)
+        self.temp_dir: str | None = None
         self._listener: socket.socket | None = None
         self._accepter: threading.Thread | None = None
         self._closed = False
@@ -382,7 +461,12 @@ class ApiServer:
             self._unlisten()
 
     def close(self) -> None:
-        """Stop listening and close every connection."""
+        """Disconnect ``connect()``'s clients, stop listening and close every connection."""
+        with self._lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            with contextlib.suppress(Exception):  # vpp_papi's, on a connection gone already
+                client.disconnect()
         with self._lock:
             self._closed = True
             sessions = list(self._sessions)
@@ -391,20 +475,30 @@ class ApiServer:
         self._unlisten()
         for session in sessions:
             session._stop_events()
+        if self.temp_dir is not None:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
 
     # --- replies -----------------------------------------------------------------------
-    def encode(self, request: Request, answer: Any) -> bytes:
-        """The framed messages answering ``request``: details first, then any reply."""
+    def encode(self, request: Request, answer: Any, context: int) -> bytes:
+        """The framed messages answering ``request``: its reply, or a dump's details
+        (the client's control_ping ends a dump)."""
+        reply = self.table_by_name[request.reply]
         if not request.stream:
-            return _frame(self.table_by_name[request.reply.name].pack(answer))
-        if request.details is not None:  # new style: (reply, [details]); reply last
-            head, rows = answer
-            details = self.table_by_name[request.details.name]
-            reply = self.table_by_name[request.reply.name]
-            return b"".join([*(_frame(details.pack(r)) for r in rows), _frame(reply.pack(head))])
-        # old style: details only; the client's control_ping ends it
-        details = self.table_by_name[request.reply.name]
-        return b"".join(_frame(details.pack(r)) for r in answer)
+            return _frame(reply.pack(answer, context))
+        return b"".join(_frame(reply.pack(row, context)) for row in answer)
+
+    # --- clients, for tests --------------------------------------------------------------
+    def client(self) -> Any:
+        """A vpp_papi client of this socket, not connected yet (``VppAdapter``'s factory)."""
+        return VPPApiClient(apidir=[self.api_dir], server_address=self.path, read_timeout=5)
+
+    def connect(self, name: str = "test") -> Any:
+        """A connected vpp_papi client of this socket; ``close()`` disconnects it."""
+        client = self.client()
+        client.connect(name)
+        with self._lock:
+            self._clients.append(client)
+        return client
 
 
 def api_dir_for(api_socket: str) -> str:
@@ -413,8 +507,18 @@ def api_dir_for(api_socket: str) -> str:
 
 
 def serve(
-    emulator: VppEmulator, directory: str | None = None, costs: CostModel | None = None
+    emulator: VppEmulator,
+    directory: str | None = None,
+    costs: CostModel | None = None,
+    call_log: CallLog | None = None,
 ) -> ApiServer:
-    """Serve ``emulator`` on ``<directory>/api.sock`` (a new temporary directory by default)."""
+    """Serve ``emulator`` on ``<directory>/api.sock``.
+
+    By default in a new temporary directory, which ``close()`` removes.
+    """
     base = directory or tempfile.mkdtemp(prefix="vpp-emulator-")
-    return ApiServer(emulator, os.path.join(base, "api.sock"), os.path.join(base, "api"), costs)
+    sock, api_dir = os.path.join(base, "api.sock"), os.path.join(base, "api")
+    server = ApiServer(emulator, sock, api_dir, costs, call_log)
+    if directory is None:
+        server.temp_dir = base
+    return server

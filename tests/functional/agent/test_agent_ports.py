@@ -103,7 +103,7 @@ def test_a_lost_link_event_heals_at_the_next_link_refresh(rig, look):
     # The VM leaves while the agent hears nothing of it (an event lost).
     agent.vpp.on_interface_event(lambda event: None)
     rig.vpp.vm_disconnect("/run/vpp/vhup1")
-    assert rig.vpp.drain_events(5)
+    agent.vpp.ping()  # its reply comes after the event
     agent.vpp.on_interface_event(agent.on_vpp_event)
     assert rig.wait_state("p1", "down").reason == "VM not connected"  # by the link refresh
 

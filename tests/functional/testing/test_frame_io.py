@@ -23,6 +23,7 @@ from networking_vpp.testing.netns import Namespaces, checksum, ping
 from networking_vpp.testing.vpp import VppEmulator, frameio, rawframe
 from networking_vpp.testing.vpp.frameio import Counters
 from networking_vpp.testing.vpp.kernel import NetlinkLinks
+from networking_vpp.testing.vpp.socket_server import serve
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="makes namespaces")
 
@@ -57,10 +58,9 @@ class Cloud:
         for name, ip in (("a", IP_A), ("b", IP_B)):
             ns.veth(self.host, f"tap{name}", self.vm[name], "eth0")
             ns.ip(self.vm[name], "addr", "add", f"{ip}/24", "dev", "eth0")
-        self.vpp = VppEmulator(event_delivery="sync", kernel=NetlinkLinks(netns=self.host))
-        self.client = self.vpp.client()
-        self.client.connect("test")
-        self.api = self.client.api
+        self.vpp = VppEmulator(kernel=NetlinkLinks(netns=self.host))
+        self.server = serve(self.vpp)
+        self.api = self.server.connect("test").api
         self.port: dict[str, int] = {}
 
     def attach(self, name: str, flags: int = QDISC_BYPASS_CKSUM_GSO) -> int:
@@ -89,7 +89,7 @@ class Cloud:
             return dict(self.vpp.state.bds[BD].fib)
 
     def close(self) -> None:
-        self.client.disconnect()
+        self.server.close()
         self.vpp.close()
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from networking_vpp.testing.netns import Namespaces, ping
 from networking_vpp.testing.vpp import VppEmulator
 from networking_vpp.testing.vpp.kernel import NetlinkLinks
+from networking_vpp.testing.vpp.socket_server import serve
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="makes namespaces")
 
@@ -26,9 +28,14 @@ POP_1 = 3  # L2_VTR_POP_1
 
 def program(vpp: VppEmulator, tap: str, vlan: int | None) -> None:
     """A tap port and the NIC (or its VLAN sub-interface, tag popped) in one bridge domain."""
-    client = vpp.client()
-    client.connect("test")
-    api = client.api
+    server = serve(vpp)
+    try:
+        _program(vpp, server.connect("test").api, tap, vlan)
+    finally:
+        server.close()
+
+
+def _program(vpp: VppEmulator, api: Any, tap: str, vlan: int | None) -> None:
     port = api.af_packet_create_v3(mode=1, host_if_name=tap, use_random_hw_addr=True, flags=3)
     nic = vpp.state.by_name[NIC].sw_if_index
     members = [port.sw_if_index, nic]
@@ -43,7 +50,6 @@ def program(vpp: VppEmulator, tap: str, vlan: int | None) -> None:
         api.l2_interface_vlan_tag_rewrite(sw_if_index=members[1], vtr_op=POP_1, push_dot1q=1)
     for sw in members:
         assert api.sw_interface_set_l2_bridge(rx_sw_if_index=sw, bd_id=BD).retval == 0
-    client.disconnect()
 
 
 @pytest.fixture
@@ -59,7 +65,7 @@ def test_a_vm_reaches_a_namespace_on_the_nics_wire(ns: Namespaces) -> None:
     ns.veth(host, "wire0", outside, "eth0")
     ns.ip(outside, "addr", "add", "10.8.0.2/24", "dev", "eth0")
     ns.ip(host, "link", "set", "wire0", "up")
-    vpp = VppEmulator(event_delivery="sync", kernel=NetlinkLinks(netns=host))
+    vpp = VppEmulator(kernel=NetlinkLinks(netns=host))
     try:
         vpp.add_hardware_interface(NIC, "52:54:00:00:08:00", wire="wire0")
         program(vpp, "tapvm", None)
@@ -87,8 +93,8 @@ def test_two_vpps_carry_a_vlan_network_across_their_wire(ns: Namespaces) -> None
     ns.ip(tap, "link", "set", "wbr", "up")
     ns.ip(host, "link", "set", "wireA", "up")
     ns.ip(host, "link", "set", "wireB", "up")
-    a = VppEmulator(event_delivery="sync", kernel=NetlinkLinks(netns=host))
-    b = VppEmulator(event_delivery="sync", kernel=NetlinkLinks(netns=host))
+    a = VppEmulator(kernel=NetlinkLinks(netns=host))
+    b = VppEmulator(kernel=NetlinkLinks(netns=host))
     try:
         a.add_hardware_interface(NIC, "52:54:00:00:0a:00", wire="wireA")
         b.add_hardware_interface(NIC, "52:54:00:00:0b:00", wire="wireB")
@@ -104,4 +110,4 @@ def test_two_vpps_carry_a_vlan_network_across_their_wire(ns: Namespaces) -> None
 
 def test_a_wire_needs_real_devices() -> None:
     with pytest.raises(ValueError, match="real devices"):
-        VppEmulator(event_delivery="sync").add_hardware_interface(NIC, "52:54:00:00:08:00", "x")
+        VppEmulator().add_hardware_interface(NIC, "52:54:00:00:08:00", "x")

@@ -1,4 +1,5 @@
-"""The agent's VPP adapter against the VPP emulator: operations, dumps, errors."""
+"""The agent's VPP adapter against the VPP emulator's API socket (made as
+``vpp-agent`` makes it): operations, dumps, errors."""
 
 from __future__ import annotations
 
@@ -11,15 +12,20 @@ from networking_vpp.agent.vpp.adapter import (
     VppBatchError,
     VppConnectionError,
 )
+from networking_vpp.agent.vpp.connect import vpp_adapter
 from networking_vpp.testing.vpp import errors as e
 
 UPLINK = 1
 MAC = "fa:16:3e:00:00:01"
 
 
+def adapter_of(server) -> VppAdapter:
+    return vpp_adapter(server.path, server.api_dir, "test")
+
+
 @pytest.fixture
-def adapter(vpp):
-    a = VppAdapter(vpp.client)
+def adapter(vpp_api):
+    a = adapter_of(vpp_api)
     a.connect()
     yield a
     a.disconnect()
@@ -157,15 +163,16 @@ def test_tags_and_mutation_counter(adapter):
     assert err.value.retval == e.INVALID_VALUE
 
 
-def test_interface_events_reach_the_callback(vpp):
+def test_interface_events_reach_the_callback(vpp, vpp_api):
     events = []
-    a = VppAdapter(vpp.client)
+    a = adapter_of(vpp_api)
     a.on_interface_event(events.append)
     a.connect()
     sw = a.create_vhost_user("/run/vpp/vhu1", True, MAC, "p")
     a.set_admin_up(sw, True)
     vpp.vm_connect("/run/vpp/vhu1")
     a.delete_vhost_user(sw)
+    a.ping()  # its reply comes after the events
     assert events == [
         t.InterfaceEvent(sw, admin_up=False, link_up=False, deleted=False),
         t.InterfaceEvent(sw, admin_up=True, link_up=False, deleted=False),
@@ -187,8 +194,8 @@ def test_restart_is_a_connection_error_then_reconnect_works(vpp, adapter):
     assert [i.name for i in adapter.dump_interfaces()] == ["local0", "GigabitEthernet0/8/0"]
 
 
-def test_connect_to_a_stopped_vpp_and_injected_faults(vpp):
-    a = VppAdapter(vpp.client)
+def test_connect_to_a_stopped_vpp_and_injected_faults(vpp, vpp_api):
+    a = adapter_of(vpp_api)
     vpp.stop()
     with pytest.raises(VppConnectionError):
         a.connect()
@@ -205,9 +212,9 @@ def test_connect_to_a_stopped_vpp_and_injected_faults(vpp):
     assert a.create_bridge_domain("x") == 1
 
 
-def test_a_batch_on_a_client_without_a_socket_runs_each_call_and_reports_at_the_end(vpp, adapter):
-    # The in-process client cannot pipeline: the calls run one at a time, but
-    # failures are said at the batch's end, as on the wire (VPP goes on past one).
+def test_a_batch_goes_on_past_a_failure_and_reports_it_at_the_end(vpp, adapter):
+    # The calls are pipelined on the socket; VPP answers each, so a failure is
+    # said at the batch's end, after the calls behind it ran.
     done: list[str] = []
     with pytest.raises(VppBatchError) as err:
         with adapter.batch():

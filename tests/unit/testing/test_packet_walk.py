@@ -15,10 +15,9 @@ WIRE = "52:54:00:99:99:99"
 class Net:
     """A compute host wired by hand: VLAN 100 network (A, B, uplink.100), flat network (C)."""
 
-    def __init__(self, vpp) -> None:
-        self.vpp = vpp
-        c = vpp.client()
-        c.connect("wiring")
+    def __init__(self, server) -> None:
+        self.vpp = vpp = server.emulator
+        c = server.connect("wiring")
         self.api = api = c.api
         self.port = {}
         for name, sock in (("a", "/a"), ("b", "/b"), ("c", "/c")):
@@ -42,8 +41,8 @@ class Net:
 
 
 @pytest.fixture
-def net(vpp):
-    return Net(vpp)
+def net(vpp_api):
+    return Net(vpp_api)
 
 
 def test_broadcast_floods_its_bridge_domain_only_and_leaves_tagged(net):

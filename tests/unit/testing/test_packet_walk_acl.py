@@ -35,10 +35,9 @@ def rule(action=1, src="0.0.0.0/0", dst="0.0.0.0/0", proto=0, sport=(0, 65535), 
 class Host:
     """Three VM ports (a, b, c) on one bridge domain, and helpers to filter them."""
 
-    def __init__(self, vpp) -> None:
-        self.vpp = vpp
-        client = vpp.client()
-        client.connect("wiring")
+    def __init__(self, server) -> None:
+        self.vpp = vpp = server.emulator
+        client = server.connect("wiring")
         self.api = api = client.api
         self.port = {}
         for name in "abc":
@@ -121,8 +120,8 @@ def arp(src="a", sender_ip=None, sender_mac=None):
 
 
 @pytest.fixture
-def host(vpp):
-    return Host(vpp)
+def host(vpp_api):
+    return Host(vpp_api)
 
 
 # --- stateless matching ---

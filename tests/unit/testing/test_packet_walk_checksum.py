@@ -24,10 +24,9 @@ ICMP_ECHO = dict(proto=1, icmp_type=8, icmp_code=0)
 class Host:
     """Taps ``a`` and ``b`` (af_packet) and a VM ``v`` (vhost-user) in one bridge domain."""
 
-    def __init__(self, vpp, flags: int, offloads: bool = True) -> None:
-        self.vpp = vpp
-        client = vpp.client()
-        client.connect("wiring")
+    def __init__(self, server, flags: int, offloads: bool = True) -> None:
+        self.vpp = vpp = server.emulator
+        client = server.connect("wiring")
         api = client.api
         self.port = {}
         for name in ("a", "b"):
@@ -52,8 +51,8 @@ class Host:
 
 
 @pytest.mark.parametrize("l4", [TCP_SYN, UDP_DHCP], ids=["tcp", "udp"])
-def test_without_cksum_gso_tcp_and_udp_arrive_with_a_bad_checksum(vpp, l4):
-    host = Host(vpp, flags=QDISC_BYPASS)
+def test_without_cksum_gso_tcp_and_udp_arrive_with_a_bad_checksum(vpp, vpp_api, l4):
+    host = Host(vpp_api, flags=QDISC_BYPASS)
     frame, out = host.send("a", "b", **l4)
     assert [e.sw_if_index for e in out] == [host.port["b"], host.port["v"]]  # VPP sends it
     assert not any(e.checksum_ok for e in out)  # ... with the kernel's partial checksum
@@ -62,37 +61,37 @@ def test_without_cksum_gso_tcp_and_udp_arrive_with_a_bad_checksum(vpp, l4):
     assert not vpp.passes(frame, host.port["a"], host.port["v"])
 
 
-def test_without_cksum_gso_icmp_is_fine(vpp):
-    host = Host(vpp, flags=0)
+def test_without_cksum_gso_icmp_is_fine(vpp, vpp_api):
+    host = Host(vpp_api, flags=0)
     frame, out = host.send("a", "b", **ICMP_ECHO)
     assert out and all(e.checksum_ok for e in out)
     assert vpp.passes(frame, host.port["a"], host.port["b"])
 
 
 @pytest.mark.parametrize("l4", [TCP_SYN, UDP_DHCP, ICMP_ECHO], ids=["tcp", "udp", "icmp"])
-def test_with_cksum_gso_every_frame_arrives_with_a_good_checksum(vpp, l4):
-    host = Host(vpp, flags=QDISC_BYPASS | CKSUM_GSO)
+def test_with_cksum_gso_every_frame_arrives_with_a_good_checksum(vpp, vpp_api, l4):
+    host = Host(vpp_api, flags=QDISC_BYPASS | CKSUM_GSO)
     frame, out = host.send("a", "b", **l4)
     assert len(out) == 2 and all(e.checksum_ok for e in out)
     assert vpp.passes(frame, host.port["a"], host.port["b"])
     assert vpp.interface(host.port["a"]).afp_flags == QDISC_BYPASS | CKSUM_GSO
 
 
-def test_offloads_off_in_the_vm_makes_full_checksums(vpp):
-    host = Host(vpp, flags=0, offloads=False)
+def test_offloads_off_in_the_vm_makes_full_checksums(vpp, vpp_api):
+    host = Host(vpp_api, flags=0, offloads=False)
     frame, out = host.send("a", "b", **TCP_SYN)
     assert out and all(e.checksum_ok for e in out)
 
 
-def test_frames_from_a_vhost_user_vm_are_not_the_kernels_concern(vpp):
-    host = Host(vpp, flags=0)
+def test_frames_from_a_vhost_user_vm_are_not_the_kernels_concern(vpp, vpp_api):
+    host = Host(vpp_api, flags=0)
     frame, out = host.send("v", "a", **TCP_SYN)
     assert out and all(e.checksum_ok for e in out)
     assert vpp.passes(frame, host.port["v"], host.port["a"])
 
 
-def test_the_kernels_offloads_can_change_under_an_attached_interface(vpp):
-    host = Host(vpp, flags=0)
+def test_the_kernels_offloads_can_change_under_an_attached_interface(vpp, vpp_api):
+    host = Host(vpp_api, flags=0)
     vpp.add_kernel_interface("tapa", tx_checksum_offload=False)  # ethtool -K tapa tx off
     frame, out = host.send("a", "b", **UDP_DHCP)
     assert out and all(e.checksum_ok for e in out)

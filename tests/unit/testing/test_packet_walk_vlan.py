@@ -22,10 +22,9 @@ NO_INDEX = 0xFFFFFFFF
 class Net:
     """VLAN 100 network (ports a, b, uplink.100 popping), flat network (c, uplink)."""
 
-    def __init__(self, vpp) -> None:
-        self.vpp = vpp
-        client = vpp.client()
-        client.connect("wiring")
+    def __init__(self, server) -> None:
+        self.vpp = vpp = server.emulator
+        client = server.connect("wiring")
         self.api = api = client.api
         self.port = {}
         for name in "abc":
@@ -68,8 +67,8 @@ class Net:
 
 
 @pytest.fixture
-def net(vpp):
-    return Net(vpp)
+def net(vpp_api):
+    return Net(vpp_api)
 
 
 # --- ethernet-input --------------------------------------------------------------------

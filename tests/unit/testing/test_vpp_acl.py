@@ -15,11 +15,8 @@ UPLINK = 1  # the vpp fixture's GigabitEthernet0/8/0
 
 
 @pytest.fixture
-def api(vpp):
-    client = vpp.client()
-    client.connect("test")
-    yield client.api
-    client.disconnect()
+def api(vpp_api):
+    return vpp_api.connect("test").api
 
 
 def rule(**kw):
@@ -244,14 +241,12 @@ def test_deleting_an_interface_drops_its_acls_and_macip(api):
     assert [d.sw_if_index for d in api.acl_interface_list_dump()] == [0, UPLINK]
 
 
-def test_a_restart_wipes_the_acl_plugin(vpp, api):
+def test_a_restart_wipes_the_acl_plugin(vpp, vpp_api, api):
     add(api, [rule()])
     macip_add(api, [macip_rule()])
     set_lists(api, UPLINK, inputs=[0])
     vpp.restart()
-    client = vpp.client()
-    client.connect("again")
-    api = client.api
+    api = vpp_api.connect("again").api
     assert api.acl_dump(acl_index=NO_INDEX) == [] and api.macip_acl_dump() == []
     assert api.macip_acl_interface_get().count == 0
     assert lists(api, UPLINK) == ([], [])
@@ -315,8 +310,8 @@ def test_macip_on_interfaces(api):
         (UPLINK, 1, [m0]),
         (sw, 1, [m1]),
     ]
-    # An index within VPP's vector answers even without a MACIP ACL; the default is 0.
-    (local0,) = api.macip_acl_interface_list_dump()
+    # An index within VPP's vector answers even without a MACIP ACL.
+    (local0,) = api.macip_acl_interface_list_dump(sw_if_index=0)
     assert (local0.sw_if_index, list(local0.acls)) == (0, [NO_INDEX])
     assert api.macip_acl_interface_list_dump(sw_if_index=3) == []
     # Delete ignores the acl_index: whatever is applied goes.

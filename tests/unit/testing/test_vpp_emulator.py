@@ -1,22 +1,13 @@
-"""The VPP emulator's behaviour: client surface, allocation, names, errors, dumps,
-events, test hooks and restarts (each as VPP 26.10 / vpp_papi 2.4.2 behave)."""
+"""The VPP emulator's behaviour through its API socket and vpp_papi: allocation,
+names, errors, dumps, events, test hooks and restarts (as VPP 26.10 behaves)."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 
-from networking_vpp.testing.vpp import (
-    MACAddress,
-    VPPApiError,
-    VppEmulator,
-    VPPIOError,
-    VPPSerializerValueError,
-    VPPValueError,
-)
-from networking_vpp.testing.vpp import emulator as emulator_module
+from networking_vpp.testing.vpp import VppEmulator
 from networking_vpp.testing.vpp import errors as e
 
 NO_INDEX = 0xFFFFFFFF
@@ -24,11 +15,8 @@ UPLINK = 1  # the vpp fixture's GigabitEthernet0/8/0
 
 
 @pytest.fixture
-def api(vpp):
-    client = vpp.client()
-    client.connect("test")
-    yield client.api
-    client.disconnect()
+def api(vpp_api):
+    return vpp_api.connect("test").api
 
 
 def vhost(api, sock="/run/vpp/s1", **kw):
@@ -40,63 +28,16 @@ def names(api):
     return {d.sw_if_index: d.interface_name for d in api.sw_interface_dump()}
 
 
-# --- the client surface ---
-def test_api_before_connect_and_unknown_messages(vpp):
-    client = vpp.client()
-    with pytest.raises(VPPApiError):
-        client.api.control_ping()
-    client.connect("x")
-    with pytest.raises(AttributeError):
-        client.api.no_such_message()
-    with pytest.raises(AttributeError):
-        client.api.sw_interface_event()  # an event, not a request
-    with pytest.raises(TypeError):
-        client.api.sw_interface_set_flags(1, 1)  # keyword arguments only, as vpp_papi
-
-
-def test_arguments_are_checked_like_the_serializer(api):
-    with pytest.raises(VPPValueError, match="sw_if_idx"):
-        api.sw_interface_set_flags(sw_if_idx=1)
-    with pytest.raises(VPPSerializerValueError):
-        api.sw_interface_set_flags(sw_if_index="1")
-    with pytest.raises(VPPSerializerValueError):
-        api.create_vlan_subif(sw_if_index=UPLINK, vlan_id=2**32)
-    with pytest.raises(VPPSerializerValueError):
-        api.sw_interface_tag_add_del(is_add=True, sw_if_index=UPLINK, tag="t" * 64)
-    with pytest.raises(VPPSerializerValueError):
-        api.sw_interface_set_mtu(sw_if_index=UPLINK)  # a fixed u32[4] cannot be zero-filled
-    with pytest.raises(VPPSerializerValueError):
-        vhost(api, use_custom_mac=True, mac_address="not a mac")
-    assert api.sw_interface_tag_add_del(is_add=True, sw_if_index=UPLINK, tag="t" * 63).retval == 0
-    assert issubclass(VPPValueError, ValueError) and issubclass(VPPSerializerValueError, ValueError)
-
-
-def test_replies_are_namedtuples_and_retval_is_returned_not_raised(api):
+def test_a_refused_call_answers_its_retval(api):
     r = api.sw_interface_set_flags(sw_if_index=99, flags=1)
     assert type(r).__name__ == "sw_interface_set_flags_reply"
-    assert r._fields == ("_0", "context", "retval")  # _vl_msg_id, renamed as vpp_papi does
     assert r.retval == e.INVALID_SW_IF_INDEX
-    assert api.control_ping(context=4242).context == 4242
-    first, second = api.control_ping().context, api.control_ping().context
-    assert second == first + 1
 
 
 def test_show_version_and_ping(vpp, api):
     v = api.show_version()
     assert (v.retval, v.program, v.version) == (0, "vpe", "26.10-release")
     assert api.control_ping().vpe_pid == vpp.vpe_pid
-
-
-def test_connection_life(vpp):
-    client = vpp.client()
-    client.connect("a")
-    with pytest.raises(OSError):
-        client.connect("a")  # vpp_papi: disconnect first
-    client.disconnect()
-    with pytest.raises(VPPIOError):
-        client.api.control_ping()
-    client.connect("a")
-    assert client.api.control_ping().retval == 0
 
 
 # --- interfaces: allocation, names, details ---
@@ -106,7 +47,7 @@ def test_local0_and_the_nic(api):
     assert (rows[0].link_mtu, rows[0].mtu) == (0, [0, 0, 0, 0])
     nic = rows[UPLINK]
     assert nic.interface_name == "GigabitEthernet0/8/0" and nic.interface_dev_type == "dpdk"
-    assert str(nic.l2_address) == "52:54:00:00:08:00" and isinstance(nic.l2_address, MACAddress)
+    assert str(nic.l2_address) == "52:54:00:00:08:00"
     assert nic.flags == 2  # link up, admin down
     assert (nic.link_mtu, nic.mtu, nic.type, nic.sup_sw_if_index) == (9000, [9000, 0, 0, 0], 0, 1)
     assert (nic.link_speed, nic.link_duplex) == (10_000_000, 2)
@@ -238,26 +179,24 @@ def test_a_vm_waiting_for_its_socket_connects_when_vpp_creates_it(vpp, api):
     assert api.sw_interface_vhost_user_dump(sw_if_index=sw2)[0].num_regions == 1
 
 
-def _vm_connected_after_restart(vpp, is_server: bool) -> int:
+def _vm_connected_after_restart(vpp, vpp_api, is_server: bool) -> int:
     """Regions of the VM on /run/vpp/q once VPP restarted and the socket was recreated."""
-    client = vpp.client()
-    client.connect("before")
+    client = vpp_api.connect("before")
     vhost(client.api, "/run/vpp/q", is_server=is_server)
     vpp.vm_connect("/run/vpp/q")
     vpp.restart()
-    client = vpp.client()
-    client.connect("after")
+    client = vpp_api.connect("after")
     sw = vhost(client.api, "/run/vpp/q", is_server=is_server).sw_if_index
     return client.api.sw_interface_vhost_user_dump(sw_if_index=sw)[0].num_regions
 
 
-def test_with_qemu_as_server_vpp_reconnects_to_the_vm_after_a_restart(vpp):
-    assert _vm_connected_after_restart(vpp, is_server=False) == 1
+def test_with_qemu_as_server_vpp_reconnects_to_the_vm_after_a_restart(vpp, vpp_api):
+    assert _vm_connected_after_restart(vpp, vpp_api, is_server=False) == 1
 
 
-def test_with_vpp_as_server_a_restart_leaves_the_vm_cut_off_until_it_reboots(vpp):
+def test_with_vpp_as_server_a_restart_leaves_the_vm_cut_off_until_it_reboots(vpp, vpp_api):
     vpp.auto_connect_vms = True  # even where every new socket finds a VM
-    assert _vm_connected_after_restart(vpp, is_server=True) == 0
+    assert _vm_connected_after_restart(vpp, vpp_api, is_server=True) == 0
     vpp.vm_connect("/run/vpp/q")  # Nova reboots the guest: QEMU connects again
     itf = vpp.interface("VirtualEthernet0/0/0")
     assert itf is not None and itf.vhost is not None and itf.vhost.num_regions == 1
@@ -331,7 +270,7 @@ def test_bridge_domain_allocation_and_errors(api):
     assert api.bridge_domain_add_del_v2(bd_id=10, is_add=False).retval == e.BD_IN_USE
     # The v1 message: the caller picks the id, the reply has none.
     r = api.bridge_domain_add_del(bd_id=500, flood=True)
-    assert (r.retval, r._fields) == (0, ("_0", "context", "retval"))
+    assert (r.retval, type(r).__name__) == (0, "bridge_domain_add_del_reply")
     assert api.bridge_domain_add_del(bd_id=500, is_add=False).retval == 0
 
 
@@ -391,32 +330,36 @@ def test_vlan_tag_rewrite(api):
     assert (d.vtr_op, d.vtr_push_dot1q, d.vtr_tag1) == (1, 1, 55)
 
 
-def test_random_bridge_domain_ids():
+def test_random_bridge_domain_ids(serve_vpp):
     emu = VppEmulator(random_bd_ids=True, seed=3)
-    c = emu.client()
-    c.connect("x")
+    c = serve_vpp(emu).connect("x")
     ids = {add_bd(c.api).bd_id for _ in range(20)}
     assert len(ids) == 20 and all(1 <= i < 1 << 24 for i in ids) and ids != set(range(1, 21))
 
 
 # --- events ---
-def subscribe(vpp, pid=77):
+def subscribe(vpp_api, pid=77):
     got = []
-    client = vpp.client()
-    client.connect("listener")
+    client = vpp_api.connect("listener")
     client.register_event_callback(lambda name, msg: got.append((name, msg)))
     assert client.api.want_interface_events(enable_disable=1, pid=pid).retval == 0
     return client, got
 
 
-def test_interface_events_carry_the_event_bits(vpp, api):
-    client, got = subscribe(vpp)
+def heard(client, got):
+    """The events ``client`` was sent so far: its control_ping's reply comes after them."""
+    client.api.control_ping()
+    return got
+
+
+def test_interface_events_carry_the_event_bits(vpp, vpp_api, api):
+    client, got = subscribe(vpp_api)
     sw = vhost(api).sw_if_index
     api.sw_interface_set_flags(sw_if_index=sw, flags=1)
     vpp.vm_connect("/run/vpp/s1")
     api.sw_interface_set_flags(sw_if_index=sw, flags=0)
     api.delete_vhost_user_if(sw_if_index=sw)
-    seen = [(m.sw_if_index, int(m.flags), m.deleted) for _, m in got]
+    seen = [(m.sw_if_index, int(m.flags), m.deleted) for _, m in heard(client, got)]
     assert seen == [
         (sw, 0, False),  # created
         (sw, 1, False),  # admin up (the event says only that)
@@ -426,53 +369,35 @@ def test_interface_events_carry_the_event_bits(vpp, api):
     ]
     name, msg = got[0]
     assert name == "sw_interface_event" and type(msg).__name__ == name
-    assert (msg.pid, msg.client_index) == (77, client.client_index)
-    assert msg._fields == ("_0", "client_index", "pid", "sw_if_index", "flags", "deleted")
+    assert (msg.pid, msg.client_index) == (77, client.transport.socket_index)
 
 
-def test_one_event_per_interface_per_call(vpp, api):
+def test_one_event_per_interface_per_call(vpp, vpp_api, api):
     sw = vhost(api).sw_if_index
     api.sw_interface_set_flags(sw_if_index=sw, flags=1)
     vpp.vm_connect("/run/vpp/s1")
-    _, got = subscribe(vpp)
+    client, got = subscribe(vpp_api)
     api.delete_vhost_user_if(sw_if_index=sw)  # admin down + link down + deleted
-    assert [(m.sw_if_index, int(m.flags), m.deleted) for _, m in got] == [(sw, 0, True)]
+    assert [(m.sw_if_index, int(m.flags), m.deleted) for _, m in heard(client, got)] == [
+        (sw, 0, True)
+    ]
 
 
-def test_subscriptions(vpp, api):
-    client, got = subscribe(vpp)
+def test_subscriptions(vpp_api, api):
+    client, got = subscribe(vpp_api)
     again = client.api.want_interface_events(enable_disable=1, pid=1)
     assert again.retval == e.INVALID_REGISTRATION
     assert client.api.want_interface_events(enable_disable=0, pid=1).retval == 0
     assert client.api.want_interface_events(enable_disable=0, pid=1).retval == -31
     vhost(api)
-    assert got == []  # unsubscribed; and `api`'s own client never subscribed
+    assert heard(client, got) == []  # unsubscribed; and `api`'s own client never subscribed
 
 
-def test_events_on_a_thread_may_call_back_into_the_api():
-    emu = VppEmulator()  # the default: a thread per client, as vpp_papi
-    client = emu.client()
-    client.connect("agent")
-    seen = []
-
-    def on_event(name, msg):
-        seen.append((threading.current_thread().name, client.api.control_ping().retval))
-
-    client.register_event_callback(on_event)
-    client.api.want_interface_events(enable_disable=1, pid=1)
-    client.api.create_vhost_user_if_v2(sock_filename="/s")
-    assert emu.drain_events(5)
-    assert len(seen) == 1 and seen[0][1] == 0
-    assert seen[0][0] != threading.current_thread().name
-
-
-def test_a_reply_comes_after_the_events_before_it():
+def test_a_reply_comes_after_the_events_before_it(vpp_api):
     # vpp_papi's reader thread reads the socket in order and runs the callback
-    # of each event before it hands a later reply over: so, on the client's
-    # event thread, does the emulator. Many calls, so that a race would show.
-    emu = VppEmulator()
-    client = emu.client()
-    client.connect("agent")
+    # of each event before it hands a later reply over: so the events a call
+    # caused are written before its reply. Many calls, so that a race would show.
+    client = vpp_api.connect("agent")
     seen: list[int] = []
     client.register_event_callback(lambda name, msg: seen.append(msg.sw_if_index))
     client.api.want_interface_events(enable_disable=1, pid=1)
@@ -483,77 +408,42 @@ def test_a_reply_comes_after_the_events_before_it():
         assert len(seen) == 2 * i + 2 and seen[-1] == idx
 
 
-def test_a_reply_waits_no_longer_than_a_read_would_for_a_stuck_callback(monkeypatch):
-    monkeypatch.setattr(emulator_module, "REPLY_TIMEOUT", 0.2)
-    emu = VppEmulator()
-    client = emu.client()
-    client.connect("agent")
-    release = threading.Event()
-    client.register_event_callback(lambda name, msg: release.wait(10))
-    client.api.want_interface_events(enable_disable=1, pid=1)
-    with pytest.raises(VPPIOError, match="read failed"):
-        client.api.create_vhost_user_if_v2(sock_filename="/s")
-    release.set()
-    assert emu.drain_events(5)
-
-
-def test_a_raising_callback_stops_its_events_and_is_recorded():
-    emu = VppEmulator(event_delivery="sync")
-    client = emu.client()
-    client.connect("x")
-    calls = []
-
-    def bad(name, msg):
-        calls.append(msg)
-        raise RuntimeError("boom")
-
-    client.register_event_callback(bad)
-    client.api.want_interface_events(enable_disable=1, pid=1)
-    client.api.create_vhost_user_if_v2(sock_filename="/s1")
-    client.api.create_vhost_user_if_v2(sock_filename="/s2")
-    assert len(calls) == 1
-    assert [str(x) for x in emu.event_errors] == ["boom"]
-
-
 # --- restarts, faults, counters ---
-def test_restart_wipes_state_but_not_the_nics_and_drops_connections(vpp, api):
+def test_restart_wipes_state_but_not_the_nics_and_drops_connections(vpp, vpp_api, api):
     pid = api.control_ping().vpe_pid
     vhost(api)
     add_bd(api)
     vpp.restart()
-    with pytest.raises(VPPIOError):
+    with pytest.raises(OSError):
         api.control_ping()
-    assert issubclass(VPPIOError, OSError)
-    client = vpp.client()
-    client.connect("again")
+    client = vpp_api.connect("again")
     assert names(client.api) == {0: "local0", UPLINK: "GigabitEthernet0/8/0"}
     assert client.api.bridge_domain_dump() == []
     assert client.api.control_ping().vpe_pid != pid
     assert client.api.sw_interface_dump(sw_if_index=UPLINK)[0].flags == 2  # rediscovered
 
 
-def test_stop_start_and_dropped_connections(vpp, api):
+def test_stop_start_and_dropped_connections(vpp, vpp_api, api):
     vhost(api)
     vpp.drop_connections()
     with pytest.raises(OSError):
         api.control_ping()
-    client = vpp.client()
-    client.connect("c")
+    client = vpp_api.connect("c")
     assert len(client.api.sw_interface_vhost_user_dump()) == 1  # VPP kept its state
     vpp.stop()
-    with pytest.raises(ConnectionRefusedError):
-        vpp.client().connect("d")
+    with pytest.raises(OSError):
+        vpp_api.connect("d")  # refused
     vpp.start()
-    fresh = vpp.client()
-    fresh.connect("e")
+    fresh = vpp_api.connect("e")
     assert fresh.api.sw_interface_vhost_user_dump() == []
 
 
-def test_fail_next(vpp, api):
+def test_fail_next(vpp, vpp_api):
     vpp.fail_next(2)
     for _ in range(2):
-        with pytest.raises(VPPIOError):
-            api.control_ping()
+        with pytest.raises(OSError):  # the connection breaks
+            vpp_api.connect("failing").api.control_ping()
+    api = vpp_api.connect("test").api
     assert api.control_ping().retval == 0
     vpp.fail_next(1, retval=-9, message="create_vlan_subif")
     assert api.control_ping().retval == 0  # not the message that fails
@@ -574,10 +464,11 @@ def test_counters(vpp, api):
 
 
 def test_many_ports_are_cheap(vpp, api):
-    """The agent benchmark's shape: 2,000 ports of ~6 calls each."""
+    """The agent benchmark's shape: 500 ports of ~6 calls each, through vpp_papi
+    (whose own share, about 0.3 ms a call here, is most of it)."""
     api.sw_interface_set_flags(sw_if_index=UPLINK, flags=1)
     start = time.perf_counter()
-    for i in range(2000):
+    for i in range(500):
         sw = vhost(api, f"/run/vpp/p{i}", use_custom_mac=True, mac_address="fa:16:3e:00:00:01")
         sw = sw.sw_if_index
         api.sw_interface_tag_add_del(is_add=True, sw_if_index=sw, tag=f"net-vpp.port:{i}")
@@ -586,7 +477,7 @@ def test_many_ports_are_cheap(vpp, api):
         api.sw_interface_set_l2_bridge(rx_sw_if_index=sw, bd_id=1 + i // 50)
         api.sw_interface_dump(sw_if_index=sw)
     elapsed = time.perf_counter() - start
-    assert elapsed < 2.0, f"{elapsed:.2f}s for 12,000 calls"
+    assert elapsed < 3.0, f"{elapsed:.2f}s for 3,000 calls"
 
 
 # --- the declaration language and new-style streams ---
@@ -619,23 +510,3 @@ def test_services_parse_as_vppapigen_derives_them():
         "context",
         "retval",
     ]
-
-
-def test_a_stream_msg_service_answers_reply_and_details(vpp):
-    from networking_vpp.testing.vpp.emulator import Request
-
-    codecs = vpp.messages
-    req = Request(
-        "sw_interface_dump",
-        codecs["sw_interface_dump"],
-        codecs["control_ping_reply"],
-        codecs["sw_interface_details"],
-        True,
-        lambda env, client, a: ({"retval": -165}, [{"sw_if_index": 0}, {"sw_if_index": 1}]),
-        False,
-    )
-    client = vpp.client()
-    client.connect("x")
-    reply, details = vpp._call(client, req, {"context": 9})
-    assert (type(reply).__name__, reply.retval, reply.context) == ("control_ping_reply", -165, 9)
-    assert [d.sw_if_index for d in details] == [0, 1] and details[0].context == 9

@@ -22,11 +22,8 @@ SOCK = "/run/vpp/s1"
 
 
 @pytest.fixture
-def api(vpp):
-    client = vpp.client()
-    client.connect("test")
-    yield client.api
-    client.disconnect()
+def api(vpp_api):
+    return vpp_api.connect("test").api
 
 
 def placement(api, sw_if_index=NO_INDEX):
@@ -45,7 +42,7 @@ def set_mode(api, sw_if_index, mode, queue=None):
     ).retval
 
 
-def test_a_vhost_user_queue_exists_once_its_vm_connected_and_keeps_its_mode(vpp, api):
+def test_a_vhost_user_queue_exists_once_its_vm_connected_and_keeps_its_mode(vpp, vpp_api, api):
     sw = api.create_vhost_user_if_v2(sock_filename=SOCK, is_server=False).sw_if_index
     assert placement(api, sw) == []
     assert set_mode(api, sw, ADAPTIVE) == 0  # no queue to set: accepted, nothing kept
@@ -65,10 +62,8 @@ def test_a_vhost_user_queue_exists_once_its_vm_connected_and_keeps_its_mode(vpp,
     assert set_mode(api, sw, INTERRUPT, queue=0) == 0
     assert placement(api, sw) == [(sw, 0, 0, INTERRUPT)]
     assert set_mode(api, sw, 0) == e.UNIMPLEMENTED  # UNKNOWN: the driver refuses it
-    vpp.restart()
-    client = vpp.client()
-    client.connect("after")
-    assert placement(client.api) == [(UPLINK, 0, 0, POLLING)]  # a new VPP: queues anew
+    vpp.restart()  # a new VPP: queues anew
+    assert placement(vpp_api.connect("after").api) == [(UPLINK, 0, 0, POLLING)]
 
 
 def test_nics_poll_af_packet_waits_for_interrupts_and_the_rest_is_refused(vpp, api):

@@ -4,7 +4,7 @@ To implement more of VPP's API, add a module here with
 its ``.api`` text (messages and the types they use, copied as facts from the
 ``.api.json`` of record), list it in ``MODULES``, and register handlers for
 its requests in ``networking_vpp.testing.vpp.handlers``. Nothing else changes:
-the codec compiles whatever is declared.
+the ``.api.json`` files vpp_papi packs by are generated from what is declared.
 """
 
 from __future__ import annotations

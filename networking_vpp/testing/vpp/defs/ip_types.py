@@ -1,10 +1,9 @@
 """``ip_types.api`` (VPP 26.10): the address and prefix types the ACL plugin uses.
 
-Only what a declared message refers to is here. vpp_papi (and the emulator's
-codec, ``convert.SPECIAL``) accept and return friendly values for these types:
-a prefix as ``"10.0.0.0/24"``, an ``ipaddress`` network or
-``{"address": ..., "len": ...}``; an address as text or an ``ipaddress``
-object.
+Only what a declared message refers to is here. vpp_papi accepts and returns
+friendly values for these types: a prefix as ``"10.0.0.0/24"``, an
+``ipaddress`` network or ``{"address": ..., "len": ...}``; an address as text
+or an ``ipaddress`` object (handlers get the ``ipaddress`` objects).
 """
 
 NAME = "ip_types"

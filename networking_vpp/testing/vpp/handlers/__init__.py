@@ -1,9 +1,10 @@
 """API handlers, one module per area of VPP's API.
 
 Each handler gets the emulator (``Env``), the calling client's index and the
-request's fields already checked and normalised by the codec; it returns the
-reply's fields (a dict; ``retval`` defaults to 0), a list of details dicts for
-an old-style dump, or ``(reply, details)`` for a ``stream_msg`` service.
+request's fields as vpp_papi's serializer unpacked them (``socket_server.py``:
+structs as dicts, enums as ints, MACs as ``convert.MACAddress``); it returns the
+reply's fields (a dict; the others are zero, ``retval`` too), or a list of
+details dicts for a dump.
 Handlers run under the emulator's lock and may be called often: no scans of
 all interfaces unless the message is a dump.
 """

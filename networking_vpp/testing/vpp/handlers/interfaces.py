@@ -108,7 +108,7 @@ def sw_interface_set_mtu(env: Env, client: int, a: dict[str, Any]) -> dict[str, 
     itf = env.state.get(a["sw_if_index"])
     if itf is None:
         return {"retval": e.INVALID_SW_IF_INDEX}
-    itf.mtu = a["mtu"]  # a list of the call's own (the codec makes a fixed array anew)
+    itf.mtu = a["mtu"]  # a list of the call's own (each unpack makes it anew)
     return {}
 
 
