@@ -22,6 +22,7 @@ marked ``backwards_compatible``, not recursed; an alias: ``[]``).
 from __future__ import annotations
 
 import binascii
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -143,14 +144,22 @@ def module_json(reg: ApiRegistry, module: ApiModule) -> dict[str, Any]:
     }
 
 
+@functools.cache
+def _api_texts() -> tuple[tuple[str, str], ...]:
+    """Every declared module's file name and ``.api.json`` text (made once a process)."""
+    reg = registry()
+    return tuple(
+        (f"{m.name}.api.json", json.dumps(module_json(reg, m), indent=1)) for m in reg.modules
+    )
+
+
 def write_api_files(directory: str | Path) -> list[Path]:
     """Write every declared module's ``<module>.api.json`` into ``directory``."""
-    reg = registry()
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     written = []
-    for module in reg.modules:
-        target = path / f"{module.name}.api.json"
-        target.write_text(json.dumps(module_json(reg, module), indent=1))
+    for name, text in _api_texts():
+        target = path / name
+        target.write_text(text)
         written.append(target)
     return written
