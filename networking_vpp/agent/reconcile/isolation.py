@@ -80,10 +80,15 @@ class Isolation:
         if have is not None and have[1]:
             return
         guard = have[0] if have else self._vpp.create_default_subif(uplink, t.GUARD_SUB_ID)
+        self.inv.guards[uplink] = (guard, False)  # made; its filter not known to be on
         self._vpp.set_efp_filter(uplink)
-        self._vpp.set_tag(guard, self.inv.tags.mark(t.GUARD_TAG))  # last: the filter is on
-        self.inv.guards[uplink] = (guard, True)
-        LOG.info("Uplink %d: guard %d and egress VLAN filter", uplink, guard)
+        self._vpp.checkpoint()  # (in a batch: the filter known to be on before the tag)
+
+        def tagged() -> None:
+            self.inv.guards[uplink] = (guard, True)
+            LOG.info("Uplink %d: guard %d and egress VLAN filter", uplink, guard)
+
+        self._vpp.set_tag(guard, self.inv.tags.mark(t.GUARD_TAG), then=tagged)  # last
 
     def release_uplink(self, uplink: int) -> None:
         """No network uses the uplink any more: its guard goes (its main
@@ -96,8 +101,12 @@ class Isolation:
         """An uplink VLAN sub-interface: its egress filter on (once)."""
         if sub in self.inv.unfiltered:
             self._vpp.set_efp_filter(sub)
-            self._vpp.set_tag(sub, self.inv.tags.mark(subif_tag(vlan)))
-            self.inv.unfiltered.discard(sub)
+            self._vpp.checkpoint()  # (in a batch: the filter known to be on before the tag)
+            self._vpp.set_tag(
+                sub,
+                self.inv.tags.mark(subif_tag(vlan)),
+                then=lambda: self.inv.unfiltered.discard(sub),
+            )
 
 
 def subif_tag(vlan: int) -> str:

@@ -15,7 +15,7 @@ import logging
 from networking_vpp.agent.inventory import Inventory, NetObj
 from networking_vpp.agent.reconcile.isolation import Isolation, subif_tag
 from networking_vpp.agent.vpp import types as t
-from networking_vpp.agent.vpp.adapter import L2_VTR_POP_1, VppAdapter
+from networking_vpp.agent.vpp.adapter import L2_VTR_POP_1, VppAdapter, VppApiError
 from networking_vpp.common import model
 
 LOG = logging.getLogger(__name__)
@@ -162,13 +162,20 @@ class NetworkReconciler:
             sub = self._adopt_untagged_subif(uplink.sw_if_index, vlan)
         if sub is None:
             tag = self.inv.tags.mark(subif_tag(vlan))
-            sub = self._vpp.create_vlan_subif(uplink.sw_if_index, vlan, tag)
-            self._vpp.set_vlan_pop1(sub)
-            self._vpp.set_efp_filter(sub)  # before it is up: nothing leaves unfiltered
-            # Recorded once VPP says all is done (in a batch, the calls before
-            # went out without waiting): until then it is a stray of ours, which
-            # the next resync finishes or collects.
-            self._vpp.set_admin_up(sub, True, then=lambda: self._record_subif(uplink, vlan, sub))
+            sub = self._vpp.create_vlan_subif(uplink.sw_if_index, vlan)
+            try:
+                self._vpp.set_vlan_pop1(sub)
+                self._vpp.set_efp_filter(sub)  # before it is up: nothing leaves unfiltered
+                self._vpp.checkpoint()  # (in a batch: known to be on before the rest)
+            except VppApiError:
+                self._vpp.delete_subif(sub)  # made afresh when the port is retried
+                raise
+            self._vpp.set_admin_up(sub, True)
+            # The tag last, for it says the filter is on: a crash before it
+            # leaves an untagged sub-interface, which the next resync finishes
+            # (_adopt_untagged_subif). Recorded once VPP says all is done (in a
+            # batch, the calls go out without waiting).
+            self._vpp.set_tag(sub, tag, then=lambda: self._record_subif(uplink, vlan, sub))
         else:
             self.isolation.vlan_subif(sub, vlan)
         return sub

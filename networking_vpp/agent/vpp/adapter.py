@@ -375,6 +375,15 @@ class VppAdapter(AclOps):
         with self._lock:
             self._flush(batch)
 
+    def checkpoint(self) -> None:
+        """Inside a batch: wait for what it has sent and raise its failures
+        now, before what follows is sent (VPP goes on past a failed request:
+        a filter must be known to be on before admin-up or the tag that says
+        so). Outside a batch every call has been answered already."""
+        with self._lock:
+            if self._batch is not None:
+                self._flush(self._batch)
+
     def exclusive(self) -> contextlib.AbstractContextManager[Any]:
         """Hold the connection: no other thread's call reads a reply meanwhile
         (nor runs a batch's callbacks) until the block ends."""
@@ -597,11 +606,13 @@ class VppAdapter(AclOps):
         """Detach from a kernel interface."""
         self._command("af_packet_delete", host_if_name=host_if_name)
 
-    def create_vlan_subif(self, parent: int, vlan: int, tag: str) -> int:
-        """A dot1q sub-interface ``<parent>.<vlan>``; returns its sw_if_index."""
+    def create_vlan_subif(self, parent: int, vlan: int, tag: str | None = None) -> int:
+        """A dot1q sub-interface ``<parent>.<vlan>`` (tagged ``tag``, if given);
+        returns its sw_if_index."""
         reply = self._mutate("create_vlan_subif", sw_if_index=parent, vlan_id=vlan)
         sw_if_index = int(reply.sw_if_index)
-        self.set_tag(sw_if_index, tag)
+        if tag is not None:
+            self.set_tag(sw_if_index, tag)
         return sw_if_index
 
     def create_default_subif(self, parent: int, sub_id: int) -> int:
@@ -648,9 +659,15 @@ class VppAdapter(AclOps):
             push_dot1q=1,
         )
 
-    def set_tag(self, sw_if_index: int, tag: str) -> None:
+    def set_tag(self, sw_if_index: int, tag: str, then: Done = None) -> None:
         """Set the interface's tag (the agent's memory across restarts)."""
-        self._command("sw_interface_tag_add_del", is_add=True, sw_if_index=sw_if_index, tag=tag)
+        self._command(
+            "sw_interface_tag_add_del",
+            after_done(then),
+            is_add=True,
+            sw_if_index=sw_if_index,
+            tag=tag,
+        )
 
     def set_admin_up(self, sw_if_index: int, up: bool, then: Done = None) -> None:
         """Set the admin state (``then``: called once done, see :meth:`batch`)."""

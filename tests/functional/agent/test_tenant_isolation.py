@@ -18,6 +18,7 @@ import pytest
 from networking_vpp.agent.vpp import types as t
 from networking_vpp.common.etcd.client import EtcdClient
 from networking_vpp.testing.vpp import Frame
+from networking_vpp.testing.vpp import errors as vpp_errors
 from networking_vpp.testing.wait import wait_for
 from networking_vpp.testing.wire import Wire
 
@@ -188,3 +189,34 @@ def test_an_older_agent_s_uplinks_get_their_filters_once(etcd):
         assert rig.vpp.mutations == before  # the whitelist too is read back
     finally:
         rig.close()
+
+
+def test_a_filter_that_fails_is_never_said_on_and_is_put_on_at_the_retry(rig: HostRig) -> None:
+    """Calls go out in batches, and VPP goes on past a failed one: a VLAN
+    sub-interface's egress filter (or an uplink's) that VPP refuses must not
+    be followed by admin-up nor by the tag that says it is on; the retry
+    finishes the job, with one sub-interface per VLAN."""
+    rig.vpp.auto_connect_vms = True
+    agent = rig.start_agent()
+    rig.vpp.fail_next(1, retval=vpp_errors.UNSPECIFIED, message="l2_interface_efp_filter")
+    rig.put(binding("p1"))  # the uplink's filter fails first
+    rig.wait_state("p1", timeout=15)
+    rig.vpp.fail_next(1, retval=vpp_errors.UNSPECIFIED, message="l2_interface_efp_filter")
+    rig.put(binding("p2", network_id="net-b", segmentation_id=200, mac_address="fa:16:3e:00:00:02"))
+    rig.wait_state("p2", timeout=15)
+    assert agent.wait_converged(10)
+    uplink = rig.vpp.interface(UPLINK1)
+    assert uplink is not None and uplink.efp
+    subs = [
+        i
+        for i in rig.look.dump_interfaces()
+        if i.sup_sw_if_index == uplink.sw_if_index != i.sw_if_index
+    ]
+    vlans = sorted(i.vlan for i in subs if i.sub_id != t.GUARD_SUB_ID)
+    assert vlans == [100, 200]
+    for itf in subs:
+        emulated = rig.vpp.interface(itf.sw_if_index)
+        assert emulated is not None and emulated.efp or itf.sub_id == t.GUARD_SUB_ID
+        if itf.sub_id != t.GUARD_SUB_ID:
+            assert itf.tag == mark(t.UPLINK_TAG + str(itf.vlan) + t.EFP_MARK)
+            assert itf.admin_up
