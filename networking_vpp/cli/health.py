@@ -190,6 +190,11 @@ def _drift(
     if summary.pending:
         shown = ", ".join(summary.pending[:10]) + (" ..." if len(summary.pending) > 10 else "")
         out.append(f"{len(summary.pending)} ports pending in the agent: {shown}")
+    if summary.failing:
+        # The agent cannot converge these (a VPP call refused, say): said in its
+        # log each time, and here, where an operator looks.
+        shown = ", ".join(summary.failing[:10]) + (" ..." if len(summary.failing) > 10 else "")
+        out.append(f"{len(summary.failing)} keys failing in the agent, retried: {shown}")
     in_error = sorted(p for p, r in reports.items() if r.status == "error")
     if sorted(summary.errors) != in_error:
         out.append(

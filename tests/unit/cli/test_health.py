@@ -43,3 +43,29 @@ def test_bad_values_and_summary_disagreements_are_reported():
 def test_an_idle_host_without_agent_is_healthy():
     (h,) = health.assess(K, [], [kv(K.physnet("h", "physnet1"), model.HostPhysnet("p", "i"))])
     assert (h.alive, h.desired, h.healthy) == (False, 0, True)
+
+
+def test_keys_the_agent_keeps_retrying_are_drift() -> None:
+    binding = model.PortBinding(
+        port_id="p1",
+        binding_id="b1",
+        network_id="n",
+        mac_address="fa:16:3e:00:00:01",
+        mtu=1500,
+        network_type="flat",
+        physnet="physnet1",
+        segmentation_id=None,
+        binding_type="tap",
+        tap=model.Tap("tapp1"),
+    )
+    summary = model.HostSummary(
+        "h", desired=1, programmed=1, active=1, failing=("sg:web", "port:p1")
+    )
+    state = [
+        kv(K.alive("h"), model.HostAlive("h", "1", 0.0)),
+        kv(K.summary("h"), summary),
+        kv(K.port_state("h", "p1"), model.PortState("p1", "b1", "active")),
+    ]
+    (h,) = health.assess(K, [kv(K.port("h", "p1"), binding)], state)
+    assert h.drift == ["2 keys failing in the agent, retried: sg:web, port:p1"]
+    assert not h.healthy
