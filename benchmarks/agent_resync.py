@@ -19,7 +19,9 @@ a port (the agent's, and the messages VPP served, control_pings included), the
 times the agent waited for replies (round trips, many requests each), the
 agent's own CPU a port (this process, whose other threads idle) apart from the
 wall time its worker spent blocked in VPP calls, and the emulator's CPU (its
-own speed, not VPP's). After each vhost-user cold start, VPP stops and starts
+own speed, not VPP's); the vhost-user ports' receive queues left polling (their
+VMs connected), with what they would cost an idle VPP at the measured rate.
+After each vhost-user cold start, VPP stops and starts
 again: how soon the agent is connected and every port programmed anew after
 VPP answers. Then, with the agent running, single ports are put one at a time
 and the delay until their state key appears (an etcd watch): p50, p99.
@@ -44,6 +46,7 @@ from pathlib import Path
 
 from networking_vpp.agent.agent import Agent, AgentSettings
 from networking_vpp.agent.main import tune_gc
+from networking_vpp.agent.vpp.adapter import RX_MODE_POLLING
 from networking_vpp.agent.vpp.connect import vpp_adapter
 from networking_vpp.common import keys as k
 from networking_vpp.common import model, portnames
@@ -227,6 +230,23 @@ def cpu_split(before: dict[str, float], after: dict[str, float]) -> str:
     )
 
 
+#: an idle VPP's CPU for each vhost-user receive queue left polling (14 % of a
+#: core at 1,000 ports, 34 % at 3,000 on VPP 26.06: issue 15's table)
+POLL_COST = 0.34 / 3000
+
+
+def idle_cost(agent: Agent, n: int) -> str:
+    """The ports' receive queues by mode (their VMs connected), and what the
+    polling ones would cost an idle VPP at the measured rate."""
+    ports = {p.sw_if_index for p in agent.inventory.ports.values()}
+    modes = {i: m for i, m in agent.vpp.dump_rx_modes().items() if i in ports}
+    polling = sum(1 for m in modes.values() if RX_MODE_POLLING in m)
+    return (
+        f"    receive queues: {len(modes)} of {n} ports have them, {polling} left polling"
+        f" (an idle VPP's CPU for them: {100 * polling * POLL_COST:.1f} % of a core)"
+    )
+
+
 def vpp_restart(agent: Agent, vpp: EmulatorProcess, n: int) -> str:
     """VPP stops and starts again under ``n`` programmed ports: how soon the
     agent is back (connected, and every port programmed anew) after VPP
@@ -289,6 +309,7 @@ def cold_start(
         )
         reported, _ = etcd.get_prefix(KEYS.port_states_prefix(HOST))
         calls, waits, blocked = agent.vpp.calls, agent.vpp.waits, agent.vpp.call_seconds
+        idle = idle_cost(agent, n) if kind == "vhostuser" else None
         restarted = vpp_restart(agent, vpp, n) if restart else None
         agent.stop()
     assert len(agent.inventory.ports) == n, len(agent.inventory.ports)
@@ -316,6 +337,8 @@ def cold_start(
         f" VPP's own time at its measured costs {vpp_busy:.2f} s;"
         f" emulator process CPU {vpp_cpu:.2f} s (its own speed, not VPP's)"
     )
+    if idle:
+        print(idle)
     if restarted:
         print(restarted)
     return elapsed
