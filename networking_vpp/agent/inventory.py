@@ -45,6 +45,7 @@ class NetObj:
     network_id: str
     bd_id: int
     uplink: int | None = None  # sw_if_index of the uplink or its VLAN sub-interface
+    mac_age: int = 0  # its bridge domain's, in minutes (0: learnt MACs never age)
 
 
 class Inventory:
@@ -202,7 +203,7 @@ class Inventory:
                 continue
             if net_id in inv.networks and inv.legacy_bds.get(net_id) == bd.bd_id:
                 continue  # a tagged one too (a crash while moving): that one is it
-            net = NetObj(net_id, bd.bd_id)
+            net = NetObj(net_id, bd.bd_id, mac_age=bd.mac_age)
             uplinks = [m for m in bd.members if m not in inv.port_by_index]
             net.uplink = uplinks[0] if uplinks else None
             inv.networks[net_id] = net

@@ -95,11 +95,14 @@ class NetworkReconciler:
                 raise NetworkInUse(f"{where} already carries network {owner}", owner, member)
         if net is None:
             bd_id = self._create_bd(binding.network_id)
-            net = NetObj(binding.network_id, bd_id)
+            net = NetObj(binding.network_id, bd_id, mac_age=self._mac_age)
             self.inv.networks[binding.network_id] = net
             LOG.info("Network %s: bridge domain %d", binding.network_id, bd_id)
         if net.uplink is not None and net.uplink != member:
             self._release_uplink(net)  # the network moved to another physnet or VLAN
+        if net.mac_age != self._mac_age:
+            # Made by an agent before MAC ageing, or under another setting
+            self._vpp.set_mac_age(net.bd_id, self._mac_age, then=lambda: _aged(net, self._mac_age))
         if self.inv.bd_of.get(member) != net.bd_id:
             self._vpp.set_bridge(member, net.bd_id)
             self.inv.join(member, net.bd_id)
@@ -134,6 +137,7 @@ class NetworkReconciler:
             net = self.inv.networks[network_id]
             if net.bd_id == old:
                 net.bd_id = self._create_bd(network_id)
+                net.mac_age = self._mac_age
             for member in sorted(self.inv.bd_members.get(old, ())):
                 self._vpp.set_bridge(member, net.bd_id)
                 self.inv.join(member, net.bd_id)
@@ -256,6 +260,10 @@ class NetworkReconciler:
             if idx == sub:
                 del self.inv.subifs[key]
         self.inv.unfiltered.discard(sub)
+
+
+def _aged(net: NetObj, minutes: int) -> None:
+    net.mac_age = minutes
 
 
 def _with_admin_up(itf: t.Interface) -> t.Interface:

@@ -521,6 +521,7 @@ class VppAdapter(AclOps):
                 uu_flood=bool(r.uu_flood),
                 arp_term=bool(r.arp_term),
                 members=frozenset(int(m.sw_if_index) for m in r.sw_if_details),
+                mac_age=int(r.mac_age),
             )
             for r in rows
         ]
@@ -721,6 +722,10 @@ class VppAdapter(AclOps):
         """Learn at most ``limit`` MACs in the bridge domain (VPP forwards frames
         from further MACs without learning them). No dump shows it."""
         self._command("bridge_domain_set_learn_limit", bd_id=bd_id, learn_limit=limit)
+
+    def set_mac_age(self, bd_id: int, minutes: int, then: Done = None) -> None:
+        """How long a MAC learnt in the bridge domain lives (0: for ever)."""
+        self._command("bridge_domain_set_mac_age", after_done(then), bd_id=bd_id, mac_age=minutes)
 
     def delete_bridge_domain(self, bd_id: int) -> None:
         """Remove an (empty) bridge domain."""

@@ -121,6 +121,7 @@ class BridgeDomain:
     uu_flood: bool
     arp_term: bool
     members: frozenset[int]  # sw_if_index of every member
+    mac_age: int = 0  # minutes a learnt MAC lives (0: for ever)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -42,3 +42,19 @@ def test_bridge_domains_age_their_macs_and_stop_learning_at_the_limit(rig) -> No
     second = rig.start_agent(bridge_mac_age=5, bridge_learn_limit=8)
     assert second.wait_converged(10)
     assert second.vpp.mutations == 0
+
+
+def test_bridge_domains_made_before_mac_ageing_get_it_and_keep_their_members(rig) -> None:
+    rig.vpp.auto_connect_vms = True
+    rig.start_agent(bridge_mac_age=0)  # as an agent before ageing made them
+    rig.put(binding("p1", mac_address=MACS["p1"]))
+    rig.wait_state("p1")
+    rig.stop_agents()
+    (bd,) = rig.vpp.state.bds.values()
+    assert bd.mac_age == 0
+    members = set(bd.members)
+    agent = rig.start_agent(bridge_mac_age=5)
+    assert agent.wait_converged(10)
+    assert list(rig.vpp.state.bds.values()) == [bd]  # the same bridge domain
+    assert bd.mac_age == 5 and set(bd.members) == members
+    assert rig.vpp.calls["bridge_domain_set_mac_age"] == 1

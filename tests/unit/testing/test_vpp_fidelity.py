@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from networking_vpp.agent.vpp.adapter import RX_MODES, VppAdapter
+from networking_vpp.agent.vpp.adapter import RX_MODES, VppAdapter, VppBatchError
 from networking_vpp.agent.vpp.connect import vpp_adapter
 from networking_vpp.agent.vpp.types import NO_INDEX, AclRule, MacipRule
 from networking_vpp.testing.vpp import VppEmulator, apijson
@@ -168,6 +168,10 @@ def run_every_adapter_operation(adapter: VppAdapter, emu: VppEmulator, events: l
     adapter.set_learn_limit(bd, 1000)
     assert emu.state.bds[bd].learn_limit == 1000 and emu.state.bds[bd].mac_age == 5
     did("set_learn_limit")
+    adapter.set_mac_age(bd, 10)
+    assert emu.state.bds[bd].mac_age == 10
+    assert adapter.dump_bridge_domains()[0].mac_age == 10
+    did("set_mac_age")
     vhost = adapter.create_vhost_user("/run/vpp/vhu1", True, "fa:16:3e:00:00:01", "net-vpp.port:p1")
     did("create_vhost_user")
     tap = adapter.create_af_packet("tapabc", "net-vpp.port:p2")
@@ -255,7 +259,11 @@ def run_every_adapter_operation(adapter: VppAdapter, emu: VppEmulator, events: l
         with adapter.batch(wait=False) as pending:
             adapter.read_name_and_link(later[0], later.append)
         adapter.settle(pending)
-    for name in ("exclusive", "add_vhost_user", "add_default_subif", "settle"):
+        with adapter.batch():  # a refused request, known before what follows is sent
+            adapter.set_mtu(NO_INDEX - 1, 1500)
+            with pytest.raises(VppBatchError):
+                adapter.checkpoint()
+    for name in ("exclusive", "add_vhost_user", "add_default_subif", "settle", "checkpoint"):
         did(name)
     did("read_name_and_link")
     assert later[2] == ("VirtualEthernet0/0/1", False)

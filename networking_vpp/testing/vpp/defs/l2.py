@@ -83,6 +83,13 @@ autoreply define bridge_domain_set_learn_limit {
   u32 learn_limit;
 };
 
+autoreply define bridge_domain_set_mac_age {
+  u32 client_index;
+  u32 context;
+  u32 bd_id;
+  u8 mac_age;
+};
+
 autoreply define sw_interface_set_l2_bridge {
   u32 client_index;
   u32 context;

@@ -10,7 +10,8 @@ defaults; ``l2_interface_efp_filter`` sets the output feature on any valid
 interface (the walk applies it in L2 mode, ``vlan.py``);
 ``bridge_domain_dump`` walks bridge domains in bd_index order and returns
 nothing for bd_id 0 or a sw_if_index filter (unimplemented in VPP);
-``bridge_domain_set_learn_limit`` (no dump shows it; ``l2learn.py`` applies it).
+``bridge_domain_set_learn_limit`` (no dump shows it; ``l2learn.py`` applies it);
+``bridge_domain_set_mac_age`` (the dump shows it; ``l2learn.py`` ages by it).
 """
 
 from __future__ import annotations
@@ -104,6 +105,20 @@ def bridge_domain_dump(env: Env, client: int, a: dict[str, Any]) -> list[dict[st
         bd = st.bds.get(bd_id)
         return [_bd_details(st, bd)] if bd is not None else []
     return [_bd_details(st, bd) for bd in sorted(st.bds.values(), key=lambda b: b.bd_index)]
+
+
+@handler("bridge_domain_set_mac_age")
+def bridge_domain_set_mac_age(env: Env, client: int, a: dict[str, Any]) -> dict[str, Any]:
+    """bd_set_mac_age: bridge domain 0 is BD_NOT_MODIFIABLE, a missing one
+    NO_SUCH_ENTRY; the ager goes by the new age from its next scan."""
+    bd_id = a["bd_id"]
+    if bd_id == 0:
+        return {"retval": e.BD_NOT_MODIFIABLE}
+    bd = env.state.bds.get(bd_id)
+    if bd is None:
+        return {"retval": e.NO_SUCH_ENTRY}
+    bd.mac_age = a["mac_age"]
+    return {}
 
 
 @handler("bridge_domain_set_learn_limit")
