@@ -23,6 +23,7 @@ import time
 from networking_vpp.testing.netns import Namespaces, ping
 from networking_vpp.testing.vpp import VppEmulator
 from networking_vpp.testing.vpp.kernel import NetlinkLinks
+from networking_vpp.testing.vpp.socket_server import serve
 
 IP_A, IP_B, PORT = "10.9.0.1", "10.9.0.2", 9999
 BD = 1
@@ -77,9 +78,9 @@ def measure(seconds: float, size: int, flags: int) -> dict[str, object]:
         for vm, ip, tap in ((a, IP_A, "tapa"), (b, IP_B, "tapb")):
             ns.veth(host, tap, vm, "eth0")
             ns.ip(vm, "addr", "add", f"{ip}/24", "dev", "eth0")
-        vpp = VppEmulator(event_delivery="sync", kernel=NetlinkLinks(netns=host))
-        client = vpp.client()
-        client.connect("bench")
+        vpp = VppEmulator(kernel=NetlinkLinks(netns=host))
+        server = serve(vpp)  # programmed as the agent would: through VPP's API socket
+        client = server.connect("bench")
         ports = []
         try:
             for tap in ("tapa", "tapb"):
@@ -105,7 +106,7 @@ def measure(seconds: float, size: int, flags: int) -> dict[str, object]:
                 rx = vpp.frames.counters(ports[0])
                 tx = vpp.frames.counters(ports[1])
         finally:
-            client.disconnect()
+            server.close()
             vpp.close()
     received = json.loads(got)
     n, span = int(received["received"]), float(received["seconds"])
