@@ -5,6 +5,7 @@ from __future__ import annotations
 from networking_vpp.cli import decode, health
 from networking_vpp.common import keys, model
 from networking_vpp.common.etcd.client import KV
+from tests.unit.common import test_model
 
 K = keys.KeySpace()
 
@@ -46,18 +47,7 @@ def test_an_idle_host_without_agent_is_healthy():
 
 
 def test_keys_the_agent_keeps_retrying_are_drift() -> None:
-    binding = model.PortBinding(
-        port_id="p1",
-        binding_id="b1",
-        network_id="n",
-        mac_address="fa:16:3e:00:00:01",
-        mtu=1500,
-        network_type="flat",
-        physnet="physnet1",
-        segmentation_id=None,
-        binding_type="tap",
-        tap=model.Tap("tapp1"),
-    )
+    binding = test_model.binding()  # port p1, binding b1
     summary = model.HostSummary(
         "h", desired=1, programmed=1, active=1, failing=("sg:web", "port:p1")
     )

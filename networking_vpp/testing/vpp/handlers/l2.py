@@ -107,32 +107,28 @@ def bridge_domain_dump(env: Env, client: int, a: dict[str, Any]) -> list[dict[st
     return [_bd_details(st, bd) for bd in sorted(st.bds.values(), key=lambda b: b.bd_index)]
 
 
-@handler("bridge_domain_set_mac_age")
-def bridge_domain_set_mac_age(env: Env, client: int, a: dict[str, Any]) -> dict[str, Any]:
-    """bd_set_mac_age: bridge domain 0 is BD_NOT_MODIFIABLE, a missing one
-    NO_SUCH_ENTRY; the ager goes by the new age from its next scan."""
-    bd_id = a["bd_id"]
+def _set_bd(env: Env, bd_id: int, field: str, value: int) -> dict[str, Any]:
+    """A bridge domain setting, as l2_api.c's handlers check them: bridge
+    domain 0 is BD_NOT_MODIFIABLE, a missing one NO_SUCH_ENTRY."""
     if bd_id == 0:
         return {"retval": e.BD_NOT_MODIFIABLE}
     bd = env.state.bds.get(bd_id)
     if bd is None:
         return {"retval": e.NO_SUCH_ENTRY}
-    bd.mac_age = a["mac_age"]
+    setattr(bd, field, value)
     return {}
+
+
+@handler("bridge_domain_set_mac_age")
+def bridge_domain_set_mac_age(env: Env, client: int, a: dict[str, Any]) -> dict[str, Any]:
+    """bd_set_mac_age: the ager goes by the new age from its next scan."""
+    return _set_bd(env, a["bd_id"], "mac_age", a["mac_age"])
 
 
 @handler("bridge_domain_set_learn_limit")
 def bridge_domain_set_learn_limit(env: Env, client: int, a: dict[str, Any]) -> dict[str, Any]:
-    """bd_set_learn_limit: bridge domain 0 is BD_NOT_MODIFIABLE, a missing one
-    NO_SUCH_ENTRY; what is learnt already stays (learning stops at the limit)."""
-    bd_id = a["bd_id"]
-    if bd_id == 0:
-        return {"retval": e.BD_NOT_MODIFIABLE}
-    bd = env.state.bds.get(bd_id)
-    if bd is None:
-        return {"retval": e.NO_SUCH_ENTRY}
-    bd.learn_limit = a["learn_limit"]
-    return {}
+    """bd_set_learn_limit: what is learnt already stays (learning stops at the limit)."""
+    return _set_bd(env, a["bd_id"], "learn_limit", a["learn_limit"])
 
 
 @handler("sw_interface_set_l2_bridge")
