@@ -263,10 +263,13 @@ def _output(
     if tags is None:
         return None
     n = (frame.counted or 0) - _vtr_delta(itf)
-    if itf.efp and not vlan.efp_accepts(state, itf, port, tags, n):
-        return None
     out = frame.with_tags(tags, n)
+    # l2_output.h runs the output features from the highest bit down: the ACL
+    # plugin's nodes (OUTPUT_FEAT_ARC) before EFP_FILTER, so a flow the ACLs
+    # reflect has its session even when the filter drops the frame.
     if not features.output(itf, out):
+        return None
+    if itf.efp and not vlan.efp_accepts(state, itf, port, tags, n):
         return None
     vlans = tuple(v for _, v in tags)
     tpids = tuple(t for t, _ in tags)

@@ -268,3 +268,31 @@ def test_macip_classifies_untagged_dot1q_and_dot1ad_dot1q_frames_only(net):
         assert b in [p for p, _ in net.out(MAC_A, a, vlans, tpids, **ip4())], (vlans, tpids)
     for vlans, tpids in [((5, 6), ()), ((5,), (QINQ,)), ((5,), (Q9100,)), ((1, 2, 3), ())]:
         assert b not in [p for p, _ in net.out(MAC_A, a, vlans, tpids, **ip4())], (vlans, tpids)
+
+
+def test_the_acl_plugin_s_output_node_runs_before_the_efp_filter(net, vpp):
+    # l2_output.h: features run from the highest bit down; the ACL plugin's
+    # output nodes sit on the output feature arc (OUTPUT_FEAT_ARC), above
+    # EFP_FILTER. A flow the ACL reflects opens its session even when the
+    # filter then drops the frame.
+    api, c = net.api, net.port["c"]
+    d = api.create_vhost_user_if_v2(is_server=True, sock_filename="/d").sw_if_index
+    vpp.vm_connect("/d")
+    api.sw_interface_set_flags(sw_if_index=d, flags=1)
+    api.sw_interface_set_l2_bridge(rx_sw_if_index=d, bd_id=2)
+    net.subif(c, 100, ONE_TAG | EXACT, outer=100)  # a frame tagged 100 would come back there
+    net.efp(c)
+    reflect = {
+        "is_permit": 2,
+        "src_prefix": "0.0.0.0/0",
+        "dst_prefix": "0.0.0.0/0",
+        "proto": 17,
+        "srcport_or_icmptype_last": 65535,
+        "dstport_or_icmpcode_last": 65535,
+    }
+    acl = api.acl_add_replace(acl_index=NO_INDEX, count=1, r=[reflect]).acl_index
+    api.acl_interface_set_acl_list(sw_if_index=c, count=1, n_input=0, acls=[acl])
+    udp = ip4(src_port=40000, dst_port=53)
+    assert c not in [p for p, _ in net.out(MAC_A, d, (100,), **udp)]  # the filter drops it
+    assert len(vpp.sessions) == 1  # made by the ACL before the filter
+    assert c in [p for p, _ in net.out(MAC_A, d, **udp)]  # untagged: passes both
