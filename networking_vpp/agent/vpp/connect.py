@@ -11,7 +11,9 @@ from networking_vpp.agent.vpp.adapter import VppAdapter
 from networking_vpp.agent.vpp.transport import SocketTransport
 
 
-def papi_client_factory(api_socket: str, api_dir: str) -> Callable[[], Any]:
+def papi_client_factory(
+    api_socket: str, api_dir: str, read_timeout: float = 10.0
+) -> Callable[[], Any]:
     """A factory of ``VPPApiClient`` objects talking to VPP's API socket.
 
     The ``.api.json`` files come from the installed VPP (``api_dir``), so the
@@ -24,10 +26,14 @@ def papi_client_factory(api_socket: str, api_dir: str) -> Callable[[], Any]:
         if not any(Path(api_dir).glob("**/*.api.json")):
             # vpp_papi's own words for it: "Missing JSON message definitions".
             raise FileNotFoundError(f"no VPP API definitions (*.api.json) under {api_dir}")
-        client = VPPApiClient(apidir=[api_dir], server_address=api_socket, read_timeout=10)
+        client = VPPApiClient(
+            apidir=[api_dir], server_address=api_socket, read_timeout=read_timeout
+        )
         # vpp_papi takes no transport as an argument; ours speaks the same
         # protocol at a fraction of its per-message cost (transport.py).
-        client.transport = SocketTransport(client, read_timeout=10, server_address=api_socket)
+        client.transport = SocketTransport(
+            client, read_timeout=read_timeout, server_address=api_socket
+        )
         return client
 
     return make
@@ -54,13 +60,15 @@ def socket_accepts(api_socket: str, timeout: float = 0.5) -> Callable[[], bool]:
     return probe
 
 
-def vpp_adapter(api_socket: str, api_dir: str, name: str = "vpp-agent") -> VppAdapter:
+def vpp_adapter(
+    api_socket: str, api_dir: str, name: str = "vpp-agent", read_timeout: float = 10.0
+) -> VppAdapter:
     """The agent's adapter on VPP's API socket: vpp_papi clients, probed by connect().
 
     What ``vpp-agent`` runs and what the tests run against the emulator's socket.
     """
     return VppAdapter(
-        papi_client_factory(api_socket, api_dir),
+        papi_client_factory(api_socket, api_dir, read_timeout),
         name=name,
         address=api_socket,
         probe=socket_accepts(api_socket),

@@ -50,7 +50,8 @@ class Sent:
 class Pipeline:
     """Writes requests on a ``VPPApiClient``'s transport; collects their replies."""
 
-    def __init__(self, client: Any, timeout: float = 10.0) -> None:
+    def __init__(self, client: Any, timeout: float | None = None) -> None:
+        """``timeout``: how long to wait for a reply (None: the transport's read timeout)."""
         self._client = client
         self._transport = client.transport
         self._timeout = timeout

@@ -92,10 +92,10 @@ class SocketTransport:
         self.socket_index = r.index
         self.message_table = {m.name: m.index for m in r.message_table}
         self.do_async = do_async
-        # The reader blocks in recv until data or the end: no timeout on it.
-        # Writes are small (a socket buffer takes many) and their failures
-        # are seen by the writer.
-        sock.settimeout(None)
+        # The socket keeps its timeout: a write that makes no progress for that
+        # long (VPP's main thread hung, its socket buffer full) fails instead
+        # of holding the agent for ever; the reader takes its timeouts as
+        # quiet spells.
         self._reader = threading.Thread(
             target=self._read_loop, args=(sock,), name="vpp-api-reader", daemon=True
         )
@@ -198,6 +198,8 @@ class SocketTransport:
             while True:
                 try:
                     chunk = sock.recv(_RECV_SIZE)
+                except TimeoutError:
+                    continue  # nothing from VPP for a while: normal when idle
                 except OSError:
                     chunk = b""
                 if not chunk:

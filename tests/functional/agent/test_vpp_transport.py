@@ -9,6 +9,7 @@ once VPP has gone, every read says so at once.
 from __future__ import annotations
 
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,3 +95,34 @@ def test_once_vpp_has_gone_every_read_says_so_at_once(
     assert time.monotonic() - started < 1.0
     with pytest.raises(VppConnectionError):
         adapter.ping()
+
+
+def test_a_hung_vpp_fails_the_writer_instead_of_holding_it(
+    vpp: tuple[VppEmulator, ApiServer],
+) -> None:
+    # VPP's main thread stops (the emulator's lock held): it reads no more of
+    # its socket, whose buffer fills under a batch; the write must give up
+    # after the read timeout, not block the agent (and its lock) for ever.
+    emulator, server = vpp
+    nic = emulator.add_hardware_interface("eth0", "52:54:00:00:00:03")
+    adapter = vpp_adapter(server.path, server.api_dir, "hung-test", read_timeout=0.5)
+    adapter.connect()
+    outcome: list[BaseException | None] = []
+
+    def program() -> None:
+        try:
+            with adapter.batch():
+                for i in range(20_000):  # megabytes: far more than a socket buffer
+                    adapter.set_tag(nic, f"tag-{i:040d}")
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - what the test looks at
+            outcome.append(exc)
+
+    with emulator.lock:
+        worker = threading.Thread(target=program, daemon=True)
+        worker.start()
+        worker.join(10)
+        stuck = worker.is_alive()
+    worker.join(10)
+    assert not stuck, "the write blocked while VPP was hung"
+    assert len(outcome) == 1 and isinstance(outcome[0], VppConnectionError), outcome
