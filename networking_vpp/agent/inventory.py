@@ -133,18 +133,7 @@ class Inventory:
         if itf is None or port_id in self.ports:
             return False
         vpp.set_tag(itf.sw_if_index, self.tags.mark(t.PORT_TAG + port_id))
-        port = PortObj(
-            port_id=port_id,
-            sw_if_index=itf.sw_if_index,
-            name=itf.name,
-            kind="tap",
-            endpoint=ifname,
-            is_server=False,
-            mac_address=itf.mac_address,
-            mtu=itf.mtu,
-            admin_up=itf.admin_up,
-            link_up=itf.link_up,
-        )
+        port = _port_of(itf, port_id, "tap", ifname, is_server=False)
         self.add_port(port)
         LOG.info("Port %s: adopted untagged af_packet interface %s", port_id, itf.name)
         return True
@@ -267,20 +256,25 @@ class Inventory:
                 itf.tag,
             )
             return
-        port = PortObj(
-            port_id=port_id,
-            sw_if_index=itf.sw_if_index,
-            name=itf.name,
-            kind=kind,
-            endpoint=endpoint,
-            is_server=is_server,
-            mac_address=itf.mac_address,
-            mtu=itf.mtu,
-            admin_up=itf.admin_up,
-            link_up=itf.link_up,
-        )
+        port = _port_of(itf, port_id, kind, endpoint, is_server)
         if port_id in self.ports:
             LOG.warning("Two interfaces carry tag %s; %s will be removed", itf.tag, itf.name)
             self.stray_ports.append(port)
             return
         self.add_port(port)
+
+
+def _port_of(itf: t.Interface, port_id: str, kind: str, endpoint: str, is_server: bool) -> PortObj:
+    """A port found in VPP: what the interface dump says of it."""
+    return PortObj(
+        port_id=port_id,
+        sw_if_index=itf.sw_if_index,
+        name=itf.name,
+        kind=kind,
+        endpoint=endpoint,
+        is_server=is_server,
+        mac_address=itf.mac_address,
+        mtu=itf.mtu,
+        admin_up=itf.admin_up,
+        link_up=itf.link_up,
+    )

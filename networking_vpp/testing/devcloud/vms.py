@@ -161,7 +161,22 @@ def http_get(ns: str, url: str, timeout: float = 10.0) -> tuple[int, str]:
     return in_netns(ns, get)
 
 
-class VM:
+class _Host:
+    """What a test does from inside a namespace: ping, listen, connect."""
+
+    netns: str
+
+    def ping(self, address: str, timeout: float = 10.0) -> bool:
+        return ping(self.netns, address, timeout)
+
+    def listen(self, port: int) -> TcpListener:
+        return TcpListener(self.netns, port)
+
+    def connect(self, address: str, port: int, timeout: float = 3.0) -> str:
+        return tcp_connect(self.netns, address, port, timeout)
+
+
+class VM(_Host):
     """A namespace VM with one port on ``network_id``, bound as Nova binds a tap vif."""
 
     def __init__(
@@ -285,15 +300,6 @@ class VM:
         """``ip route`` inside the VM."""
         return self.ns.ip(self.netns, "route")
 
-    def ping(self, address: str, timeout: float = 10.0) -> bool:
-        return ping(self.netns, address, timeout)
-
-    def listen(self, port: int) -> TcpListener:
-        return TcpListener(self.netns, port)
-
-    def connect(self, address: str, port: int, timeout: float = 3.0) -> str:
-        return tcp_connect(self.netns, address, port, timeout)
-
     def get(self, url: str = METADATA_URL, timeout: float = 10.0) -> tuple[int, str]:
         return http_get(self.netns, url, timeout)
 
@@ -315,7 +321,7 @@ class VM:
         self.close()
 
 
-class Gateway:
+class Gateway(_Host):
     """A namespace on a physnet's wire with ``address`` (a CIDR): an external
     network's upstream router, as far as the cloud can tell."""
 
@@ -333,15 +339,6 @@ class Gateway:
         except BaseException:
             self.close()
             raise
-
-    def ping(self, address: str, timeout: float = 10.0) -> bool:
-        return ping(self.netns, address, timeout)
-
-    def listen(self, port: int) -> TcpListener:
-        return TcpListener(self.netns, port)
-
-    def connect(self, address: str, port: int, timeout: float = 3.0) -> str:
-        return tcp_connect(self.netns, address, port, timeout)
 
     def close(self) -> None:
         """Delete the namespace (its veth goes, and the end on the wire with it)."""
