@@ -18,7 +18,7 @@ import pytest
 
 from networking_vpp.testing.devcloud.cloud import DevCloud, missing_prerequisites
 from networking_vpp.testing.devcloud.procs import wait_until
-from networking_vpp.testing.devcloud.vms import VM, Gateway, udhcpc
+from networking_vpp.testing.devcloud.vms import VM, Gateway, external_network, udhcpc
 from tests.system.conftest import dhcp_ready
 
 EXT_CIDR, EXT_GATEWAY = "203.0.113.0/24", "203.0.113.1"
@@ -58,19 +58,7 @@ def routed(l3_client) -> Iterator[tuple[VM, Gateway, str]]:  # noqa: ANN001
     )
     subnet = neutron.create_subnet(network_id=net.id, cidr="10.90.0.0/24", ip_version=4)
     dhcp_ready(l3_client, net.id)
-    ext = neutron.create_network(
-        name="l3-ext",
-        provider_network_type="flat",
-        provider_physical_network="physnet3",
-        is_router_external=True,
-    )
-    neutron.create_subnet(
-        network_id=ext.id,
-        cidr=EXT_CIDR,
-        ip_version=4,
-        gateway_ip=EXT_GATEWAY,
-        is_dhcp_enabled=False,
-    )
+    ext = external_network(neutron, "l3-ext", EXT_CIDR, EXT_GATEWAY)
     sg = neutron.create_security_group(name="l3-vms")
     for protocol, ports in (("icmp", {}), ("tcp", {"port_range_min": TCP_PORT})):
         if ports:

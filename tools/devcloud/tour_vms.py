@@ -17,7 +17,13 @@ from typing import Any
 
 from networking_vpp.testing.devcloud import procs
 from networking_vpp.testing.devcloud.client import CloudClient
-from networking_vpp.testing.devcloud.vms import METADATA_URL, VM, Gateway, udhcpc
+from networking_vpp.testing.devcloud.vms import (
+    METADATA_URL,
+    VM,
+    Gateway,
+    external_network,
+    udhcpc,
+)
 
 NAME = "tour-vms"
 CIDR = "10.80.0.0/24"
@@ -112,20 +118,8 @@ def run(client: CloudClient, step: Callable[[str], None]) -> None:
 def l3_part(client: CloudClient, net_id: str, subnet_id: str, vm: VM, made: list[Any]) -> Gateway:
     """A router to an external network whose upstream is a namespace: SNAT and a floating IP."""
     neutron = client.neutron.network
-    ext = neutron.create_network(
-        name=f"{NAME}-ext",
-        provider_network_type="flat",
-        provider_physical_network="physnet3",
-        is_router_external=True,
-    )
+    ext = external_network(neutron, f"{NAME}-ext", EXT_CIDR, EXT_GATEWAY)
     made.append(("network", ext.id))
-    neutron.create_subnet(
-        network_id=ext.id,
-        cidr=EXT_CIDR,
-        ip_version=4,
-        gateway_ip=EXT_GATEWAY,
-        is_dhcp_enabled=False,
-    )
     gateway = Gateway(client.cloud.layout.base, "physnet3", f"{EXT_GATEWAY}/24", "tour")
     say(f"external network {NAME}-ext: flat on physnet3, {EXT_CIDR}; its upstream is a")
     say(f"namespace on physnet3's wire with {EXT_GATEWAY}")

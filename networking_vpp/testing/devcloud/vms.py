@@ -359,3 +359,23 @@ def wait_for(check: Callable[[], Any], timeout: float, interval: float = 0.2) ->
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+def external_network(neutron: Any, name: str, cidr: str, gateway_ip: str) -> Any:
+    """A flat external network on physnet3 (the wire a :class:`Gateway` joins),
+    its IPv4 subnet routed by ``gateway_ip`` and without DHCP; deleted again if
+    the subnet cannot be made."""
+    ext = neutron.create_network(
+        name=name,
+        provider_network_type="flat",
+        provider_physical_network="physnet3",
+        is_router_external=True,
+    )
+    try:
+        neutron.create_subnet(
+            network_id=ext.id, cidr=cidr, ip_version=4, gateway_ip=gateway_ip, is_dhcp_enabled=False
+        )
+    except BaseException:
+        neutron.delete_network(ext)
+        raise
+    return ext
